@@ -1,0 +1,295 @@
+/* Unit tests for the QMP client against a scripted peer on a socketpair: protocol edge
+ * cases only; behaviour against QEMU is covered by the integration tests. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "agent/qmp.h"
+
+#define GREETING "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, \"minor\": 2, \"major\": 7}}, \"capabilities\": []}}\r\n"
+#define CAPS_OK "{\"return\": {}, \"id\": 1}\r\n"
+
+struct fixture {
+	int peer;
+	struct qmp *q;
+};
+
+static void put(int fd, const char *s)
+{
+	assert_int_equal(write(fd, s, strlen(s)), (ssize_t)strlen(s));
+}
+
+/* Everything the client has sent so far, as text. */
+static char *drain(int fd)
+{
+	static char buf[65536];
+	ssize_t n = recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+
+	buf[n > 0 ? n : 0] = 0;
+	return buf;
+}
+
+static int connect_scripted(struct fixture *f, const char *script, int timeout_ms)
+{
+	int sv[2];
+	char err[256];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	f->peer = sv[1];
+	put(f->peer, script);
+	return qmp_attach(&f->q, sv[0], timeout_ms, err, sizeof(err));
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	assert_int_equal(connect_scripted(f, GREETING CAPS_OK, 1000), 0);
+	assert_non_null(strstr(drain(f->peer), "\"qmp_capabilities\""));
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	qmp_close(f->q);
+	close(f->peer);
+	free(f);
+	return 0;
+}
+
+static void execute_returns_value(void **state)
+{
+	struct fixture *f = *state;
+	json_t *ret = NULL;
+
+	put(f->peer, "{\"return\": {\"status\": \"running\", \"running\": true}, \"id\": 2}\r\n");
+	assert_int_equal(qmp_execute(f->q, "query-status", NULL, &ret), 0);
+	assert_string_equal(json_string_value(json_object_get(ret, "status")), "running");
+	json_decref(ret);
+	char *sent = drain(f->peer);
+	assert_non_null(strstr(sent, "\"execute\":\"query-status\""));
+	assert_non_null(strstr(sent, "\"id\":2"));
+	assert_non_null(strchr(sent, '\n'));
+}
+
+static void arguments_are_sent(void **state)
+{
+	struct fixture *f = *state;
+
+	put(f->peer, "{\"return\": {}, \"id\": 2}\r\n");
+	assert_int_equal(qmp_execute(f->q, "migrate", json_pack("{s:s}", "uri", "unix:/x"), NULL), 0);
+	assert_non_null(strstr(drain(f->peer), "\"arguments\":{\"uri\":\"unix:/x\"}"));
+}
+
+static void error_reply_carries_desc(void **state)
+{
+	struct fixture *f = *state;
+
+	put(f->peer, "{\"error\": {\"class\": \"GenericError\", \"desc\": \"no such thing\"}, \"id\": 2}\r\n");
+	assert_int_equal(qmp_execute(f->q, "bogus", NULL, NULL), -EREMOTEIO);
+	assert_non_null(strstr(qmp_last_error(f->q), "no such thing"));
+}
+
+static void events_are_queued_during_a_command(void **state)
+{
+	struct fixture *f = *state;
+	struct qmp_event ev;
+
+	put(f->peer, "{\"timestamp\": {\"seconds\": 100, \"microseconds\": 250}, \"event\": \"STOP\"}\r\n"
+		     "{\"timestamp\": {\"seconds\": 101, \"microseconds\": 0}, \"event\": \"RESUME\"}\r\n"
+		     "{\"return\": {}, \"id\": 2}\r\n");
+	assert_int_equal(qmp_execute(f->q, "stop", NULL, NULL), 0);
+	/* asked out of order: RESUME first, STOP stays queued */
+	assert_int_equal(qmp_wait_event(f->q, "RESUME", 100, &ev), 0);
+	assert_string_equal(ev.name, "RESUME");
+	assert_true(ev.qemu_usec == 101000000);
+	json_decref(ev.json);
+	assert_int_equal(qmp_wait_event(f->q, NULL, 100, &ev), 0);
+	assert_string_equal(ev.name, "STOP");
+	assert_true(ev.qemu_usec == 100000250);
+	json_decref(ev.json);
+	assert_int_equal(qmp_wait_event(f->q, "STOP", 50, &ev), -ETIMEDOUT);
+}
+
+static void stale_reply_is_skipped(void **state)
+{
+	struct fixture *f = *state;
+	json_t *ret = NULL;
+
+	put(f->peer, "{\"return\": {\"old\": 1}, \"id\": 99}\r\n{\"return\": {\"new\": 1}, \"id\": 2}\r\n");
+	assert_int_equal(qmp_execute(f->q, "x", NULL, &ret), 0);
+	assert_non_null(json_object_get(ret, "new"));
+	json_decref(ret);
+}
+
+static void *finish_reply_later(void *arg)
+{
+	usleep(20000);
+	put(*(int *)arg, "42}, \"id\": 2}\r\n");
+	return NULL;
+}
+
+static void reply_split_across_writes(void **state)
+{
+	struct fixture *f = *state;
+	json_t *ret = NULL;
+	pthread_t t;
+
+	/* the second half arrives while the client already waits: it must reassemble */
+	put(f->peer, "{\"return\": {\"a\": ");
+	assert_int_equal(pthread_create(&t, NULL, finish_reply_later, &f->peer), 0);
+	assert_int_equal(qmp_execute(f->q, "x", NULL, &ret), 0);
+	pthread_join(t, NULL);
+	assert_int_equal(json_integer_value(json_object_get(ret, "a")), 42);
+	json_decref(ret);
+}
+
+static void malformed_json_is_an_error(void **state)
+{
+	struct fixture *f = *state;
+
+	put(f->peer, "{\"return\": {\"a\": }\r\n");
+	assert_int_equal(qmp_execute(f->q, "x", NULL, NULL), -EPROTO);
+	assert_non_null(strstr(qmp_last_error(f->q), "malformed"));
+}
+
+static void non_object_is_an_error(void **state)
+{
+	struct fixture *f = *state;
+
+	put(f->peer, "[1, 2]\r\n");
+	assert_int_equal(qmp_execute(f->q, "x", NULL, NULL), -EPROTO);
+}
+
+static void reply_without_return_or_error(void **state)
+{
+	struct fixture *f = *state;
+
+	put(f->peer, "{\"id\": 2}\r\n");
+	assert_int_equal(qmp_execute(f->q, "x", NULL, NULL), -EPROTO);
+}
+
+static void peer_hangs_up(void **state)
+{
+	struct fixture *f = *state;
+
+	shutdown(f->peer, SHUT_WR);
+	assert_int_equal(qmp_execute(f->q, "x", NULL, NULL), -ECONNRESET);
+	assert_non_null(strstr(qmp_last_error(f->q), "closed"));
+}
+
+static void hmp_returns_text(void **state)
+{
+	struct fixture *f = *state;
+	char *text = NULL;
+
+	put(f->peer, "{\"return\": \"VM status: running\\r\\n\", \"id\": 2}\r\n");
+	assert_int_equal(qmp_hmp(f->q, "info status", &text), 0);
+	assert_string_equal(text, "VM status: running\r\n");
+	free(text);
+	assert_non_null(strstr(drain(f->peer), "\"command-line\":\"info status\""));
+}
+
+static void fds_travel_with_the_command(void **state)
+{
+	struct fixture *f = *state;
+	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	char buf[4096];
+	union {
+		char b[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b,
+			      .msg_controllen = sizeof(u.b) };
+	struct cmsghdr *c;
+	struct stat a, b;
+	int got;
+
+	put(f->peer, "{\"return\": {}, \"id\": 2}\r\n");
+	assert_int_equal(qmp_execute_fds(f->q, "getfd", json_pack("{s:s}", "fdname", "x"), &fd, 1,
+					 NULL), 0);
+	assert_true(recvmsg(f->peer, &msg, MSG_CMSG_CLOEXEC) > 0);
+	c = CMSG_FIRSTHDR(&msg);
+	assert_non_null(c);
+	assert_int_equal(c->cmsg_type, SCM_RIGHTS);
+	memcpy(&got, CMSG_DATA(c), sizeof(int));
+	assert_int_equal(fstat(fd, &a), 0);
+	assert_int_equal(fstat(got, &b), 0);
+	assert_true(a.st_ino == b.st_ino && a.st_dev == b.st_dev);
+	close(got);
+	close(fd);
+}
+
+static void not_qmp_greeting(void **state)
+{
+	struct fixture f = { 0 };
+
+	assert_int_equal(connect_scripted(&f, "{\"hello\": 1}\r\n", 1000), -EPROTO);
+	close(f.peer);
+}
+
+static void silent_peer_times_out(void **state)
+{
+	struct fixture f = { 0 };
+
+	assert_int_equal(connect_scripted(&f, "", 100), -ETIMEDOUT);
+	close(f.peer);
+}
+
+static void capabilities_refused(void **state)
+{
+	struct fixture f = { 0 };
+
+	assert_int_equal(connect_scripted(&f, GREETING "{\"error\": {\"class\": \"CommandNotFound\", "
+					      "\"desc\": \"nope\"}, \"id\": 1}\r\n", 1000),
+			 -EREMOTEIO);
+	close(f.peer);
+}
+
+static void connect_to_nothing(void **state)
+{
+	struct qmp *q = NULL;
+	char err[256];
+
+	assert_int_equal(qmp_connect(&q, "/nonexistent/qmp.sock", 50, err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "is QEMU running?"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(execute_returns_value, setup, teardown),
+		cmocka_unit_test_setup_teardown(arguments_are_sent, setup, teardown),
+		cmocka_unit_test_setup_teardown(error_reply_carries_desc, setup, teardown),
+		cmocka_unit_test_setup_teardown(events_are_queued_during_a_command, setup, teardown),
+		cmocka_unit_test_setup_teardown(stale_reply_is_skipped, setup, teardown),
+		cmocka_unit_test_setup_teardown(reply_split_across_writes, setup, teardown),
+		cmocka_unit_test_setup_teardown(malformed_json_is_an_error, setup, teardown),
+		cmocka_unit_test_setup_teardown(non_object_is_an_error, setup, teardown),
+		cmocka_unit_test_setup_teardown(reply_without_return_or_error, setup, teardown),
+		cmocka_unit_test_setup_teardown(peer_hangs_up, setup, teardown),
+		cmocka_unit_test_setup_teardown(hmp_returns_text, setup, teardown),
+		cmocka_unit_test_setup_teardown(fds_travel_with_the_command, setup, teardown),
+		cmocka_unit_test(not_qmp_greeting),
+		cmocka_unit_test(silent_peer_times_out),
+		cmocka_unit_test(capabilities_refused),
+		cmocka_unit_test(connect_to_nothing),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
