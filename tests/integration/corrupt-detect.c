@@ -68,9 +68,11 @@ int main(void)
 
 	/* wr=0: after the fill nothing rewrites pages, so the flip cannot be overwritten
 	 * before the verifier reaches it. */
-	struct vm_config scfg = { .name = "src", .mem = "256M", .append = "fill=90 tick=20 wr=0" };
+	const char *pre = getenv("CPR_TEST_PRELOAD"); /* 1: both QEMUs under libcpr */
+	struct vm_config scfg = { .name = "src", .mem = "256M", .append = "fill=90 tick=20 wr=0",
+				  .preload = pre && strcmp(pre, "1") == 0 };
 	struct vm_config dcfg = { .name = "dst", .mem = "256M", .append = "fill=90 tick=20 wr=0",
-				  .incoming = in_uri };
+				  .incoming = in_uri, .preload = scfg.preload };
 
 	REQUIRE(vm_start(&src, &env, &scfg) == 0, "source QEMU did not start");
 	REQUIRE(guestmon_wait(env.gm, filled, NULL, 120000) == 0, "guest did not verify a pass");

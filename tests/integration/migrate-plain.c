@@ -1,6 +1,8 @@
 /* Baseline without libcpr: a plain QEMU live migration of the running guest to a second
  * QEMU on this host keeps its memory intact. It is what an operator would do instead of
- * CPR, and proves the guest checker follows a guest across processes. */
+ * CPR, and proves the guest checker follows a guest across processes.
+ * usage: migrate-plain [--src-libcpr] [--dst-libcpr]   (run that side under libcpr: its
+ * converted RAM must migrate like anonymous RAM, both ways) */
 #include "config.h"
 
 #include <signal.h>
@@ -22,25 +24,57 @@ static int reports_from_second(const struct guest_summary *s, void *arg)
 	return s->connections >= 2 && s->status_lines >= *(uint64_t *)arg;
 }
 
-int main(void)
+/* Whether libcpr converted this QEMU's RAM: its memfds show in /proc/PID/maps. */
+static bool converted(const struct vm *vm)
+{
+	char path[64], line[512];
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)vm->pid);
+	f = fopen(path, "re");
+	while (f && !found && fgets(line, sizeof(line), f))
+		found = strstr(line, "/memfd:cpr-ram-anon") != NULL;
+	if (f)
+		fclose(f);
+	return found;
+}
+
+int main(int argc, char **argv)
 {
 	struct testenv env;
 	struct vm *src = NULL, *dst = NULL;
 	struct guest_summary s;
 	char uri[160], incoming[160];
 	uint64_t want;
+	bool src_libcpr = false, dst_libcpr = false;
 
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--src-libcpr") == 0) {
+			src_libcpr = true;
+		} else if (strcmp(argv[i], "--dst-libcpr") == 0) {
+			dst_libcpr = true;
+		} else {
+			fprintf(stderr, "usage: migrate-plain [--src-libcpr] [--dst-libcpr]\n");
+			return 2;
+		}
+	}
 	testenv_init(&env, "migrate-plain");
 	snprintf(uri, sizeof(uri), "unix:%s/migrate.sock", env.dir);
 	snprintf(incoming, sizeof(incoming), "%s", uri);
 
-	struct vm_config scfg = { .name = "src", .mem = "512M", .append = "fill=90 tick=20 wr=16" };
+	struct vm_config scfg = { .name = "src", .mem = "512M", .append = "fill=90 tick=20 wr=16",
+				  .preload = src_libcpr };
 	struct vm_config dcfg = { .name = "dst", .mem = "512M", .append = "fill=90 tick=20 wr=16",
-				  .incoming = incoming };
+				  .incoming = incoming, .preload = dst_libcpr };
 
 	REQUIRE(vm_start(&src, &env, &scfg) == 0, "source QEMU did not start");
 	REQUIRE(guestmon_wait(env.gm, filled, NULL, 120000) == 0, "guest did not fill its RAM");
 	REQUIRE(vm_start(&dst, &env, &dcfg) == 0, "destination QEMU did not start");
+	CHECK(converted(src) == scfg.preload, "source RAM %s",
+	      scfg.preload ? "not converted" : "converted");
+	CHECK(converted(dst) == dcfg.preload, "destination RAM %s",
+	      dcfg.preload ? "not converted" : "converted");
 	/* 7.2 throttles to 32 MiB/s by default; allow a pause long enough to converge
 	 * under TCG, where the guest dirties memory as fast as the host copies it. */
 	REQUIRE(vm_qmp(src, "migrate-set-parameters",

@@ -1,0 +1,394 @@
+/* The shim's control socket: answers cpr-agent (LIST, FDS, STATUS; common/wire.h) from a
+ * thread of its own, so a slow or hostile client can delay nothing in QEMU. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/rundir.h"
+#include "common/wire.h"
+#include "preload/control.h"
+#include "preload/inherit.h"
+#include "preload/release.h"
+#include "preload/log.h"
+#include "preload/registry.h"
+
+#define MAX_CLIENTS 4
+#define CLIENT_IDLE_MS 10000
+#define SEND_TIMEOUT_S 2
+
+struct client {
+	int fd;
+	size_t len;
+	int64_t last_ms;
+	char buf[CPR_WIRE_MAX_REQUEST];
+};
+
+/* The process that owns the socket: a forked child (QEMU's -daemonize) serves its own. */
+static pid_t server_pid;
+static int listen_fd = -1;
+static char sock_path[108];
+static struct client clients[MAX_CLIENTS];
+static const char *role = "record";
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Send all of buf, with fds attached to its first byte if any. */
+static int send_all(int fd, const char *buf, size_t len, const int *fds, unsigned nfds)
+{
+	union {
+		char b[CMSG_SPACE(sizeof(int) * CPR_WIRE_MAX_FDS)];
+		struct cmsghdr align;
+	} u;
+	size_t off = 0;
+
+	while (off < len) {
+		struct iovec iov = { .iov_base = (char *)buf + off, .iov_len = len - off };
+		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+		ssize_t n;
+
+		if (off == 0 && nfds) {
+			struct cmsghdr *c;
+
+			msg.msg_control = u.b;
+			msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+			c = CMSG_FIRSTHDR(&msg);
+			c->cmsg_level = SOL_SOCKET;
+			c->cmsg_type = SCM_RIGHTS;
+			c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+			memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+		}
+		n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		off += (size_t)n;
+	}
+	return 0;
+}
+
+static int reply_error(int fd, int err, const char *text)
+{
+	char line[CPR_WIRE_MAX_LINE];
+	int n = snprintf(line, sizeof(line), "ERR %s %s\n", cpr_wire_errno_name(err), text);
+
+	return send_all(fd, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1, NULL, 0);
+}
+
+/* LIST: one reply header and a line per record, sent in chunks. */
+static int do_list(int fd)
+{
+	static struct cpr_record recs[CPR_REGISTRY_MAX];
+	static char out[16 * CPR_WIRE_MAX_LINE];
+	size_t n = cpr_registry_snapshot(recs, CPR_REGISTRY_MAX), used;
+	int r;
+
+	if (n > CPR_REGISTRY_MAX)
+		n = CPR_REGISTRY_MAX;
+	used = (size_t)snprintf(out, sizeof(out), "OK %zu\n", n);
+	for (size_t i = 0; i < n; i++) {
+		int len = cpr_wire_format_record(&recs[i], out + used, sizeof(out) - used);
+
+		if (len == -ENOBUFS && used > 0) {
+			if ((r = send_all(fd, out, used, NULL, 0)) < 0)
+				return r;
+			used = 0;
+			len = cpr_wire_format_record(&recs[i], out, sizeof(out));
+		}
+		if (len < 0)
+			return -EPROTO; /* cannot happen: a record always fits a line */
+		used += (size_t)len;
+	}
+	return send_all(fd, out, used, NULL, 0);
+}
+
+/* FDS: all the asked-for fds in one message, or an error and none. */
+static int do_fds(int fd, const struct cpr_request *req)
+{
+	int fds[CPR_WIRE_MAX_FDS], r = 0;
+	unsigned got = 0;
+	char line[64];
+
+	for (; got < req->nids; got++) {
+		fds[got] = cpr_registry_dup_fd(req->ids[got]);
+		if (fds[got] < 0) {
+			snprintf(line, sizeof(line), "no record %u with an fd", req->ids[got]);
+			r = reply_error(fd, -fds[got] == ENOENT ? ENOENT : -fds[got], line);
+			goto out;
+		}
+	}
+	snprintf(line, sizeof(line), "OK %u\n", got);
+	r = send_all(fd, line, strlen(line), fds, got);
+out:
+	for (unsigned i = 0; i < got; i++)
+		close(fds[i]);
+	return r;
+}
+
+static int do_status(int fd)
+{
+	static struct cpr_record recs[CPR_REGISTRY_MAX];
+	size_t n = cpr_registry_snapshot(recs, CPR_REGISTRY_MAX);
+	uint64_t ram = 0;
+	char out[512];
+	int len;
+
+	for (size_t i = 0; i < n && i < CPR_REGISTRY_MAX; i++)
+		if (recs[i].kind != CPR_KIND_TAP)
+			ram += recs[i].size;
+	len = snprintf(out, sizeof(out),
+		       "OK 9\nversion=%s\nprotocol=%d\npid=%d\nrole=%s\nrecords=%zu\n"
+		       "ram-bytes=%llu\ninherited=%u\nunclaimed=%u\nreleased=%d\n",
+		       PACKAGE_VERSION, CPR_WIRE_VERSION, (int)getpid(), role, n,
+		       (unsigned long long)ram, cpr_inherit_received(), cpr_inherit_unclaimed(),
+		       cpr_released());
+	return send_all(fd, out, (size_t)len, NULL, 0);
+}
+
+/* Answer one request line; a negative return drops the client. */
+static int handle_line(int fd, const char *line, size_t len)
+{
+	struct cpr_request req;
+	const char *why = "";
+	int r = cpr_wire_parse_request(line, len, &req, &why);
+
+	if (r < 0)
+		return reply_error(fd, -r, why);
+	switch (req.op) {
+	case CPR_OP_LIST:
+		return do_list(fd);
+	case CPR_OP_FDS:
+		return do_fds(fd, &req);
+	case CPR_OP_STATUS:
+		return do_status(fd);
+	case CPR_OP_RELEASE:
+		cpr_release();
+		return send_all(fd, "OK 0\n", 5, NULL, 0);
+	}
+	return reply_error(fd, EINVAL, "unknown request");
+}
+
+/* Read what a client sent and answer each complete line; -1 drops it. */
+static int serve(struct client *c)
+{
+	ssize_t n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len, MSG_DONTWAIT);
+
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return 0;
+	if (n <= 0)
+		return -1;
+	c->len += (size_t)n;
+	c->last_ms = now_ms();
+	for (;;) {
+		char *nl = memchr(c->buf, '\n', c->len);
+		size_t linelen;
+
+		if (!nl) {
+			if (c->len == sizeof(c->buf)) {
+				reply_error(c->fd, EMSGSIZE, "request line longer than 256 bytes");
+				return -1;
+			}
+			return 0;
+		}
+		linelen = (size_t)(nl - c->buf);
+		if (handle_line(c->fd, c->buf, linelen) < 0)
+			return -1;
+		memmove(c->buf, nl + 1, c->len - linelen - 1);
+		c->len -= linelen + 1;
+	}
+}
+
+/* Accept a client: only root or QEMU's own uid (SO_PEERCRED) is answered. */
+static void admit(void)
+{
+	int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	struct timeval tv = { .tv_sec = SEND_TIMEOUT_S };
+	struct ucred cred;
+	socklen_t clen = sizeof(cred);
+	char greet[128];
+	int slot = -1;
+
+	if (fd < 0)
+		return;
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0 ||
+	    (cred.uid != 0 && cred.uid != geteuid())) {
+		cpr_warn("control socket: refused pid %d uid %u (only root or uid %u may connect)",
+			 (int)cred.pid, (unsigned)cred.uid, (unsigned)geteuid());
+		reply_error(fd, EPERM, "not allowed: only root or the owner of this QEMU");
+		close(fd);
+		return;
+	}
+	for (int i = 0; i < MAX_CLIENTS; i++)
+		if (clients[i].fd < 0)
+			slot = i;
+	if (slot < 0) {
+		reply_error(fd, EBUSY, "too many clients, try again");
+		close(fd);
+		return;
+	}
+	snprintf(greet, sizeof(greet), "CPR%d libcpr=%s pid=%d role=%s\n", CPR_WIRE_VERSION,
+		 PACKAGE_VERSION, (int)getpid(), role);
+	if (send_all(fd, greet, strlen(greet), NULL, 0) < 0) {
+		close(fd);
+		return;
+	}
+	clients[slot] = (struct client){ .fd = fd, .last_ms = now_ms() };
+	cpr_debug("control socket: client pid %d uid %u", (int)cred.pid, (unsigned)cred.uid);
+}
+
+static void drop(struct client *c)
+{
+	close(c->fd);
+	c->fd = -1;
+	c->len = 0;
+}
+
+static void *run(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		struct pollfd p[MAX_CLIENTS + 1];
+		int64_t now = now_ms();
+
+		p[0] = (struct pollfd){ .fd = listen_fd, .events = POLLIN };
+		for (int i = 0; i < MAX_CLIENTS; i++) {
+			if (clients[i].fd >= 0 && now - clients[i].last_ms > CLIENT_IDLE_MS)
+				drop(&clients[i]);
+			p[i + 1] = (struct pollfd){ .fd = clients[i].fd, .events = POLLIN };
+		}
+		if (poll(p, MAX_CLIENTS + 1, 1000) < 0)
+			continue;
+		for (int i = 0; i < MAX_CLIENTS; i++)
+			if (clients[i].fd >= 0 && p[i + 1].revents && serve(&clients[i]) < 0)
+				drop(&clients[i]);
+		if (p[0].revents & POLLIN)
+			admit();
+	}
+	return NULL;
+}
+
+/* The runtime directory must be ours alone: a directory (not a link), our uid, mode 0700. */
+static int private_dir(const char *dir)
+{
+	struct stat st;
+
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		cpr_warn("no control socket: cannot create %s: %s (set CPR_RUNTIME_DIR)", dir,
+			 strerror(errno));
+		return -1;
+	}
+	if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
+	    (st.st_mode & 077)) {
+		cpr_warn("no control socket: %s is not a private directory of uid %u with mode 0700 "
+			 "(fix it, or set CPR_RUNTIME_DIR)", dir, (unsigned)geteuid());
+		return -1;
+	}
+	return 0;
+}
+
+/* In a forked child: the parent's sockets are not ours to serve (async-signal-safe). */
+static void forget_parent(void)
+{
+	if (listen_fd >= 0)
+		syscall(SYS_close, listen_fd);
+	listen_fd = -1;
+	for (int i = 0; i < MAX_CLIENTS; i++) {
+		if (clients[i].fd >= 0)
+			syscall(SYS_close, clients[i].fd);
+		clients[i].fd = -1;
+	}
+}
+
+static void register_atfork(void)
+{
+	pthread_atfork(NULL, NULL, forget_parent);
+}
+
+void cpr_control_set_role(const char *r)
+{
+	role = r;
+}
+
+void cpr_control_ensure(void)
+{
+	static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	pid_t me = getpid(), owner = __atomic_load_n(&server_pid, __ATOMIC_ACQUIRE);
+	char dir[256];
+	sigset_t all, old;
+	pthread_t t;
+	int fd;
+
+	if (owner == me ||
+	    !__atomic_compare_exchange_n(&server_pid, &owner, me, false, __ATOMIC_ACQ_REL,
+					 __ATOMIC_ACQUIRE))
+		return;
+	pthread_once(&atfork_once, register_atfork);
+	for (int i = 0; i < MAX_CLIENTS; i++)
+		clients[i].fd = -1;
+	if (cpr_rundir(dir, sizeof(dir)) < 0) {
+		cpr_warn("no control socket: no runtime directory (set CPR_RUNTIME_DIR or "
+			 "XDG_RUNTIME_DIR)");
+		return;
+	}
+	if (private_dir(dir) < 0 || cpr_socket_path(me, sa.sun_path, sizeof(sa.sun_path)) < 0)
+		return;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		cpr_warn("no control socket: socket: %s", strerror(errno));
+		return;
+	}
+	unlink(sa.sun_path); /* a stale socket of a dead process with our pid */
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(sa.sun_path, 0600) < 0 ||
+	    listen(fd, 8) < 0) {
+		cpr_warn("no control socket: %s: %s", sa.sun_path, strerror(errno));
+		close(fd);
+		return;
+	}
+	strcpy(sock_path, sa.sun_path);
+	listen_fd = fd;
+	/* QEMU's signals (SIGTERM, vCPU kicks) must never land on this thread. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	if (pthread_create(&t, NULL, run, NULL) != 0) {
+		cpr_warn("no control socket: cannot start its thread");
+		close(fd);
+		listen_fd = -1;
+		unlink(sock_path);
+	} else {
+		pthread_detach(t);
+		cpr_info("control socket %s", sock_path);
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+void cpr_control_shutdown(void)
+{
+	if (listen_fd >= 0 && server_pid == getpid())
+		unlink(sock_path);
+}
+
+const char *cpr_control_path(void)
+{
+	return listen_fd >= 0 ? sock_path : NULL;
+}

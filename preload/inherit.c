@@ -1,0 +1,366 @@
+/* Inherit mode: receive the old QEMU's RAM from cpr-agent before QEMU's main() runs, then
+ * hand each record to the matching RAM allocation, strictly in order. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/wire.h"
+#include "control.h"
+#include "inherit.h"
+#include "log.h"
+#include "real.h"
+#include "size.h"
+
+#define INHERIT_MAX 64
+
+struct inherited {
+	struct cpr_record rec; /* as the old QEMU recorded it */
+	int fd;                /* our descriptor of it, -1 once given away */
+	dev_t dev;
+	ino_t ino;
+	bool claimed, memfd_given;
+};
+
+static struct inherited table[INHERIT_MAX];
+static unsigned count, next_claim;
+static volatile bool pending;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Stop QEMU before it can run a guest with the wrong memory. */
+__attribute__((noreturn, format(printf, 1, 2))) static void fatal(const char *fmt, ...)
+{
+	char msg[768];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	cpr_log(CPR_LOG_WARN, "inherit: %s; QEMU stops here, before the guest runs", msg);
+	cpr_control_shutdown();
+	_exit(1);
+}
+
+/* Reply to the agent, best effort: it learns the verdict, or sees the channel close. */
+static void reply(int sock, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		(void)!send(sock, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1,
+			    MSG_NOSIGNAL);
+}
+
+struct channel {
+	int sock;
+	int64_t deadline_ms;
+	size_t len;
+	char buf[CPR_WIRE_MAX_LINE * 2];
+	int fds[CPR_WIRE_MAX_FDS];
+	unsigned nfds;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Next line from the agent (NUL-terminated, newline removed); fds that arrive with it are
+ * appended to ch->fds. Returns its length or fails QEMU. */
+static size_t read_line(struct channel *ch, char *out, size_t outlen)
+{
+	for (;;) {
+		char *nl = memchr(ch->buf, '\n', ch->len);
+
+		if (nl) {
+			size_t n = (size_t)(nl - ch->buf);
+
+			if (n >= outlen)
+				fatal("line from cpr-agent too long");
+			memcpy(out, ch->buf, n);
+			out[n] = 0;
+			memmove(ch->buf, nl + 1, ch->len - n - 1);
+			ch->len -= n + 1;
+			return n;
+		}
+		if (ch->len == sizeof(ch->buf))
+			fatal("line from cpr-agent too long");
+
+		union {
+			char b[CMSG_SPACE(sizeof(int) * CPR_WIRE_MAX_FDS)];
+			struct cmsghdr align;
+		} u;
+		struct iovec iov = { ch->buf + ch->len, sizeof(ch->buf) - ch->len };
+		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b,
+				      .msg_controllen = sizeof(u.b) };
+		struct pollfd p = { .fd = ch->sock, .events = POLLIN };
+		int64_t left = ch->deadline_ms - now_ms();
+		ssize_t n;
+
+		if (left <= 0 || poll(&p, 1, (int)left) == 0)
+			fatal("no handover from cpr-agent within the time limit (CPR_INHERIT_TIMEOUT)");
+		n = recvmsg(ch->sock, &msg, MSG_CMSG_CLOEXEC);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			fatal("cpr-agent closed the inherit channel mid-way (did the agent die?)");
+		if (msg.msg_flags & MSG_CTRUNC)
+			fatal("fds from cpr-agent were truncated (fd limit?)");
+		for (struct cmsghdr *h = CMSG_FIRSTHDR(&msg); h; h = CMSG_NXTHDR(&msg, h)) {
+			size_t k = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+			if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
+				continue;
+			if (ch->nfds + k > CPR_WIRE_MAX_FDS)
+				fatal("more fds from cpr-agent than announced");
+			memcpy(ch->fds + ch->nfds, CMSG_DATA(h), k * sizeof(int));
+			ch->nfds += (unsigned)k;
+		}
+		ch->len += (size_t)n;
+	}
+}
+
+/* The channel named by CPR_INHERIT: an inherited socket or a path to connect to. Only
+ * root or our own uid may hand us memory to map. */
+static int open_channel(const char *spec)
+{
+	struct ucred cred;
+	socklen_t clen = sizeof(cred);
+	struct stat st;
+	int sock;
+
+	if (strncmp(spec, "fd:", 3) == 0) {
+		char *end;
+		long v = strtol(spec + 3, &end, 10);
+
+		if (*end || v < 0 || v > 65535 || fstat((int)v, &st) < 0 || !S_ISSOCK(st.st_mode))
+			fatal("CPR_INHERIT=%s: not an inherited socket", spec);
+		sock = (int)v;
+		fcntl(sock, F_SETFD, FD_CLOEXEC);
+	} else if (strncmp(spec, "unix:", 5) == 0) {
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+		if (strlen(spec + 5) >= sizeof(sa.sun_path))
+			fatal("CPR_INHERIT=%s: path too long", spec);
+		strcpy(sa.sun_path, spec + 5);
+		sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (sock < 0 || connect(sock, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+			fatal("CPR_INHERIT=%s: %s (is cpr-agent transfer --receive waiting there?)",
+			      spec, strerror(errno));
+	} else {
+		fatal("CPR_INHERIT=%s: expected fd:N or unix:PATH", spec);
+	}
+	if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0 ||
+	    (cred.uid != 0 && cred.uid != geteuid()))
+		fatal("CPR_INHERIT: the peer (uid %u) is neither root nor our uid %u",
+		      (unsigned)cred.uid, (unsigned)geteuid());
+	return sock;
+}
+
+/* A received fd must be what its record says before anything maps it: a memfd for RAM
+ * the old QEMU held in one, a regular file otherwise, at least as large as the block. */
+static const char *check_fd(const struct cpr_record *r, int fd, struct stat *st)
+{
+	char link[64], target[160];
+	ssize_t n;
+
+	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode))
+		return "not a regular file or memfd";
+	if ((uint64_t)st->st_size < r->offset + r->size)
+		return "smaller than the block";
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, target, sizeof(target) - 1);
+	target[n > 0 ? n : 0] = 0;
+	if ((r->kind == CPR_KIND_RAM_ANON || r->kind == CPR_KIND_RAM_MEMFD) &&
+	    strncmp(target, "/memfd:", 7) != 0)
+		return "not a memfd";
+	if (r->kind != CPR_KIND_RAM_ANON && r->kind != CPR_KIND_RAM_MEMFD &&
+	    r->kind != CPR_KIND_RAM_FILE)
+		return "not guest RAM";
+	return NULL;
+}
+
+void cpr_inherit_init(void)
+{
+	const char *spec = getenv("CPR_INHERIT"), *t = getenv("CPR_INHERIT_TIMEOUT");
+	struct channel ch = { .sock = -1 };
+	char line[CPR_WIRE_MAX_LINE];
+	const char *text = "";
+	int n, version;
+
+	if (!spec || !*spec)
+		return;
+	ch.sock = open_channel(spec);
+	ch.deadline_ms = now_ms() + 1000 * (t && atoi(t) > 0 ? atoi(t) : 60);
+	read_line(&ch, line, sizeof(line));
+	if (sscanf(line, "CPR%d ", &version) != 1 || version != CPR_WIRE_VERSION)
+		fatal("the inherit channel speaks '%.40s', not protocol %d", line, CPR_WIRE_VERSION);
+	read_line(&ch, line, sizeof(line));
+	n = cpr_wire_parse_reply(line, strlen(line), &text);
+	if (n < 0 || n > INHERIT_MAX) {
+		reply(ch.sock, "ERR EINVAL expected OK N with N <= %d\n", INHERIT_MAX);
+		fatal("bad handover header '%.40s'", line);
+	}
+	for (int i = 0; i < n; i++) {
+		read_line(&ch, line, sizeof(line));
+		if (cpr_wire_parse_record(line, strlen(line), &table[i].rec) < 0) {
+			reply(ch.sock, "ERR EINVAL malformed record %d\n", i);
+			fatal("malformed record from cpr-agent: %.60s", line);
+		}
+	}
+	while ((int)ch.nfds < n) {
+		unsigned before = ch.nfds;
+
+		read_line(&ch, line, sizeof(line));
+		if (strncmp(line, "FDS ", 4) != 0 || ch.nfds == before)
+			fatal("expected fds from cpr-agent, got '%.40s'", line);
+	}
+	if ((int)ch.nfds != n)
+		fatal("cpr-agent sent %u fds for %d records", ch.nfds, n);
+	for (int i = 0; i < n; i++) {
+		struct inherited *in = &table[i];
+		struct stat st;
+		const char *bad;
+
+		in->fd = ch.fds[i];
+		bad = check_fd(&in->rec, in->fd, &st);
+		if (bad) {
+			reply(ch.sock, "ERR EINVAL record %d (%s%u): fd is %s\n", i,
+			      cpr_kind_name(in->rec.kind), in->rec.ordinal, bad);
+			fatal("record %d (%s%u) from cpr-agent: its fd is %s", i,
+			      cpr_kind_name(in->rec.kind), in->rec.ordinal, bad);
+		}
+		in->dev = st.st_dev;
+		in->ino = st.st_ino;
+	}
+	count = (unsigned)n;
+	pending = count > 0;
+	reply(ch.sock, "OK %d\n", n);
+	cpr_real()->close(ch.sock);
+	unsetenv("CPR_INHERIT");
+	cpr_control_set_role("inherit");
+	cpr_info("inherit: received %d block(s) of guest RAM from cpr-agent", n);
+}
+
+bool cpr_inherit_pending(void)
+{
+	return pending;
+}
+
+/* The old and the new QEMU must allocate the same RAM in the same order. */
+static bool same_kind(uint32_t old, uint32_t now)
+{
+	return old == now;
+}
+
+int cpr_inherit_claim(uint32_t kind, uint64_t len, int fd, struct cpr_record *rec)
+{
+	struct inherited *in;
+	char want[32], got[32];
+	int r;
+
+	if (!pending)
+		return -ENOENT;
+	pthread_mutex_lock(&lock);
+	in = &table[next_claim];
+	cpr_size_str(in->rec.size, want, sizeof(want));
+	cpr_size_str(len, got, sizeof(got));
+	if (!same_kind(in->rec.kind, kind) || in->rec.size != len)
+		fatal("preserved block %s%u is %s of %s, but this QEMU allocates %s of %s next: "
+		      "the new command line must describe the same RAM as the old one",
+		      cpr_kind_name(in->rec.kind), in->rec.ordinal, want,
+		      cpr_kind_name(in->rec.kind), got, cpr_kind_name(kind));
+	if (fd >= 0) {
+		struct stat st;
+
+		if (fstat(fd, &st) < 0 || st.st_dev != in->dev || st.st_ino != in->ino)
+			fatal("preserved block %s%u (%s) is another file than the one this QEMU maps "
+			      "(%s): the memory backends differ", cpr_kind_name(in->rec.kind),
+			      in->rec.ordinal, in->rec.path[0] ? in->rec.path : in->rec.name,
+			      rec->path[0] ? rec->path : "fd");
+		r = fd;
+		if (in->fd >= 0) {
+			cpr_real()->close(in->fd); /* QEMU's own descriptor carries it now */
+			in->fd = -1;
+		}
+	} else {
+		r = in->fd; /* the caller maps and keeps it */
+		in->fd = -1;
+	}
+	snprintf(rec->name, sizeof(rec->name), "%s", in->rec.name);
+	rec->flags |= CPR_REC_INHERITED;
+	in->claimed = true;
+	next_claim++;
+	pending = next_claim < count;
+	cpr_info("inherit: claimed %s%u (%s)%s", cpr_kind_name(in->rec.kind), in->rec.ordinal,
+		 want, pending ? "" : "; every preserved block is claimed");
+	pthread_mutex_unlock(&lock);
+	return r;
+}
+
+int cpr_inherit_memfd(const char *name, unsigned flags)
+{
+	int r = -ENOENT;
+
+	if (!pending || strcmp(name, "memory-backend-memfd") != 0)
+		return -ENOENT;
+	pthread_mutex_lock(&lock);
+	for (unsigned i = next_claim; i < count; i++) {
+		struct inherited *in = &table[i];
+
+		if (in->memfd_given)
+			continue;
+		if (in->rec.kind != CPR_KIND_RAM_MEMFD)
+			fatal("QEMU creates a memory-backend-memfd where the old QEMU had %s%u: the "
+			      "memory backends differ", cpr_kind_name(in->rec.kind), in->rec.ordinal);
+		r = fcntl(in->fd, (flags & MFD_CLOEXEC) ? F_DUPFD_CLOEXEC : F_DUPFD, 0);
+		if (r < 0)
+			fatal("cannot duplicate the inherited memfd: %s", strerror(errno));
+		in->memfd_given = true;
+		break;
+	}
+	pthread_mutex_unlock(&lock);
+	return r;
+}
+
+bool cpr_inherit_is_inherited_fd(int fd)
+{
+	struct stat st;
+
+	if (count == 0 || fstat(fd, &st) < 0)
+		return false;
+	for (unsigned i = 0; i < count; i++)
+		if (table[i].memfd_given && table[i].dev == st.st_dev && table[i].ino == st.st_ino)
+			return true;
+	return false;
+}
+
+unsigned cpr_inherit_received(void)
+{
+	return count;
+}
+
+unsigned cpr_inherit_unclaimed(void)
+{
+	return count - next_claim;
+}

@@ -1,0 +1,39 @@
+/* Inherit mode: a new QEMU started by cpr-agent receives the old QEMU's guest RAM (records
+ * and fds) before its main() runs, and each RAM allocation claims the next one in order. */
+#ifndef CPR_INHERIT_H
+#define CPR_INHERIT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "registry.h"
+
+/* At load: with CPR_INHERIT=fd:N or unix:PATH, receive and check the handover, within
+ * CPR_INHERIT_TIMEOUT seconds (default 60). Anything wrong ends QEMU with a message: a
+ * QEMU that cannot take over the RAM must not start a guest. */
+void cpr_inherit_init(void);
+
+/* Whether records still wait to be claimed. Lock-free. */
+bool cpr_inherit_pending(void);
+
+/* An activation of len bytes of RAM of this kind is about to be made (fd: QEMU's fd for
+ * fd-backed RAM, -1 for anonymous). If records are pending, the next one must match
+ * (kind, size, and for fd-backed RAM the very same file), else QEMU ends here with a
+ * message naming the block. On a match, fills *rec (name, flags with CPR_REC_INHERITED)
+ * and returns the fd to map: the inherited memfd for anonymous RAM (the caller keeps it),
+ * or fd itself. Returns -ENOENT when nothing is pending (allocate as usual). */
+int cpr_inherit_claim(uint32_t kind, uint64_t len, int fd, struct cpr_record *rec);
+
+/* memfd_create(name) by QEMU's memory-backend-memfd while a ram-memfd record is next in
+ * line: a new descriptor of the inherited memfd (close-on-exec as flags ask), or -ENOENT
+ * to create a fresh one. */
+int cpr_inherit_memfd(const char *name, unsigned flags);
+
+/* Whether fd is a memfd handed out by cpr_inherit_memfd (its seals are already set). */
+bool cpr_inherit_is_inherited_fd(int fd);
+
+/* For STATUS: how many records were received and how many are still unclaimed. */
+unsigned cpr_inherit_received(void);
+unsigned cpr_inherit_unclaimed(void);
+
+#endif

@@ -1,0 +1,216 @@
+/* The descriptor entry points QEMU and its libraries call: thin trampolines into
+ * fdtrack.c and tap.c. Variadic arguments are read as the kernel reads them: open's mode
+ * only with O_CREAT or O_TMPFILE, fcntl's and ioctl's argument as an unsigned long. */
+#include "config.h"
+
+/* Our definitions must be the plain symbols, not fortified or redirected inlines. */
+#undef _FORTIFY_SOURCE
+#undef _FILE_OFFSET_BITS
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <stdarg.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "export.h"
+#include "fdtrack.h"
+#include "inherit.h"
+#include "real.h"
+#include "release.h"
+#include "tap.h"
+
+
+/* The fortified entry points _FORTIFY_SOURCE builds call when no mode is passed. */
+int __open_2(const char *path, int flags);
+int __open64_2(const char *path, int flags);
+int __openat_2(int dirfd, const char *path, int flags);
+int __openat64_2(int dirfd, const char *path, int flags);
+
+#define NEEDS_MODE(flags) (((flags) & O_CREAT) || ((flags) & O_TMPFILE) == O_TMPFILE)
+
+#define READ_MODE(flags, mode)                                   \
+	do {                                                     \
+		if (NEEDS_MODE(flags)) {                         \
+			va_list ap_;                             \
+			va_start(ap_, flags);                    \
+			mode = va_arg(ap_, unsigned int);        \
+			va_end(ap_);                             \
+		}                                                \
+	} while (0)
+
+/* Every open variant ends here: bookkeeping only for a descriptor that now exists. */
+static int opened(int fd, const char *path)
+{
+	int saved = errno;
+
+	if (fd >= 0 && !cpr_real_resolving())
+		cpr_fd_opened(fd, path);
+	errno = saved;
+	return fd;
+}
+
+CPR_EXPORT int open(const char *path, int flags, ...)
+{
+	unsigned int mode = 0;
+
+	READ_MODE(flags, mode);
+	return opened(cpr_real()->open(path, flags, mode), path);
+}
+
+CPR_EXPORT int open64(const char *path, int flags, ...)
+{
+	unsigned int mode = 0;
+
+	READ_MODE(flags, mode);
+	return opened(cpr_real()->open64(path, flags, mode), path);
+}
+
+CPR_EXPORT int openat(int dirfd, const char *path, int flags, ...)
+{
+	unsigned int mode = 0;
+
+	READ_MODE(flags, mode);
+	return opened(cpr_real()->openat(dirfd, path, flags, mode), path);
+}
+
+CPR_EXPORT int openat64(int dirfd, const char *path, int flags, ...)
+{
+	unsigned int mode = 0;
+
+	READ_MODE(flags, mode);
+	return opened(cpr_real()->openat64(dirfd, path, flags, mode), path);
+}
+
+CPR_EXPORT int __open_2(const char *path, int flags)
+{
+	return opened(cpr_real()->open_2(path, flags), path);
+}
+
+CPR_EXPORT int __open64_2(const char *path, int flags)
+{
+	return opened(cpr_real()->open64_2(path, flags), path);
+}
+
+CPR_EXPORT int __openat_2(int dirfd, const char *path, int flags)
+{
+	return opened(cpr_real()->openat_2(dirfd, path, flags), path);
+}
+
+CPR_EXPORT int __openat64_2(int dirfd, const char *path, int flags)
+{
+	return opened(cpr_real()->openat64_2(dirfd, path, flags), path);
+}
+
+/* A duplicate of a tun descriptor is still the tun file. */
+static int fcntl_done(int r, int fd, int cmd)
+{
+	int saved = errno;
+
+	if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && !cpr_real_resolving())
+		cpr_fd_duped(fd, r);
+	errno = saved;
+	return r;
+}
+
+/* QEMU seals its backend memfd (GROW|SHRINK|SEAL); an inherited one already is, and
+ * F_SEAL_SEAL makes adding them again fail: seals already in place count as added. */
+static bool seals_in_place(int fd, int cmd, unsigned long arg)
+{
+	int have;
+
+	if (cmd != F_ADD_SEALS || !cpr_inherit_is_inherited_fd(fd))
+		return false;
+	have = cpr_real()->fcntl(fd, F_GET_SEALS);
+	return have >= 0 && ((unsigned long)have & arg) == arg;
+}
+
+CPR_EXPORT int fcntl(int fd, int cmd, ...)
+{
+	unsigned long arg;
+	va_list ap;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, unsigned long);
+	va_end(ap);
+	if (seals_in_place(fd, cmd, arg))
+		return 0;
+	return fcntl_done(cpr_real()->fcntl(fd, cmd, arg), fd, cmd);
+}
+
+CPR_EXPORT int fcntl64(int fd, int cmd, ...)
+{
+	unsigned long arg;
+	va_list ap;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, unsigned long);
+	va_end(ap);
+	if (seals_in_place(fd, cmd, arg))
+		return 0;
+	return fcntl_done(cpr_real()->fcntl64(fd, cmd, arg), fd, cmd);
+}
+
+/* On every KVM_RUN too: one comparison is all it costs when the request is not TUNSETIFF. */
+CPR_EXPORT int ioctl(int fd, unsigned long request, ...)
+{
+	unsigned long arg;
+	va_list ap;
+	int r, saved;
+
+	va_start(ap, request);
+	arg = va_arg(ap, unsigned long);
+	va_end(ap);
+	r = cpr_real()->ioctl(fd, request, arg);
+	if (r == 0 && request == TUNSETIFF && !cpr_real_resolving()) {
+		saved = errno;
+		cpr_tap_attached(fd, (const struct ifreq *)arg);
+		errno = saved;
+	}
+	return r;
+}
+
+/* Safe between fork and exec and in a CLONE_VM child: see fdtrack.h. The bookkeeping runs
+ * before the real close because the number is free for reuse the moment it returns. */
+CPR_EXPORT int close(int fd)
+{
+	const struct cpr_real_fns *real = cpr_real();
+	int r;
+
+	if (!cpr_real_resolving()) {
+		r = cpr_fd_closing(fd);
+		if (r < 0) {
+			errno = -r;
+			return -1;
+		}
+	}
+	return real->close(fd);
+}
+
+CPR_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
+{
+	const struct cpr_real_fns *real = cpr_real();
+
+	/* CLOSE_RANGE_CLOEXEC closes nothing now; CLOSE_RANGE_UNSHARE closes in a copy of
+	 * the table that only this thread keeps: in both the process keeps its fds. */
+	if (flags != 0 || cpr_real_resolving())
+		return real->close_range(first, last, flags);
+	return cpr_fd_close_range(first, last, real->close_range);
+}
+
+/* Passed through: PUNCH_HOLE on shmem and files already frees what QEMU asks to free. */
+CPR_EXPORT int fallocate(int fd, int mode, off_t offset, off_t len)
+{
+	if ((mode & FALLOC_FL_PUNCH_HOLE) && cpr_release_owns_fd(fd))
+		return 0;
+	return cpr_real()->fallocate(fd, mode, offset, len);
+}
+
+CPR_EXPORT int fallocate64(int fd, int mode, off64_t offset, off64_t len)
+{
+	if ((mode & FALLOC_FL_PUNCH_HOLE) && cpr_release_owns_fd(fd))
+		return 0;
+	return cpr_real()->fallocate64(fd, mode, offset, len);
+}

@@ -1,0 +1,53 @@
+/* The memory entry points QEMU and its libraries call: thin trampolines into ram.c and
+ * discard.c. Each libc name is its own symbol (QEMU, built with _FILE_OFFSET_BITS=64,
+ * calls mmap64; its libraries call mmap). */
+#include "config.h"
+
+#include <errno.h>
+
+/* Our definitions must be the plain symbols, not fortified or redirected inlines. */
+#undef _FORTIFY_SOURCE
+#undef _FILE_OFFSET_BITS
+
+#include <sys/mman.h>
+
+#include "discard.h"
+#include "export.h"
+#include "log.h"
+#include "ram.h"
+#include "inherit.h"
+#include "real.h"
+
+CPR_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t offset)
+{
+	return cpr_ram_mmap(cpr_real()->mmap, addr, len, prot, flags, fd, offset);
+}
+
+CPR_EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off64_t offset)
+{
+	return cpr_ram_mmap(cpr_real()->mmap64, addr, len, prot, flags, fd, offset);
+}
+
+CPR_EXPORT int munmap(void *addr, size_t len)
+{
+	return cpr_ram_munmap(cpr_real()->munmap, addr, len);
+}
+
+CPR_EXPORT int madvise(void *addr, size_t len, int advice)
+{
+	return cpr_discard_madvise(cpr_real()->madvise, addr, len, advice);
+}
+
+/* Passed through: QEMU's memfds are recorded when mapped (ram.c), and its probes such as
+ * memfd_create("test", MFD_HUGETLB) must stay untouched. In a new QEMU, the backend's
+ * memfd is the old QEMU's. */
+CPR_EXPORT int memfd_create(const char *name, unsigned int flags)
+{
+	if (cpr_inherit_pending() && !cpr_real_resolving()) {
+		int fd = cpr_inherit_memfd(name, flags);
+
+		if (fd != -ENOENT)
+			return fd;
+	}
+	return cpr_real()->memfd_create(name, flags);
+}

@@ -1,0 +1,17 @@
+/* Which process may do the shim's bookkeeping. */
+#ifndef CPR_OWNER_H
+#define CPR_OWNER_H
+
+#include <stdbool.h>
+
+/* The loading process owns the shim's state; a fork() child (QEMU's -daemonize) takes it
+ * over, through pthread_atfork. Called from the constructor. */
+void cpr_owner_init(void);
+
+/* Whether the caller's process owns it. False in children made by raw clone() or vfork()
+ * (QEMU 7.2's -async-teardown child runs with CLONE_VM, sharing the shim's memory with
+ * QEMU): they run no atfork handlers, so the shim's locks may be held by a QEMU thread and
+ * its tables are QEMU's own; such a child must only make the real call. One getpid(). */
+bool cpr_owner(void);
+
+#endif
