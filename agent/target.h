@@ -1,0 +1,14 @@
+/* Finding the QEMU process an operator names, and its libcpr control socket. */
+#ifndef CPR_AGENT_TARGET_H
+#define CPR_AGENT_TARGET_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* The pid of the process listening on a QMP UNIX socket (SO_PEERCRED). */
+int target_pid_from_qmp(const char *qmp_path, pid_t *pid, char *err, size_t errlen);
+
+/* The control socket of pid, checked to exist; err explains what is wrong otherwise. */
+int target_socket(pid_t pid, char *path, size_t len, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,36 @@
+/* Where control sockets live. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "common/rundir.h"
+
+int cpr_rundir(char *buf, size_t len)
+{
+	const char *v = getenv("CPR_RUNTIME_DIR");
+	int n;
+
+	if (v && *v)
+		n = snprintf(buf, len, "%s", v);
+	else if (geteuid() == 0)
+		n = snprintf(buf, len, "/run/cpr");
+	else if ((v = getenv("XDG_RUNTIME_DIR")) && *v)
+		n = snprintf(buf, len, "%s/cpr", v);
+	else
+		return -ENOENT;
+	return n > 0 && (size_t)n < len ? 0 : -ENAMETOOLONG;
+}
+
+int cpr_socket_path(pid_t pid, char *buf, size_t len)
+{
+	char dir[256];
+	int r = cpr_rundir(dir, sizeof(dir)), n;
+
+	if (r < 0)
+		return r;
+	n = snprintf(buf, len, "%s/%d.sock", dir, (int)pid);
+	return n > 0 && (size_t)n < len ? 0 : -ENAMETOOLONG;
+}

@@ -1,0 +1,258 @@
+/* libcpr's control socket in a real QEMU 7.2: records listed, fds fetched that really are
+ * the guest's RAM, bad requests and other uids refused, QEMU unharmed.
+ * usage: control-socket basic|daemonize|sandbox */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "agent/control.h"
+#include "agent/target.h"
+#include "guest/pattern.h"
+#include "tests/harness/check.h"
+#include "tests/harness/vm.h"
+
+#define RAM_BYTES (512ull << 20)
+
+static int filled(const struct guest_summary *s, void *arg)
+{
+	return s->status_lines > 0 && s->last.passes > 0;
+}
+
+/* Run a shell command, its output into out; returns the exit status. */
+static int run(const char *cmd, char *out, size_t outlen)
+{
+	FILE *p = popen(cmd, "r");
+	size_t n = 0;
+	int st;
+
+	if (!p)
+		return -1;
+	while (n + 1 < outlen && fgets(out + n, (int)(outlen - n), p))
+		n += strlen(out + n);
+	out[n] = 0;
+	st = pclose(p);
+	printf("$ %s\n%s", cmd, out);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Send raw bytes on a fresh connection and return the first reply line after the greeting. */
+static int raw_exchange(const char *sock, const char *send_buf, size_t len, char *reply,
+			size_t rlen)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	size_t got = 0;
+	int lines = 0;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return -1;
+	if (send(fd, send_buf, len, MSG_NOSIGNAL) != (ssize_t)len) {
+		close(fd);
+		return -1;
+	}
+	/* greeting line, then the reply line */
+	while (lines < 2 && got + 1 < rlen) {
+		ssize_t n = read(fd, reply + got, 1);
+
+		if (n <= 0)
+			break;
+		if (reply[got] == '\n') {
+			lines++;
+			if (lines == 1) {
+				got = 0;
+				continue;
+			}
+		}
+		got++;
+	}
+	reply[got] = 0;
+	/* after an oversized request the server hangs up; otherwise it waits for more */
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	char extra;
+	int closed = poll(&p, 1, 1000) == 1 && read(fd, &extra, 1) <= 0; /* EOF or reset */
+	close(fd);
+	return closed;
+}
+
+/* The fd of a ram-anon record maps the guest's own pages. */
+static void check_fd_is_guest_ram(int fd, uint64_t size)
+{
+	struct stat st;
+	char link[64], target[128] = "";
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, target, sizeof(target) - 1);
+	target[n > 0 ? n : 0] = 0;
+	CHECK(strncmp(target, "/memfd:cpr-", 11) == 0, "fetched fd is %s, not a cpr memfd", target);
+	CHECK(fstat(fd, &st) == 0 && (uint64_t)st.st_size >= size, "memfd is smaller than the RAM");
+	uint64_t *ram = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+	CHECK(ram != MAP_FAILED, "cannot map the fetched memfd");
+	if (ram == MAP_FAILED)
+		return;
+	/* pc.ram's offset is the guest-physical address below 3 GiB */
+	unsigned good = 0, bad_idx;
+	for (uint64_t addr = 16 << 20; addr < (256 << 20); addr += 16 << 20) {
+		const uint64_t *page = ram + addr / 8;
+
+		good += page[0] == CPRG_MAGIC && page[1] == addr &&
+			cprg_check(page, addr, page[2], &bad_idx) == 0;
+	}
+	printf("pages read through the fetched fd: %u of 15 hold the guest's pattern\n", good);
+	CHECK(good == 15, "the fetched memfd does not hold the guest's RAM");
+	munmap(ram, size);
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode = argc > 1 ? argv[1] : "basic";
+	const char *extra_daemon[] = { "-daemonize", NULL };
+	const char *extra_sandbox[] = { "-sandbox", "on", NULL };
+	struct vm_config cfg = { .name = "qemu", .mem = "512M", .append = "fill=90 tick=20 wr=16",
+				 .preload = true };
+	char rundir[128], sock[256], err[512], out[8192], cmd[1024], reply[512];
+	const char *builddir = getenv("CPR_BUILDDIR");
+	struct cpr_record *recs = NULL;
+	struct guest_summary s;
+	struct testenv env;
+	struct ctl *ctl = NULL;
+	struct vm *vm = NULL;
+	struct stat st;
+	pid_t pid = 0;
+	size_t n = 0;
+	int fd = -1;
+
+	testenv_init(&env, "control-socket");
+	if (!builddir)
+		builddir = ".";
+	if (strcmp(mode, "daemonize") == 0)
+		cfg.extra = extra_daemon;
+	else if (strcmp(mode, "sandbox") == 0)
+		cfg.extra = extra_sandbox;
+	/* QEMU and this test find the socket through the same runtime directory */
+	snprintf(rundir, sizeof(rundir), "%s/run", env.dir);
+	setenv("CPR_RUNTIME_DIR", rundir, 1);
+
+	REQUIRE(vm_start(&vm, &env, &cfg) == 0, "QEMU did not start");
+	REQUIRE(target_pid_from_qmp(vm->qmp_path, &pid, err, sizeof(err)) == 0, "%s", err);
+	if (cfg.extra == extra_daemon)
+		CHECK(pid != vm->pid, "-daemonize: QMP is served by the process we started");
+	REQUIRE(guestmon_wait(env.gm, filled, NULL, 60000) == 0, "guest did not verify a pass");
+
+	/* the socket: private directory, owner-only socket */
+	REQUIRE(target_socket(pid, sock, sizeof(sock), err, sizeof(err)) == 0, "%s", err);
+	CHECK(lstat(rundir, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 0777) == 0700,
+	      "%s is not a 0700 directory", rundir);
+	CHECK(lstat(sock, &st) == 0 && S_ISSOCK(st.st_mode) && (st.st_mode & 0777) == 0600,
+	      "%s is not a 0600 socket (mode %o)", sock, st.st_mode & 0777);
+
+	/* what an operator sees */
+	snprintf(cmd, sizeof(cmd), "CPR_RUNTIME_DIR=%s %s/cpr-agent status --qmp %s", rundir,
+		 builddir, vm->qmp_path);
+	CHECK(run(cmd, out, sizeof(out)) == 0, "cpr-agent status failed");
+	CHECK(strstr(out, "ram-anon0") && strstr(out, "512 MiB") &&
+		      strstr(out, "memfd:cpr-ram-anon0"),
+	      "status does not show the converted 512 MiB of guest RAM");
+	snprintf(cmd, sizeof(cmd), "%s/cpr-agent status --pid %d --json", builddir, (int)pid);
+	CHECK(run(cmd, out, sizeof(out)) == 0, "cpr-agent status --json failed");
+	json_error_t jerr;
+	json_t *doc = json_loads(out, 0, &jerr), *rec0 = NULL;
+	CHECK(doc != NULL, "status --json is not JSON: %s", jerr.text);
+	size_t i;
+	json_array_foreach(json_object_get(doc, "records"), i, rec0) {
+		if (json_integer_value(json_object_get(rec0, "size")) == (json_int_t)RAM_BYTES)
+			break;
+	}
+	CHECK(rec0 && json_is_true(json_object_get(rec0, "converted")) &&
+		      json_integer_value(json_object_get(doc, "pid")) == pid,
+	      "status --json does not show the converted guest RAM of pid %d", (int)pid);
+	json_decref(doc);
+
+	/* the fd it hands out is the guest's RAM */
+	REQUIRE(ctl_connect(&ctl, sock, err, sizeof(err)) == 0, "%s", err);
+	CHECK(ctl_pid(ctl) == pid, "greeting names pid %d, QEMU is %d", (int)ctl_pid(ctl), (int)pid);
+	REQUIRE(ctl_list(ctl, &recs, &n) == 0, "LIST: %s", ctl_error(ctl));
+	for (i = 0; i < n && !(recs[i].kind == CPR_KIND_RAM_ANON && recs[i].size == RAM_BYTES); i++)
+		;
+	REQUIRE(i < n, "no 512 MiB ram-anon record among %zu", n);
+	REQUIRE(ctl_fetch_fds(ctl, &recs[i].id, 1, &fd) == 0, "FDS: %s", ctl_error(ctl));
+	check_fd_is_guest_ram(fd, RAM_BYTES);
+	uint32_t missing = 999999;
+	int none = -1;
+	CHECK(ctl_fetch_fds(ctl, &missing, 1, &none) == -ENOENT && none == -1,
+	      "FDS of a missing record: %s", ctl_error(ctl));
+
+	/* malformed requests get errors, and do not hurt QEMU */
+	CHECK(raw_exchange(sock, "HELLO\n", 6, reply, sizeof(reply)) >= 0 &&
+		      strncmp(reply, "ERR EINVAL", 10) == 0, "HELLO answered '%s'", reply);
+	CHECK(raw_exchange(sock, "FDS 1 x\n", 8, reply, sizeof(reply)) >= 0 &&
+		      strncmp(reply, "ERR EINVAL", 10) == 0, "FDS 1 x answered '%s'", reply);
+	char big[600];
+	memset(big, 'A', sizeof(big));
+	CHECK(raw_exchange(sock, big, sizeof(big), reply, sizeof(reply)) == 1 &&
+		      strncmp(reply, "ERR EMSGSIZE", 12) == 0,
+	      "an overlong request answered '%s' (and the connection must close)", reply);
+	char many[512] = "FDS";
+	for (int k = 0; k < 65; k++)
+		strcat(many, " 1");
+	strcat(many, "\n");
+	CHECK(raw_exchange(sock, many, strlen(many), reply, sizeof(reply)) >= 0 &&
+		      strncmp(reply, "ERR E2BIG", 9) == 0, "65 ids answered '%s'", reply);
+	CHECK(raw_exchange(sock, "\n", 1, reply, sizeof(reply)) >= 0 &&
+		      strncmp(reply, "ERR EINVAL", 10) == 0, "an empty line answered '%s'", reply);
+
+	/* another uid is refused, even one that can reach the socket (CAP_DAC_OVERRIDE) */
+	if (geteuid() == 0) {
+		snprintf(cmd, sizeof(cmd),
+			 "setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=+dac_override "
+			 "--ambient-caps=+dac_override %s/cpr-agent status --socket %s 2>&1",
+			 builddir, sock);
+		CHECK(run(cmd, out, sizeof(out)) != 0 && strstr(out, "not allowed"),
+		      "another uid was not refused");
+	}
+
+	/* QEMU and the guest are unharmed */
+	guestmon_wait_reports(env.gm, 20, 5000);
+	guestmon_summary(env.gm, &s);
+	printf("guest after all requests: %llu reports, %llu passes, %llu errors\n",
+	       (unsigned long long)s.status_lines, (unsigned long long)s.last.passes,
+	       (unsigned long long)guest_summary_problems(&s));
+	CHECK(guest_summary_problems(&s) == 0, "guest memory errors");
+	CHECK(vm_wait_runstate(vm, "running", 1000) == 0, "QEMU is not running any more");
+
+	/* the socket goes away with QEMU */
+	ctl_close(ctl);
+	ctl = NULL;
+	REQUIRE(vm_qmp(vm, "quit", NULL) == 0, "quit failed");
+	if (pid == vm->pid)
+		CHECK(vm_wait_exit(vm, 5000) >= 0, "QEMU %d did not quit", (int)pid);
+	for (int k = 0; k < 500 && kill(pid, 0) == 0; k++)
+		usleep(10000);
+	CHECK(kill(pid, 0) < 0, "QEMU %d did not quit", (int)pid);
+	CHECK(access(sock, F_OK) < 0, "%s is still there after QEMU quit", sock);
+out:
+	if (fd >= 0)
+		close(fd);
+	free(recs);
+	ctl_close(ctl);
+	if (vm && check_failures)
+		vm_print_log(vm);
+	if (pid > 0 && (!vm || pid != vm->pid))
+		kill(pid, SIGKILL); /* a daemonized QEMU is not our child */
+	vm_destroy(vm);
+	testenv_cleanup(&env);
+	return check_failures ? 1 : 0;
+}
