@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "agent/commands.h"
+
 static void usage(FILE *out)
 {
 	fprintf(out,
@@ -11,6 +13,13 @@ static void usage(FILE *out)
 		"       cpr-agent --version\n"
 		"\n"
 		"Live update of QEMU processes started with LD_PRELOAD=libcpr.so.\n"
+		"\n"
+		"commands:\n"
+		"  status (--qmp PATH | --pid PID | --socket PATH) [--json]\n"
+		"         what libcpr recorded inside one QEMU\n"
+		"  transfer --qmp OLD_QMP [options] -- NEW_QEMU_COMMAND...\n"
+		"         move the running guest to a new QEMU process, RAM kept in place\n"
+		"\n"
 		"See cpr-agent(1) and libcpr(7).\n");
 }
 
@@ -28,6 +37,10 @@ int main(int argc, char **argv)
 		printf("cpr-agent %s\n", PACKAGE_VERSION);
 		return 0;
 	}
+	if (strcmp(argv[1], "status") == 0)
+		return cmd_status(argc - 1, argv + 1);
+	if (strcmp(argv[1], "transfer") == 0)
+		return cmd_transfer(argc - 1, argv + 1);
 	fprintf(stderr, "cpr-agent: %s: unknown command (see cpr-agent --help)\n", argv[1]);
 	return 2;
 }

@@ -1,13 +1,18 @@
-/* The README's main job: boot the built-in test guest under QEMU with libcpr and show
- * its memory check. usage: cpr-demo [-m SIZE] [-t SECONDS] */
+/* The README's main job: boot the built-in test guest under QEMU with libcpr, move it to a
+ * new QEMU process with cpr-agent transfer, and show the pause and the guest's memory check.
+ * usage: cpr-demo [-m SIZE] [-t SECONDS] [-c]   (-c: plain -m RAM, copy tier) */
 #include "config.h"
 
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "agent/target.h"
 #include "tests/harness/check.h"
 #include "tests/harness/vm.h"
 
@@ -16,51 +21,110 @@ static int filled(const struct guest_summary *s, void *arg)
 	return s->status_lines > 0 && s->last.gen > 0;
 }
 
+/* Run cpr-agent transfer from "old" to a QEMU named "new" built from cfg; its report
+ * goes to our stdout. Returns its exit status. */
+static int transfer(struct testenv *env, const struct vm_config *cfg)
+{
+	const char *qargv[VM_MAX_ARGS], *argv[VM_MAX_ARGS + 16];
+	const char *builddir = getenv("CPR_BUILDDIR");
+	char buf[2048], qmp[160], agent[256];
+	int n = 0, status;
+	pid_t pid;
+
+	if (vm_argv(env, "new", cfg, qargv, buf, sizeof(buf)) < 0)
+		return -1;
+	snprintf(qmp, sizeof(qmp), "%s/old-agent.qmp", env->dir);
+	snprintf(agent, sizeof(agent), "%s/cpr-agent", builddir ? builddir : ".");
+	argv[n++] = agent;
+	argv[n++] = "transfer";
+	argv[n++] = "--qmp";
+	argv[n++] = qmp;
+	argv[n++] = "--libcpr";
+	argv[n++] = env->libcpr;
+	argv[n++] = "--";
+	for (int i = 0; qargv[i]; i++)
+		argv[n++] = qargv[i];
+	argv[n] = NULL;
+	printf("\n$ cpr-agent transfer --qmp %s -- qemu-system-x86_64 ...\n", qmp);
+	pid = fork();
+	if (pid == 0) {
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) < 0)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 int main(int argc, char **argv)
 {
+	static char backend[96];
+	static const char *memfd_extra[] = { "-object", backend, "-machine", "memory-backend=ram0",
+					     NULL };
 	const char *mem = "1G";
-	int seconds = 5, c;
+	int seconds = 3, copy = 0, c, rc;
+	struct guest_summary s, before;
 	struct testenv env;
-	struct vm *vm = NULL;
-	struct guest_summary s;
+	struct vm *old = NULL;
+	char qmp[160], err[256];
+	struct qmp *nq = NULL;
+	pid_t npid = 0;
 
-	while ((c = getopt(argc, argv, "m:t:")) != -1) {
+	while ((c = getopt(argc, argv, "m:t:c")) != -1) {
 		switch (c) {
-		case 'm':
-			mem = optarg;
-			break;
-		case 't':
-			seconds = atoi(optarg);
-			break;
+		case 'm': mem = optarg; break;
+		case 't': seconds = atoi(optarg); break;
+		case 'c': copy = 1; break;
 		default:
-			fprintf(stderr, "usage: cpr-demo [-m SIZE] [-t SECONDS]\n");
+			fprintf(stderr, "usage: cpr-demo [-m SIZE] [-t SECONDS] [-c]\n");
 			return 2;
 		}
 	}
+	setenv("CPR_BUILDDIR", ".", 0);
 	testenv_init(&env, "demo");
+	snprintf(backend, sizeof(backend), "memory-backend-memfd,id=ram0,size=%s,share=on", mem);
 	struct vm_config cfg = { .name = "old", .mem = mem, .append = "fill=90 tick=20 wr=64",
-				 .preload = true };
+				 .preload = true, .extra = copy ? NULL : memfd_extra };
 
-	REQUIRE(vm_start(&vm, &env, &cfg) == 0, "QEMU did not start");
-	printf("guest booting, filling 90%% of %s with its pattern...\n", mem);
+	printf("old QEMU: %s of guest RAM%s, under libcpr\n", mem,
+	       copy ? " (plain -m: copy tier)" : " in memory-backend-memfd,share=on (share tier)");
+	REQUIRE(vm_start(&old, &env, &cfg) == 0, "QEMU did not start");
+	printf("guest booting, filling 90%% of its RAM with its pattern...\n");
 	REQUIRE(guestmon_wait(env.gm, filled, NULL, 180000) == 0, "guest did not fill its RAM");
+	printf("running %d s in the old QEMU...\n", seconds);
+	sleep((unsigned)seconds);
+	guestmon_summary(env.gm, &before);
 	guestmon_mark(env.gm);
-	printf("running %d s...\n", seconds);
+
+	rc = transfer(&env, &cfg);
+	REQUIRE(rc == 0, "cpr-agent transfer failed (exit %d)", rc);
+	CHECK(vm_wait_exit(old, 10000) >= 0, "the old QEMU did not exit");
+	snprintf(qmp, sizeof(qmp), "%s/new.qmp", env.dir);
+	REQUIRE(target_pid_from_qmp(qmp, &npid, err, sizeof(err)) == 0, "%s", err);
+	printf("\nrunning %d s in the new QEMU (pid %d)...\n", seconds, (int)npid);
 	sleep((unsigned)seconds);
 	guestmon_summary(env.gm, &s);
-	CHECK(kill(vm->pid, 0) == 0, "QEMU died");
-	printf("\nmemory check: %s (%llu pages, generation %llu, %llu pages verified, "
+
+	printf("\nmemory check: %s (%llu pages, generation %llu -> %llu, %llu pages verified, "
 	       "%llu full passes, %llu errors)\n",
-	       guest_summary_problems(&s) == 0 && s.status_lines ? "PASS" : "FAIL",
-	       (unsigned long long)s.last.filled, (unsigned long long)s.last.gen,
-	       (unsigned long long)s.last.verified, (unsigned long long)s.last.passes,
-	       (unsigned long long)guest_summary_problems(&s));
-	printf("longest gap between guest reports: %.1f ms\n", s.max_gap_ns / 1e6);
+	       guest_summary_problems(&s) == 0 && s.status_lines > before.status_lines ? "PASS"
+										  : "FAIL",
+	       (unsigned long long)s.last.filled, (unsigned long long)before.last.gen,
+	       (unsigned long long)s.last.gen, (unsigned long long)s.last.verified,
+	       (unsigned long long)s.last.passes, (unsigned long long)guest_summary_problems(&s));
+	printf("guest-visible pause (longest gap between its reports): %.1f ms\n",
+	       s.max_gap_ns / 1e6);
 	CHECK(guest_summary_problems(&s) == 0, "memory errors");
+	CHECK(s.status_lines > before.status_lines + 10, "the guest did not run in the new QEMU");
+	if (qmp_connect(&nq, qmp, 2000, err, sizeof(err)) == 0)
+		qmp_execute(nq, "quit", NULL, NULL);
+	qmp_close(nq);
 out:
-	if (vm && check_failures)
-		vm_print_log(vm);
-	vm_destroy(vm);
+	if (old && check_failures)
+		vm_print_log(old);
+	vm_destroy(old);
+	if (npid > 0)
+		kill(npid, SIGKILL);
 	testenv_cleanup(&env);
 	return check_failures ? 1 : 0;
 }

@@ -18,7 +18,6 @@
 
 int check_failures;
 
-#define MAX_ARGS 96
 
 /* A missing prerequisite: skip on a developer machine, fail loudly in CI. */
 static void missing(const char *what)
@@ -75,6 +74,12 @@ void testenv_init(struct testenv *env, const char *test_name)
 		missing("no QEMU to test with (apt-get install qemu-system-x86, or set CPR_TEST_QEMU)");
 	if (access(env->guest, R_OK) != 0)
 		missing("test guest not built (run make first, or set CPR_TEST_GUEST)");
+	/* QEMUs started by cpr-agent may run elsewhere: absolute paths */
+	static char guest_abs[4096], libcpr_abs[4096];
+	if (realpath(env->guest, guest_abs))
+		env->guest = guest_abs;
+	if (realpath(env->libcpr, libcpr_abs))
+		env->libcpr = libcpr_abs;
 	snprintf(env->dir, sizeof(env->dir), "%s/cpr-%s-XXXXXX", env_or("TMPDIR", "/tmp"),
 		 test_name);
 	if (!mkdtemp(env->dir)) {
@@ -107,9 +112,8 @@ void testenv_cleanup(struct testenv *env)
 		fprintf(stderr, "could not remove %s\n", env->dir);
 }
 
-/* Build QEMU's argv; strings live in buf. */
-static int build_argv(const struct testenv *env, const struct vm *vm, const struct vm_config *cfg,
-		      const char **argv, char *buf, size_t buflen)
+int vm_argv(const struct testenv *env, const char *name, const struct vm_config *cfg,
+	    const char **argv, char *buf, size_t buflen)
 {
 	int n = 0;
 	size_t used = 0;
@@ -124,7 +128,7 @@ static int build_argv(const struct testenv *env, const struct vm *vm, const stru
 
 	ADD(env->qemu);
 	ADD("-name");
-	ADD(vm->name);
+	ADD(name);
 	ADD("-accel");
 	ADD(env->accel);
 	ADD("-machine");
@@ -144,7 +148,10 @@ static int build_argv(const struct testenv *env, const struct vm *vm, const stru
 	ADD("-append");
 	ADD(cfg->append ? cfg->append : "");
 	ADD("-qmp");
-	ADDF("unix:%s,server=on,wait=off", vm->qmp_path);
+	ADDF("unix:%s/%s.qmp,server=on,wait=off", env->dir, name);
+	/* a second monitor for cpr-agent: a QMP socket serves one client at a time */
+	ADD("-qmp");
+	ADDF("unix:%s/%s-agent.qmp,server=on,wait=off", env->dir, name);
 	ADD("-chardev");
 	ADDF("socket,id=cprg,path=%s/guest.sock", env->dir);
 	ADD("-device");
@@ -153,7 +160,7 @@ static int build_argv(const struct testenv *env, const struct vm *vm, const stru
 		ADD("-incoming");
 		ADD(cfg->incoming);
 	}
-	for (const char *const *e = cfg->extra; e && *e && n < MAX_ARGS - 1; e++)
+	for (const char *const *e = cfg->extra; e && *e && n < VM_MAX_ARGS - 1; e++)
 		ADD(*e);
 	argv[n] = NULL;
 #undef ADD
@@ -164,7 +171,7 @@ static int build_argv(const struct testenv *env, const struct vm *vm, const stru
 int vm_start(struct vm **out, struct testenv *env, const struct vm_config *cfg)
 {
 	struct vm *vm = calloc(1, sizeof(*vm));
-	const char *argv[MAX_ARGS];
+	const char *argv[VM_MAX_ARGS];
 	char buf[2048], err[256];
 	json_t *ver = NULL, *kvm = NULL;
 	int r;
@@ -174,7 +181,7 @@ int vm_start(struct vm **out, struct testenv *env, const struct vm_config *cfg)
 	snprintf(vm->name, sizeof(vm->name), "%s", cfg->name ? cfg->name : "vm");
 	snprintf(vm->qmp_path, sizeof(vm->qmp_path), "%s/%s.qmp", env->dir, vm->name);
 	snprintf(vm->log_path, sizeof(vm->log_path), "%s/%s.log", env->dir, vm->name);
-	if (build_argv(env, vm, cfg, argv, buf, sizeof(buf)) < 0) {
+	if (vm_argv(env, vm->name, cfg, argv, buf, sizeof(buf)) < 0) {
 		free(vm);
 		return -ENOBUFS;
 	}

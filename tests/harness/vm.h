@@ -41,6 +41,13 @@ struct vm {
 void testenv_init(struct testenv *env, const char *test_name);
 void testenv_cleanup(struct testenv *env);
 
+#define VM_MAX_ARGS 96
+
+/* QEMU's argv for cfg, as vm_start runs it (strings live in buf): QMP at DIR/NAME.qmp for
+ * the test and DIR/NAME-agent.qmp for cpr-agent. Without LD_PRELOAD. */
+int vm_argv(const struct testenv *env, const char *name, const struct vm_config *cfg,
+	    const char **argv, char *buf, size_t buflen);
+
 /* Start QEMU and connect to its QMP; prints which QEMU and accelerator run. */
 int vm_start(struct vm **out, struct testenv *env, const struct vm_config *cfg);
 

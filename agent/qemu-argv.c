@@ -1,0 +1,176 @@
+/* What a QEMU command line says that a transfer must know. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "agent/qemu-argv.h"
+
+/* Copy one comma-separated element starting at s, unescaping ",,"; returns the end. */
+static const char *element(const char *s, char *out, size_t outlen, bool *fits)
+{
+	size_t n = 0;
+
+	*fits = true;
+	for (; *s; s++) {
+		if (*s == ',') {
+			if (s[1] != ',')
+				break;
+			s++;
+		}
+		if (n + 1 < outlen)
+			out[n++] = *s;
+		else
+			*fits = false;
+	}
+	if (outlen)
+		out[n] = 0;
+	return s;
+}
+
+int qemu_opt_head(const char *opts, char *out, size_t outlen)
+{
+	bool fits;
+
+	element(opts, out, outlen, &fits);
+	return fits ? 0 : -1;
+}
+
+int qemu_opt_get(const char *opts, const char *key, char *out, size_t outlen)
+{
+	size_t klen = strlen(key);
+	const char *s = opts;
+
+	while (*s) {
+		char el[512];
+		bool fits;
+
+		s = element(s, el, sizeof(el), &fits);
+		if (*s == ',')
+			s++;
+		if (strncmp(el, key, klen) == 0 && (el[klen] == '=' || el[klen] == 0)) {
+			int n = snprintf(out, outlen, "%s", el[klen] == '=' ? el + klen + 1 : "on");
+
+			return fits && n >= 0 && (size_t)n < outlen ? 1 : -1;
+		}
+	}
+	return 0;
+}
+
+/* Whether an option string asks QEMU to listen ("server", "server=on", legacy forms). */
+static bool is_server(const char *opts)
+{
+	char v[16];
+
+	if (qemu_opt_get(opts, "server", v, sizeof(v)) != 1)
+		return false;
+	return strcmp(v, "on") == 0 || strcmp(v, "yes") == 0 || strcmp(v, "true") == 0 ||
+	       strcmp(v, "y") == 0;
+}
+
+/* Copy a socket path into a sun_path-sized field; -EINVAL if it cannot fit. */
+static int copy_path(char dst[108], const char *src, char *err, size_t errlen)
+{
+	size_t n = strlen(src);
+
+	if (n >= 108) {
+		snprintf(err, errlen, "socket path too long: %s", src);
+		return -EINVAL;
+	}
+	memcpy(dst, src, n + 1);
+	return 0;
+}
+
+static int add_listen(struct qemu_argv *a, const char *path, char *err, size_t errlen)
+{
+	if (a->nlisten == QEMU_ARGV_MAX_LISTEN) {
+		snprintf(err, errlen, "more than %d listening sockets on the command line",
+			 QEMU_ARGV_MAX_LISTEN);
+		return -EINVAL;
+	}
+	if (copy_path(a->listen[a->nlisten], path, err, errlen) < 0)
+		return -EINVAL;
+	a->nlisten++;
+	return 0;
+}
+
+/* A legacy character device spec ("unix:PATH,server=on,..."): record a listening path. */
+static int legacy_chardev(struct qemu_argv *a, const char *spec, bool qmp, char *err,
+			  size_t errlen)
+{
+	char head[300];
+
+	if (strncmp(spec, "unix:", 5) != 0 || !is_server(spec))
+		return 0;
+	if (qemu_opt_head(spec, head, sizeof(head)) < 0) {
+		snprintf(err, errlen, "socket path too long: %s", spec);
+		return -EINVAL;
+	}
+	if (qmp && !a->qmp[0] && copy_path(a->qmp, head + 5, err, errlen) < 0)
+		return -EINVAL;
+	return add_listen(a, head + 5, err, errlen);
+}
+
+/* The option name without its leading dashes, or NULL if arg is not an option. */
+static const char *option(const char *arg)
+{
+	if (arg[0] != '-')
+		return NULL;
+	return arg[1] == '-' ? arg + 2 : arg + 1;
+}
+
+int qemu_argv_parse(int argc, char *const *argv, struct qemu_argv *a, char *err, size_t errlen)
+{
+	/* QMP may be a -chardev socket named by a later -mon chardev=ID,mode=control */
+	char qmp_ids[8][64];
+	size_t nqmp_ids = 0;
+	int r;
+
+	memset(a, 0, sizeof(*a));
+	for (int i = 1; i < argc; i++) {
+		const char *o = option(argv[i]), *v = i + 1 < argc ? argv[i + 1] : NULL;
+		char mode[32], id[64];
+
+		if (!o || !v)
+			continue;
+		if (strcmp(o, "mon") == 0 && qemu_opt_get(v, "mode", mode, sizeof(mode)) == 1 &&
+		    strcmp(mode, "control") == 0 && qemu_opt_get(v, "chardev", id, sizeof(id)) == 1 &&
+		    nqmp_ids < 8)
+			snprintf(qmp_ids[nqmp_ids++], sizeof(qmp_ids[0]), "%s", id);
+	}
+	for (int i = 1; i < argc; i++) {
+		const char *o = option(argv[i]), *v = i + 1 < argc ? argv[i + 1] : NULL;
+		char path[300], id[64], head[32];
+
+		if (!o)
+			continue;
+		if (strcmp(o, "incoming") == 0) {
+			if (!v) {
+				snprintf(err, errlen, "-incoming needs a value");
+				return -EINVAL;
+			}
+			snprintf(a->incoming, sizeof(a->incoming), "%s", v);
+		} else if (strcmp(o, "qmp") == 0 || strcmp(o, "qmp-pretty") == 0) {
+			if (v && (r = legacy_chardev(a, v, true, err, errlen)) < 0)
+				return r;
+		} else if (strcmp(o, "monitor") == 0 || strcmp(o, "serial") == 0 ||
+			   strcmp(o, "parallel") == 0) {
+			if (v && (r = legacy_chardev(a, v, false, err, errlen)) < 0)
+				return r;
+		} else if (strcmp(o, "chardev") == 0 && v) {
+			if (qemu_opt_head(v, head, sizeof(head)) < 0 || strcmp(head, "socket") != 0 ||
+			    qemu_opt_get(v, "path", path, sizeof(path)) != 1 || !is_server(v))
+				continue;
+			if ((r = add_listen(a, path, err, errlen)) < 0)
+				return r;
+			if (qemu_opt_get(v, "id", id, sizeof(id)) != 1)
+				continue;
+			for (size_t k = 0; k < nqmp_ids && !a->qmp[0]; k++)
+				if (strcmp(qmp_ids[k], id) == 0)
+					copy_path(a->qmp, path, err, errlen); /* fits: add_listen checked */
+		}
+	}
+	return 0;
+}

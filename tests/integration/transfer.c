@@ -1,0 +1,397 @@
+/* cpr-agent transfer against the real QEMU 7.2: the guest moves to a new QEMU with 0
+ * memory errors and one copy of its RAM, or the transfer is refused / rolled back and
+ * the guest keeps running where it was.
+ * usage: transfer copy|share-memfd|share-ram|chain|fail-start|kill-new|wrong-mem|same-qmp */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "agent/target.h"
+#include "tests/harness/check.h"
+#include "tests/harness/vm.h"
+
+struct scenario {
+	const char *name;
+	const char *mem;          /* -m */
+	const char *const *extra; /* memory backends */
+	uint64_t ram;             /* bytes of the preserved block */
+	const char *tier;         /* expected tier */
+};
+
+static const char *const memfd_args[] = { "-object", "memory-backend-memfd,id=ram0,size=1G,share=on",
+					  "-machine", "memory-backend=ram0", NULL };
+static const char *const ramshare_args[] = { "-object", "memory-backend-ram,id=ram0,size=1G,share=on",
+					     "-machine", "memory-backend=ram0", NULL };
+
+static int filled(const struct guest_summary *s, void *arg)
+{
+	return s->status_lines > 0 && s->last.gen > 0;
+}
+
+/* Whether pid has exited: gone, or a zombie nobody reaped (its parent, the agent, exited). */
+static int process_gone(pid_t pid)
+{
+	char path[64], buf[256] = "";
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 1;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = 0;
+	fclose(f);
+	char *paren = strrchr(buf, ')');
+	return paren && (paren[2] == 'Z' || paren[2] == 'X');
+}
+
+/* Inode of the memfd mapping of exactly size bytes in pid: which memory holds the RAM. */
+static unsigned long ram_inode(pid_t pid, uint64_t size)
+{
+	char path[64], line[512];
+	unsigned long found = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	f = fopen(path, "re");
+	while (f && fgets(line, sizeof(line), f)) {
+		unsigned long long lo, hi;
+		unsigned long ino;
+		char name[256] = "";
+
+		if (sscanf(line, "%llx-%llx %*s %*s %*s %lu %255s", &lo, &hi, &ino, name) >= 3 &&
+		    hi - lo == size && strncmp(name, "/memfd:", 7) == 0)
+			found = ino;
+	}
+	if (f)
+		fclose(f);
+	return found;
+}
+
+/* How many live processes map the RAM memfd with this inode. */
+static int mappers_of(unsigned long inode, uint64_t size)
+{
+	char cmd[160], out[64] = "";
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd),
+		 "for m in /proc/[0-9]*/maps; do awk -v i=%lu '$5==i' $m 2>/dev/null | head -1; done "
+		 "| wc -l", inode);
+	p = popen(cmd, "r");
+	if (p && fgets(out, sizeof(out), p))
+		(void)size;
+	if (p)
+		pclose(p);
+	return atoi(out);
+}
+
+/* Run cpr-agent transfer from QEMU `from` to a new QEMU named `to` built from cfg (or
+ * from argv_override). Output goes to DIR/agent-TO.log and is printed. Returns the exit
+ * status, or -1. When async, returns at once with *pid set. */
+static int run_agent(struct testenv *env, const char *from, const char *to,
+		     const struct vm_config *cfg, const char *old_qmp_override, pid_t *async_pid)
+{
+	const char *qargv[VM_MAX_ARGS], *argv[VM_MAX_ARGS + 16];
+	char buf[2048], qmp[160], log[160], cmd[256];
+	const char *builddir = getenv("CPR_BUILDDIR");
+	int n = 0, status;
+	pid_t pid;
+
+	if (vm_argv(env, to, cfg, qargv, buf, sizeof(buf)) < 0)
+		return -1;
+	snprintf(qmp, sizeof(qmp), "%s/%s-agent.qmp", env->dir, from);
+	snprintf(log, sizeof(log), "%s/agent-%s.log", env->dir, to);
+	snprintf(cmd, sizeof(cmd), "%s/cpr-agent", builddir ? builddir : ".");
+	argv[n++] = cmd;
+	argv[n++] = "transfer";
+	argv[n++] = "--qmp";
+	argv[n++] = old_qmp_override ? old_qmp_override : qmp;
+	argv[n++] = "--libcpr";
+	argv[n++] = env->libcpr;
+	argv[n++] = "--timeout";
+	argv[n++] = "60";
+	argv[n++] = "--verbose";
+	argv[n++] = "--";
+	for (int i = 0; qargv[i]; i++)
+		argv[n++] = qargv[i];
+	argv[n] = NULL;
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	if (async_pid) {
+		*async_pid = pid;
+		return 0;
+	}
+	waitpid(pid, &status, 0);
+	snprintf(buf, sizeof(buf), "cat '%s'", log);
+	if (system(buf) != 0)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* Print the agent's log once an async run ends; returns its exit status. */
+static int finish_agent(struct testenv *env, const char *to, pid_t pid)
+{
+	char buf[256];
+	int status;
+
+	waitpid(pid, &status, 0);
+	snprintf(buf, sizeof(buf), "cat '%s/agent-%s.log'", env->dir, to);
+	if (system(buf) != 0)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* Whether the agent's log says s. */
+static int log_says(struct testenv *env, const char *to, const char *s)
+{
+	char path[160], text[8192] = "";
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "%s/agent-%s.log", env->dir, to);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	n = fread(text, 1, sizeof(text) - 1, f);
+	text[n] = 0;
+	fclose(f);
+	return strstr(text, s) != NULL;
+}
+
+/* The pid serving DIR/NAME.qmp, or 0. */
+static pid_t qemu_pid(struct testenv *env, const char *name)
+{
+	char path[160], err[256];
+	pid_t pid = 0;
+
+	snprintf(path, sizeof(path), "%s/%s.qmp", env->dir, name);
+	if (target_pid_from_qmp(path, &pid, err, sizeof(err)) < 0)
+		return 0;
+	return pid;
+}
+
+/* After a refusal or rollback: the old QEMU runs the guest, no new QEMU is left. */
+static void check_still_old(struct testenv *env, struct vm *old, const char *to)
+{
+	struct guest_summary s;
+
+	CHECK(vm_wait_runstate(old, "running", 2000) == 0, "the old QEMU is not running");
+	CHECK(qemu_pid(env, to) == 0, "a new QEMU still serves %s.qmp", to);
+	CHECK(guestmon_wait_reports(env->gm, 25, 5000) == 0, "the guest stopped reporting");
+	guestmon_summary(env->gm, &s);
+	CHECK(guest_summary_problems(&s) == 0, "guest memory errors: %llu",
+	      (unsigned long long)guest_summary_problems(&s));
+}
+
+/* One transfer from `from` (a started vm) to a new QEMU `to`; checks everything. */
+static struct vm *transfer_once(struct testenv *env, struct vm *from, const char *to,
+				const struct scenario *sc, struct vm_config *cfg)
+{
+	struct guest_summary before, after;
+	pid_t from_pid = from->pid > 0 ? from->pid : qemu_pid(env, from->name);
+	unsigned long ino_before = ram_inode(from_pid, sc->ram);
+	struct vm *nvm = NULL;
+	char qmp[160], err[256];
+	pid_t npid;
+	int rc;
+
+	CHECK(ino_before != 0, "no memfd of %llu bytes in %s", (unsigned long long)sc->ram,
+	      from->name);
+	guestmon_summary(env->gm, &before);
+	guestmon_mark(env->gm);
+	cfg->name = to;
+	rc = run_agent(env, from->name, to, cfg, NULL, NULL);
+	CHECK(rc == 0, "cpr-agent transfer exited %d", rc);
+	CHECK(log_says(env, to, sc->tier), "the report does not say tier %s", sc->tier);
+	npid = qemu_pid(env, to);
+	if (!CHECK_OK(npid > 0, "no new QEMU serves %s.qmp", to))
+		return NULL;
+	/* the old QEMU quit; the harness reaps it if it is its child */
+	if (from->pid > 0)
+		CHECK(vm_wait_exit(from, 10000) >= 0, "the old QEMU %d did not exit", (int)from_pid);
+	else
+		CHECK(process_gone(from_pid), "the old QEMU %d is still there", (int)from_pid);
+	/* wrap the agent's QEMU for the next steps */
+	nvm = calloc(1, sizeof(*nvm));
+	snprintf(nvm->name, sizeof(nvm->name), "%s", to);
+	snprintf(nvm->qmp_path, sizeof(nvm->qmp_path), "%s/%s.qmp", env->dir, to);
+	snprintf(nvm->log_path, sizeof(nvm->log_path), "%s/agent-%s.log", env->dir, to);
+	snprintf(qmp, sizeof(qmp), "%s", nvm->qmp_path);
+	if (!CHECK_OK(qmp_connect(&nvm->qmp, qmp, 5000, err, sizeof(err)) == 0, "%s", err)) {
+		kill(npid, SIGKILL);
+		free(nvm);
+		return NULL;
+	}
+	nvm->pid = 0; /* not our child: vm_destroy must not wait on it */
+	CHECK(vm_wait_runstate(nvm, "running", 2000) == 0, "the new QEMU is not running");
+	CHECK(guestmon_wait_reports(env->gm, 50, 10000) == 0, "no reports after the transfer");
+	guestmon_summary(env->gm, &after);
+	printf("%s: guest-visible pause %.1f ms, reports %llu -> %llu, errors %llu\n", to,
+	       after.max_gap_ns / 1e6, (unsigned long long)before.status_lines,
+	       (unsigned long long)after.status_lines,
+	       (unsigned long long)guest_summary_problems(&after));
+	CHECK(guest_summary_problems(&after) == 0, "guest memory errors after the transfer");
+	CHECK(after.boots == 1, "the guest restarted");
+	/* one copy of guest RAM: the new QEMU maps the very memfd the old one had */
+	unsigned long ino_after = ram_inode(npid, sc->ram);
+	CHECK(ino_after == ino_before, "new QEMU's RAM is memfd inode %lu, the old one's was %lu",
+	      ino_after, ino_before);
+	CHECK(mappers_of(ino_after, sc->ram) == 1, "%d processes map the guest RAM",
+	      mappers_of(ino_after, sc->ram));
+	return nvm;
+}
+
+/* Destroy a QEMU the agent started (not our child). */
+static void end_agent_qemu(struct testenv *env, struct vm *vm)
+{
+	pid_t pid;
+
+	if (!vm)
+		return;
+	pid = qemu_pid(env, vm->name);
+	qmp_close(vm->qmp);
+	vm->qmp = NULL;
+	if (pid > 0)
+		kill(pid, SIGKILL);
+	free(vm);
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode = argc > 1 ? argv[1] : "copy";
+	struct scenario sc = { "copy", "1G", NULL, 1ull << 30, "tier          copy" };
+	struct testenv env;
+	struct vm *old = NULL, *cur = NULL;
+	struct vm_config cfg;
+	int rc;
+
+	testenv_init(&env, "transfer");
+	if (!strcmp(mode, "share-memfd"))
+		sc = (struct scenario){ "share-memfd", "1G", memfd_args, 1ull << 30, "tier          share" };
+	else if (!strcmp(mode, "share-ram"))
+		sc = (struct scenario){ "share-ram", "1G", ramshare_args, 1ull << 30, "tier          share" };
+	else if (!strcmp(mode, "chain") || !strcmp(mode, "fail-start") || !strcmp(mode, "wrong-mem") ||
+		 !strcmp(mode, "same-qmp"))
+		sc = (struct scenario){ mode, "512M", NULL, 512ull << 20, "tier          copy" };
+
+	cfg = (struct vm_config){ .name = "old", .mem = sc.mem, .append = "fill=90 tick=20 wr=16",
+				  .preload = true, .extra = sc.extra };
+	REQUIRE(vm_start(&old, &env, &cfg) == 0, "old QEMU did not start");
+	REQUIRE(guestmon_wait(env.gm, filled, NULL, 120000) == 0, "guest did not fill its RAM");
+
+	if (!strcmp(mode, "chain")) {
+		const char *names[] = { "new", "newer", "newest" };
+		struct vm *from = old;
+
+		for (int i = 0; i < 3; i++) {
+			struct vm_config ncfg = cfg;
+			struct vm *next = transfer_once(&env, from, names[i], &sc, &ncfg);
+
+			if (from != old) { /* the agent made it quit */
+				qmp_close(from->qmp);
+				free(from);
+			}
+			REQUIRE(next != NULL, "transfer %d failed", i + 1);
+			from = next;
+		}
+		cur = from;
+	} else if (!strcmp(mode, "fail-start")) {
+		static const char *const bogus[] = { "-no-such-option", NULL };
+		struct vm_config ncfg = cfg;
+
+		ncfg.name = "new";
+		ncfg.extra = bogus;
+		rc = run_agent(&env, "old", "new", &ncfg, NULL, NULL);
+		CHECK(rc == 1, "agent exited %d, want 1 (refused, old never stopped)", rc);
+		CHECK(log_says(&env, "new", "exited with status"), "the message does not say the new "
+								    "QEMU exited");
+		check_still_old(&env, old, "new");
+	} else if (!strcmp(mode, "wrong-mem")) {
+		struct vm_config ncfg = cfg;
+
+		ncfg.name = "new";
+		ncfg.mem = "1G";
+		rc = run_agent(&env, "old", "new", &ncfg, NULL, NULL);
+		CHECK(rc == 1, "agent exited %d, want 1 (refused before the stop)", rc);
+		check_still_old(&env, old, "new");
+	} else if (!strcmp(mode, "same-qmp")) {
+		/* the new QEMU would bind the old one's agent socket */
+		char path[160], opt[200];
+		const char *extra[] = { "-qmp", opt, NULL };
+		struct vm_config ncfg = cfg;
+
+		snprintf(path, sizeof(path), "%s/old.qmp", env.dir);
+		snprintf(opt, sizeof(opt), "unix:%s,server=on,wait=off", path);
+		ncfg.name = "new";
+		ncfg.extra = extra;
+		rc = run_agent(&env, "old", "new", &ncfg, NULL, NULL);
+		CHECK(rc == 1, "agent exited %d, want 1 (refused)", rc);
+		CHECK(log_says(&env, "new", "would take over"), "the refusal does not name the socket");
+		check_still_old(&env, old, "new");
+	} else if (!strcmp(mode, "kill-new")) {
+		struct vm_config ncfg = cfg;
+		struct qmp *nq = NULL;
+		char path[160], err[256];
+		pid_t agent, npid = 0;
+		int killed = 0;
+
+		ncfg.name = "new";
+		REQUIRE(run_agent(&env, "old", "new", &ncfg, NULL, &agent) == 0, "cannot run agent");
+		snprintf(path, sizeof(path), "%s/new-agent.qmp", env.dir);
+		/* watch the new QEMU's incoming migration on its spare monitor; kill it mid-way */
+		for (int i = 0; i < 6000 && !killed; i++) {
+			json_t *ret = NULL;
+
+			if (!nq && qmp_connect(&nq, path, 10, err, sizeof(err)) < 0) {
+				usleep(5000);
+				continue;
+			}
+			if (!npid)
+				npid = qemu_pid(&env, "new");
+			if (qmp_execute(nq, "query-migrate", NULL, &ret) == 0) {
+				const char *st = json_string_value(json_object_get(ret, "status"));
+
+				if (st && !strcmp(st, "active") && npid > 0) {
+					kill(npid, SIGKILL);
+					killed = 1;
+				}
+			}
+			json_decref(ret);
+			usleep(1000);
+		}
+		qmp_close(nq);
+		CHECK(killed, "never saw the incoming migration running");
+		rc = finish_agent(&env, "new", agent);
+		CHECK(rc == 3, "agent exited %d, want 3 (rolled back)", rc);
+		check_still_old(&env, old, "new");
+	} else {
+		struct vm_config ncfg = cfg;
+
+		cur = transfer_once(&env, old, "new", &sc, &ncfg);
+		CHECK(cur != NULL, "transfer failed");
+	}
+out:
+	if (old && check_failures)
+		vm_print_log(old);
+	vm_destroy(old);
+	end_agent_qemu(&env, cur);
+	testenv_cleanup(&env);
+	return check_failures ? 1 : 0;
+}

@@ -1,0 +1,102 @@
+/* Unit tests for reading QEMU command lines (agent/qemu-argv.c). */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "agent/qemu-argv.h"
+
+#define PARSE(a, ...)                                                                  \
+	({                                                                             \
+		char *argv_[] = { "qemu-system-x86_64", __VA_ARGS__, NULL };           \
+		char err_[128];                                                        \
+		qemu_argv_parse((int)(sizeof(argv_) / sizeof(argv_[0])) - 1, argv_, a, \
+				err_, sizeof(err_));                                   \
+	})
+
+static void options(void **state)
+{
+	char v[64];
+
+	assert_int_equal(qemu_opt_get("socket,id=q,path=/a,,b,server=on", "path", v, sizeof(v)), 1);
+	assert_string_equal(v, "/a,b");
+	assert_int_equal(qemu_opt_get("unix:/x,server,nowait", "server", v, sizeof(v)), 1);
+	assert_string_equal(v, "on");
+	assert_int_equal(qemu_opt_get("socket,id=q", "path", v, sizeof(v)), 0);
+	assert_int_equal(qemu_opt_get("socket,pathx=1", "path", v, sizeof(v)), 0);
+	assert_int_equal(qemu_opt_get("path=0123456789", "path", v, 4), -1);
+	assert_int_equal(qemu_opt_head("unix:/x,,y,server", v, sizeof(v)), 0);
+	assert_string_equal(v, "unix:/x,y");
+}
+
+static void legacy_qmp(void **state)
+{
+	struct qemu_argv a;
+
+	assert_int_equal(PARSE(&a, "-m", "1G", "-qmp", "unix:/run/vm1.qmp,server=on,wait=off"), 0);
+	assert_string_equal(a.qmp, "/run/vm1.qmp");
+	assert_int_equal(a.nlisten, 1);
+	assert_string_equal(a.listen[0], "/run/vm1.qmp");
+	assert_string_equal(a.incoming, "");
+}
+
+static void chardev_qmp_and_other_sockets(void **state)
+{
+	struct qemu_argv a;
+
+	assert_int_equal(PARSE(&a, "-chardev", "socket,id=mon0,path=/run/q.sock,server=on,wait=off",
+			       "--mon", "chardev=mon0,mode=control", "-chardev",
+			       "socket,id=ser,path=/run/ser.sock,server", "-chardev",
+			       "socket,id=cli,path=/run/client.sock", "-monitor",
+			       "unix:/run/hmp.sock,server,nowait", "-incoming", "defer"),
+			 0);
+	assert_string_equal(a.qmp, "/run/q.sock");
+	assert_int_equal(a.nlisten, 3); /* the client-mode chardev does not listen */
+	assert_string_equal(a.listen[1], "/run/ser.sock");
+	assert_string_equal(a.listen[2], "/run/hmp.sock");
+	assert_string_equal(a.incoming, "defer");
+}
+
+static void hmp_is_not_qmp(void **state)
+{
+	struct qemu_argv a;
+
+	assert_int_equal(PARSE(&a, "-chardev", "socket,id=m,path=/p,server=on", "-mon",
+			       "chardev=m,mode=readline"), 0);
+	assert_string_equal(a.qmp, "");
+	assert_int_equal(a.nlisten, 1);
+}
+
+static void qmp_client_is_not_served(void **state)
+{
+	struct qemu_argv a;
+
+	assert_int_equal(PARSE(&a, "-qmp", "unix:/p"), 0);
+	assert_string_equal(a.qmp, "");
+	assert_int_equal(a.nlisten, 0);
+}
+
+static void dangling_incoming(void **state)
+{
+	struct qemu_argv a;
+
+	assert_int_equal(PARSE(&a, "-m", "1G", "-incoming"), -EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(options),
+		cmocka_unit_test(legacy_qmp),
+		cmocka_unit_test(chardev_qmp_and_other_sockets),
+		cmocka_unit_test(hmp_is_not_qmp),
+		cmocka_unit_test(qmp_client_is_not_served),
+		cmocka_unit_test(dangling_incoming),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
