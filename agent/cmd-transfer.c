@@ -106,7 +106,8 @@ static void usage(FILE *out)
 		"  --receive PATH   serve a new QEMU started elsewhere with CPR_INHERIT=unix:PATH\n"
 		"  --libcpr PATH    libcpr.so for the new QEMU (default: $CPR_LIBCPR, else the\n"
 		"                   installed one, else the one the old QEMU runs)\n"
-		"  --new-log FILE   the new QEMU's stdout and stderr (default: the agent's)\n"
+		"  --new-log FILE   the new QEMU's stdout and stderr (default: where the old\n"
+		"                   QEMU's go)\n"
 		"  --timeout SEC    limit for each step that waits on a QEMU (default 60)\n"
 		"  --json           print the report as JSON\n"
 		"  --verbose        say when each phase ends\n");
@@ -352,6 +353,30 @@ static int check_new_command(struct transfer *t, struct qemu_argv *a)
 	return 0;
 }
 
+/* The new QEMU outlives the agent, so it must not write to the agent's terminal or pipe:
+ * it writes where the old QEMU wrote (its fds 1 and 2, reopened for appending), or to
+ * --new-log. In the child, before exec. */
+static void redirect_output(struct transfer *t)
+{
+	for (int std = 1; std <= 2; std++) {
+		char path[64];
+		int fd;
+
+		if (t->new_log) {
+			fd = open(t->new_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+		} else {
+			snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)t->old_pid, std);
+			fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+			if (fd < 0) /* a socket cannot be reopened: keep nothing of ours either */
+				fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		}
+		if (fd >= 0) {
+			dup2(fd, std);
+			close(fd);
+		}
+	}
+}
+
 /* Start the new QEMU detached (own session: it outlives the agent) under libcpr, with
  * the inherit channel as an inherited socket. Returns our end of the channel. */
 static int spawn_new(struct transfer *t, const char *libcpr, bool add_defer)
@@ -374,14 +399,7 @@ static int spawn_new(struct transfer *t, const char *libcpr, bool add_defer)
 		int n = 0;
 
 		setsid();
-		if (t->new_log) {
-			int fd = open(t->new_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-
-			if (fd >= 0) {
-				dup2(fd, 1);
-				dup2(fd, 2);
-			}
-		}
+		redirect_output(t);
 		/* the child's end must survive exec; nothing else of ours does */
 		fcntl(sv[1], F_SETFD, 0);
 		snprintf(inherit, sizeof(inherit), "fd:%d", sv[1]);

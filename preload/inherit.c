@@ -286,10 +286,9 @@ int cpr_inherit_claim(uint32_t kind, uint64_t len, int fd, struct cpr_record *re
 	cpr_size_str(in->rec.size, want, sizeof(want));
 	cpr_size_str(len, got, sizeof(got));
 	if (!same_kind(in->rec.kind, kind) || in->rec.size != len)
-		fatal("preserved block %s%u is %s of %s, but this QEMU allocates %s of %s next: "
-		      "the new command line must describe the same RAM as the old one",
-		      cpr_kind_name(in->rec.kind), in->rec.ordinal, want,
-		      cpr_kind_name(in->rec.kind), got, cpr_kind_name(kind));
+		fatal("preserved block %s%u (%s) does not match what this QEMU allocates next "
+		      "(%s, %s): the new command line must describe the same RAM as the old one",
+		      cpr_kind_name(in->rec.kind), in->rec.ordinal, want, cpr_kind_name(kind), got);
 	if (fd >= 0) {
 		struct stat st;
 

@@ -1,0 +1,318 @@
+/* Side-by-side benchmark of moving a running guest to a new QEMU on this host.
+ * usage: cpr-bench [-s 1G,2G,4G] [-r RUNS] [-m METHOD,...] [-o FILE]
+ * Methods: share (libcpr, memfd share=on backend), copy (libcpr, plain -m),
+ *          live (plain QEMU live migration over a UNIX socket),
+ *          stopcopy (stop, then plain migration to a new QEMU).
+ * Per method and size it prints the median over the runs of: the pause (STOP to RESUME
+ * from QMP event timestamps), the guest-visible pause (longest gap between the guest's
+ * reports), the total time, and the peak host memory used during the operation above
+ * what was used before the first QEMU started (MemTotal - MemAvailable). */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/target.h"
+#include "tests/harness/check.h"
+#include "tests/harness/vm.h"
+
+#define MAX_RUNS 15
+
+struct sample {
+	double pause_ms, gap_ms, total_ms, peak_mib;
+	int ok;
+};
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* MemTotal - MemAvailable, in MiB. */
+static double mem_used_mib(void)
+{
+	char line[128];
+	long long total = 0, avail = 0, v;
+	FILE *f = fopen("/proc/meminfo", "re");
+
+	while (f && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "MemTotal: %lld kB", &v) == 1)
+			total = v;
+		else if (sscanf(line, "MemAvailable: %lld kB", &v) == 1)
+			avail = v;
+	}
+	if (f)
+		fclose(f);
+	return (double)(total - avail) / 1024.0;
+}
+
+/* A thread that records the peak of mem_used_mib() every 5 ms. */
+struct sampler {
+	pthread_t t;
+	volatile int stop;
+	double peak;
+};
+
+static void *sample_loop(void *arg)
+{
+	struct sampler *s = arg;
+
+	while (!s->stop) {
+		double u = mem_used_mib();
+
+		if (u > s->peak)
+			s->peak = u;
+		usleep(5000);
+	}
+	return NULL;
+}
+
+static int filled(const struct guest_summary *s, void *arg)
+{
+	return s->status_lines > 0 && s->last.filled > 0 && (s->last.gen > 0 || s->last.passes > 0);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* Run cpr-agent transfer --json from old to "new"; parse pause-ms. */
+static int run_agent(struct testenv *env, const struct vm_config *cfg, double *pause_ms)
+{
+	const char *qargv[VM_MAX_ARGS], *argv[VM_MAX_ARGS + 16];
+	char buf[2048], qmp[160], out[4096], agent[256];
+	const char *builddir = getenv("CPR_BUILDDIR");
+	int n = 0, pipefd[2], status;
+	size_t got = 0;
+	ssize_t r;
+	pid_t pid;
+
+	if (vm_argv(env, "new", cfg, qargv, buf, sizeof(buf)) < 0 || pipe(pipefd) < 0)
+		return -1;
+	snprintf(qmp, sizeof(qmp), "%s/old-agent.qmp", env->dir);
+	snprintf(agent, sizeof(agent), "%s/cpr-agent", builddir ? builddir : ".");
+	argv[n++] = agent;
+	argv[n++] = "transfer";
+	argv[n++] = "--json";
+	argv[n++] = "--qmp";
+	argv[n++] = qmp;
+	argv[n++] = "--libcpr";
+	argv[n++] = env->libcpr;
+	argv[n++] = "--timeout";
+	argv[n++] = "300";
+	argv[n++] = "--";
+	for (int i = 0; qargv[i]; i++)
+		argv[n++] = qargv[i];
+	argv[n] = NULL;
+	pid = fork();
+	if (pid == 0) {
+		dup2(pipefd[1], 1);
+		close(pipefd[0]);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	while (got + 1 < sizeof(out) && (r = read(pipefd[0], out + got, sizeof(out) - 1 - got)) > 0)
+		got += (size_t)r;
+	out[got] = 0;
+	close(pipefd[0]);
+	waitpid(pid, &status, 0);
+	json_t *j = json_loads(out, 0, NULL);
+	*pause_ms = json_real_value(json_object_get(j, "pause-ms"));
+	json_decref(j);
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+/* Time between a STOP event on a and a RESUME event on b (QMP timestamps). */
+static double event_pause(struct vm *a, struct vm *b)
+{
+	struct qmp_event stop, resume;
+	double ms = -1;
+
+	if (qmp_wait_event(a->qmp, "STOP", 5000, &stop) == 0) {
+		if (qmp_wait_event(b->qmp, "RESUME", 5000, &resume) == 0) {
+			ms = (double)(resume.qemu_usec - stop.qemu_usec) / 1000.0;
+			json_decref(resume.json);
+		}
+		json_decref(stop.json);
+	}
+	return ms;
+}
+
+/* A plain QEMU migration from src to a new "new" QEMU, live or after a stop. */
+static int plain_migration(struct testenv *env, struct vm *src, const struct vm_config *cfg,
+			   bool live, double *pause_ms, struct vm **dst_out)
+{
+	struct vm_config dcfg = *cfg;
+	char uri[200];
+	struct vm *dst = NULL;
+
+	snprintf(uri, sizeof(uri), "unix:%s/migrate.sock", env->dir);
+	dcfg.name = "new";
+	dcfg.incoming = uri;
+	dcfg.preload = false;
+	if (vm_start(&dst, env, &dcfg) < 0)
+		return -1;
+	*dst_out = dst;
+	if (vm_qmp(src, "migrate-set-parameters",
+		   json_pack("{s:I,s:I}", "max-bandwidth", (json_int_t)1 << 40, "downtime-limit",
+			     (json_int_t)300)) < 0)
+		return -1;
+	if (!live && vm_qmp(src, "stop", NULL) < 0)
+		return -1;
+	if (vm_qmp(src, "migrate", json_pack("{s:s}", "uri", uri)) < 0 ||
+	    vm_wait_migration(src, "completed", 600000) < 0 ||
+	    vm_wait_migration(dst, "completed", 60000) < 0)
+		return -1;
+	if (!live && vm_qmp(dst, "cont", NULL) < 0)
+		return -1;
+	if (vm_wait_runstate(dst, "running", 10000) < 0)
+		return -1;
+	*pause_ms = event_pause(src, dst);
+	vm_qmp(src, "quit", NULL);
+	vm_wait_exit(src, 10000);
+	return 0;
+}
+
+/* One run of one method at one size. */
+static struct sample run_once(const char *method, const char *size, double baseline)
+{
+	static char backend[128];
+	static const char *memfd_extra[] = { "-object", backend, "-machine", "memory-backend=ram0",
+					     NULL };
+	struct sample smp = { 0 };
+	struct sampler sm = { 0 };
+	struct guest_summary s;
+	struct testenv env;
+	struct vm *old = NULL, *dst = NULL;
+	bool cpr = !strcmp(method, "share") || !strcmp(method, "copy");
+	struct vm_config cfg = { .name = "old", .mem = size, .append = "fill=90 tick=5 wr=64",
+				 .preload = cpr };
+	char qmp[160], err[256];
+	pid_t npid = 0;
+	int64_t t0;
+
+	snprintf(backend, sizeof(backend), "memory-backend-memfd,id=ram0,size=%s,share=on", size);
+	if (!strcmp(method, "share"))
+		cfg.extra = memfd_extra;
+	testenv_init(&env, "bench");
+	if (vm_start(&old, &env, &cfg) < 0 || guestmon_wait(env.gm, filled, NULL, 600000) < 0)
+		goto out;
+	sleep(1);
+	guestmon_mark(env.gm);
+	sm.peak = mem_used_mib();
+	pthread_create(&sm.t, NULL, sample_loop, &sm);
+	t0 = mono_ns();
+	if (cpr) {
+		if (run_agent(&env, &cfg, &smp.pause_ms) < 0)
+			goto stop_sampler;
+		vm_wait_exit(old, 10000);
+	} else if (plain_migration(&env, old, &cfg, !strcmp(method, "live"), &smp.pause_ms,
+				   &dst) < 0) {
+		goto stop_sampler;
+	}
+	smp.total_ms = (double)(mono_ns() - t0) / 1e6;
+	guestmon_wait_reports(env.gm, 50, 10000);
+	guestmon_summary(env.gm, &s);
+	smp.gap_ms = (double)s.max_gap_ns / 1e6;
+	smp.ok = guest_summary_problems(&s) == 0;
+stop_sampler:
+	sm.stop = 1;
+	pthread_join(sm.t, NULL);
+	smp.peak_mib = sm.peak - baseline;
+out:
+	snprintf(qmp, sizeof(qmp), "%s/new.qmp", env.dir);
+	if (target_pid_from_qmp(qmp, &npid, err, sizeof(err)) == 0 && npid > 0 &&
+	    (!dst || npid != dst->pid))
+		kill(npid, SIGKILL);
+	vm_destroy(old);
+	vm_destroy(dst);
+	check_failures = 0; /* a failed run is reported, not kept */
+	testenv_cleanup(&env);
+	return smp;
+}
+
+int main(int argc, char **argv)
+{
+	char sizes[256] = "1G,2G,4G", methods[256] = "share,copy";
+	const char *outfile = NULL;
+	int runs = 3, c;
+	FILE *out;
+
+	while ((c = getopt(argc, argv, "s:r:m:o:")) != -1) {
+		switch (c) {
+		case 's': snprintf(sizes, sizeof(sizes), "%s", optarg); break;
+		case 'r': runs = atoi(optarg); break;
+		case 'm': snprintf(methods, sizeof(methods), "%s", optarg); break;
+		case 'o': outfile = optarg; break;
+		default:
+			fprintf(stderr, "usage: cpr-bench [-s SIZES] [-r RUNS] [-m METHODS] [-o FILE]\n");
+			return 2;
+		}
+	}
+	if (runs < 1 || runs > MAX_RUNS)
+		runs = 3;
+	out = outfile ? fopen(outfile, "w") : stdout;
+	if (!out) {
+		perror(outfile);
+		return 1;
+	}
+	fprintf(out, "| method | RAM | pause (QMP) ms | guest-visible pause ms | total ms | "
+		     "peak extra host memory MiB | runs ok |\n|---|---|---|---|---|---|---|\n");
+	for (char *m = strtok(methods, ","); m; m = strtok(NULL, ",")) {
+		char sz[256];
+
+		snprintf(sz, sizeof(sz), "%s", sizes);
+		for (char *save = NULL, *s = strtok_r(sz, ",", &save); s; s = strtok_r(NULL, ",", &save)) {
+			double pause[MAX_RUNS], gap[MAX_RUNS], total[MAX_RUNS], peak[MAX_RUNS];
+			double baseline = mem_used_mib();
+			int ok = 0;
+
+			for (int r = 0; r < runs; r++) {
+				struct sample smp = run_once(m, s, baseline);
+
+				fprintf(stderr, "bench: %s %s run %d: pause %.1f ms, gap %.1f ms, total "
+						"%.0f ms, peak +%.0f MiB%s\n", m, s, r + 1, smp.pause_ms,
+					smp.gap_ms, smp.total_ms, smp.peak_mib, smp.ok ? "" : " FAILED");
+				if (!smp.ok)
+					continue;
+				pause[ok] = smp.pause_ms;
+				gap[ok] = smp.gap_ms;
+				total[ok] = smp.total_ms;
+				peak[ok] = smp.peak_mib;
+				ok++;
+			}
+			if (ok)
+				fprintf(out, "| %s | %s | %.1f | %.1f | %.0f | %.0f | %d/%d |\n", m, s,
+					median(pause, ok), median(gap, ok), median(total, ok),
+					median(peak, ok), ok, runs);
+			else
+				fprintf(out, "| %s | %s | - | - | - | - | 0/%d |\n", m, s, runs);
+			fflush(out);
+		}
+	}
+	if (outfile)
+		fclose(out);
+	return 0;
+}
