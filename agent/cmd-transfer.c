@@ -924,7 +924,7 @@ fail:
 refuse:
 	fprintf(stderr, "cpr-agent: %s\n", t.err);
 	if (t.old_pid > 0)
-		fprintf(stderr, "cpr-agent: nothing was changed; the guest runs in QEMU pid %d\n",
+		fprintf(stderr, "cpr-agent: nothing was changed; the guest stays in QEMU pid %d\n",
 			(int)t.old_pid);
 	rc = EXIT_REFUSED;
 out:

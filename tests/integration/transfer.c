@@ -1,7 +1,8 @@
 /* cpr-agent transfer against the real QEMU 7.2: the guest moves to a new QEMU with 0
  * memory errors and one copy of its RAM, or the transfer is refused / rolled back and
  * the guest keeps running where it was.
- * usage: transfer copy|share-memfd|share-ram|chain|fail-start|kill-new|wrong-mem|same-qmp */
+ * usage: transfer copy|share-memfd|share-ram|chain|receive|fail-start|kill-new|wrong-mem|
+ *                 same-qmp|paused|no-libcpr|postcopy */
 #include "config.h"
 
 #include <errno.h>
@@ -287,12 +288,11 @@ int main(int argc, char **argv)
 		sc = (struct scenario){ "share-memfd", "1G", memfd_args, 1ull << 30, "tier          share" };
 	else if (!strcmp(mode, "share-ram"))
 		sc = (struct scenario){ "share-ram", "1G", ramshare_args, 1ull << 30, "tier          share" };
-	else if (!strcmp(mode, "chain") || !strcmp(mode, "fail-start") || !strcmp(mode, "wrong-mem") ||
-		 !strcmp(mode, "same-qmp"))
+	else if (strcmp(mode, "copy") != 0)
 		sc = (struct scenario){ mode, "512M", NULL, 512ull << 20, "tier          copy" };
 
 	cfg = (struct vm_config){ .name = "old", .mem = sc.mem, .append = "fill=90 tick=20 wr=16",
-				  .preload = true, .extra = sc.extra };
+				  .preload = strcmp(mode, "no-libcpr") != 0, .extra = sc.extra };
 	REQUIRE(vm_start(&old, &env, &cfg) == 0, "old QEMU did not start");
 	REQUIRE(guestmon_wait(env.gm, filled, NULL, 120000) == 0, "guest did not fill its RAM");
 
@@ -312,6 +312,71 @@ int main(int argc, char **argv)
 			from = next;
 		}
 		cur = from;
+	} else if (!strcmp(mode, "receive")) {
+		/* a new QEMU started by someone else, served with --receive */
+		struct vm_config ncfg = cfg;
+		const char *qargv[VM_MAX_ARGS], *aargv[16];
+		char buf[2048], path[160], qmp[160], newqmp[160], agent[256], inherit[200];
+		pid_t apid, qpid;
+		int st;
+
+		ncfg.name = "new";
+		ncfg.incoming = "defer";
+		snprintf(path, sizeof(path), "%s/receive.sock", env.dir);
+		snprintf(qmp, sizeof(qmp), "%s/old-agent.qmp", env.dir);
+		snprintf(newqmp, sizeof(newqmp), "%s/new-agent.qmp", env.dir);
+		snprintf(agent, sizeof(agent), "%s/cpr-agent", getenv("CPR_BUILDDIR"));
+		const char *a[] = { agent, "transfer", "--qmp", qmp, "--receive", path, "--new-qmp",
+				    newqmp, "--timeout", "30", NULL };
+		memcpy(aargv, a, sizeof(a));
+		apid = fork();
+		if (apid == 0) {
+			execv(agent, (char *const *)aargv);
+			_exit(127);
+		}
+		for (int i = 0; i < 500 && access(path, F_OK) < 0; i++)
+			usleep(10000);
+		REQUIRE(vm_argv(&env, "new", &ncfg, qargv, buf, sizeof(buf)) == 0, "argv");
+		qpid = fork();
+		if (qpid == 0) {
+			snprintf(inherit, sizeof(inherit), "unix:%s", path);
+			setenv("CPR_INHERIT", inherit, 1);
+			setenv("LD_PRELOAD", env.libcpr, 1);
+			execvp(qargv[0], (char *const *)qargv);
+			_exit(127);
+		}
+		waitpid(apid, &st, 0);
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "agent --receive exited 0x%x", st);
+		CHECK(vm_wait_exit(old, 10000) >= 0, "the old QEMU did not exit");
+		CHECK(guestmon_wait_reports(env.gm, 50, 10000) == 0, "no reports after the transfer");
+		struct guest_summary s;
+		guestmon_summary(env.gm, &s);
+		CHECK(guest_summary_problems(&s) == 0 && s.boots == 1, "guest errors after --receive");
+		CHECK(qemu_pid(&env, "new") == qpid, "the served QEMU does not run the guest");
+		kill(qpid, SIGKILL);
+		waitpid(qpid, NULL, 0);
+	} else if (!strcmp(mode, "paused") || !strcmp(mode, "no-libcpr") ||
+		   !strcmp(mode, "postcopy")) {
+		struct vm_config ncfg = cfg;
+		const char *want = !strcmp(mode, "paused") ? "the guest is not running" :
+				   !strcmp(mode, "postcopy") ? "postcopy-ram is on" :
+							       "no libcpr in process";
+
+		if (!strcmp(mode, "paused"))
+			REQUIRE(vm_qmp(old, "stop", NULL) == 0, "stop");
+		if (!strcmp(mode, "postcopy"))
+			REQUIRE(vm_qmp(old, "migrate-set-capabilities",
+				       json_pack("{s:[{s:s,s:b}]}", "capabilities", "capability",
+						 "postcopy-ram", "state", 1)) == 0, "postcopy on");
+		ncfg.name = "new";
+		rc = run_agent(&env, "old", "new", &ncfg, NULL, NULL);
+		CHECK(rc == 1, "agent exited %d, want 1 (refused)", rc);
+		CHECK(log_says(&env, "new", want), "the refusal does not say '%s'", want);
+		CHECK(log_says(&env, "new", "nothing was changed"), "the refusal does not say the "
+								    "guest is untouched");
+		if (!strcmp(mode, "paused"))
+			REQUIRE(vm_qmp(old, "cont", NULL) == 0, "cont");
+		check_still_old(&env, old, "new");
 	} else if (!strcmp(mode, "fail-start")) {
 		static const char *const bogus[] = { "-no-such-option", NULL };
 		struct vm_config ncfg = cfg;
