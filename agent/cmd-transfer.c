@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/close_range.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -400,7 +401,11 @@ static int spawn_new(struct transfer *t, const char *libcpr, bool add_defer)
 
 		setsid();
 		redirect_output(t);
-		/* the child's end must survive exec; nothing else of ours does */
+		/* the child's end must survive exec; nothing else of ours or of our caller's
+		 * (a pipe the caller reads our output from would never see EOF) */
+		if (sv[1] > 3)
+			close_range(3, (unsigned)sv[1] - 1, CLOSE_RANGE_CLOEXEC);
+		close_range((unsigned)sv[1] + 1, ~0U, CLOSE_RANGE_CLOEXEC);
 		fcntl(sv[1], F_SETFD, 0);
 		snprintf(inherit, sizeof(inherit), "fd:%d", sv[1]);
 		snprintf(preload, sizeof(preload), "%s%s%s", libcpr, old && *old ? ":" : "",

@@ -7,57 +7,7 @@
 #include <string.h>
 
 #include "agent/qemu-argv.h"
-
-/* Copy one comma-separated element starting at s, unescaping ",,"; returns the end. */
-static const char *element(const char *s, char *out, size_t outlen, bool *fits)
-{
-	size_t n = 0;
-
-	*fits = true;
-	for (; *s; s++) {
-		if (*s == ',') {
-			if (s[1] != ',')
-				break;
-			s++;
-		}
-		if (n + 1 < outlen)
-			out[n++] = *s;
-		else
-			*fits = false;
-	}
-	if (outlen)
-		out[n] = 0;
-	return s;
-}
-
-int qemu_opt_head(const char *opts, char *out, size_t outlen)
-{
-	bool fits;
-
-	element(opts, out, outlen, &fits);
-	return fits ? 0 : -1;
-}
-
-int qemu_opt_get(const char *opts, const char *key, char *out, size_t outlen)
-{
-	size_t klen = strlen(key);
-	const char *s = opts;
-
-	while (*s) {
-		char el[512];
-		bool fits;
-
-		s = element(s, el, sizeof(el), &fits);
-		if (*s == ',')
-			s++;
-		if (strncmp(el, key, klen) == 0 && (el[klen] == '=' || el[klen] == 0)) {
-			int n = snprintf(out, outlen, "%s", el[klen] == '=' ? el + klen + 1 : "on");
-
-			return fits && n >= 0 && (size_t)n < outlen ? 1 : -1;
-		}
-	}
-	return 0;
-}
+#include "common/qemu-opts.h"
 
 /* Whether an option string asks QEMU to listen ("server", "server=on", legacy forms). */
 static bool is_server(const char *opts)

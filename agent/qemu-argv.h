@@ -5,6 +5,8 @@
 
 #include <stddef.h>
 
+#include "common/qemu-opts.h"
+
 #define QEMU_ARGV_MAX_LISTEN 32
 
 struct qemu_argv {
@@ -13,13 +15,6 @@ struct qemu_argv {
 	size_t nlisten;
 	char listen[QEMU_ARGV_MAX_LISTEN][108]; /* UNIX socket paths QEMU will bind */
 };
-
-/* Value of key in a QEMU option string ("a=1,b=x,,y": ",," is a literal comma). A key
- * given without "=" yields "on". Returns 1 if found, 0 if not, -1 if it does not fit. */
-int qemu_opt_get(const char *opts, const char *key, char *out, size_t outlen);
-
-/* The part before the first unescaped comma ("unix:/p" of "unix:/p,server=on"). */
-int qemu_opt_head(const char *opts, char *out, size_t outlen);
 
 /* Read argv (argv[0] is the binary). Returns 0, or -EINVAL with err saying why. */
 int qemu_argv_parse(int argc, char *const *argv, struct qemu_argv *out, char *err,

@@ -1,12 +1,13 @@
 /* Side-by-side benchmark of moving a running guest to a new QEMU on this host.
  * usage: cpr-bench [-s 1G,2G,4G] [-r RUNS] [-m METHOD,...] [-o FILE]
- * Methods: share (libcpr, memfd share=on backend), copy (libcpr, plain -m),
+ * Methods: share (libcpr, memfd share=on backend), promoted (libcpr, plain -m: promoted
+ *          to a shared file backend), copy (libcpr, plain -m, CPR_PROMOTE=off),
  *          live (plain QEMU live migration over a UNIX socket),
  *          stopcopy (stop, then plain migration to a new QEMU).
  * Per method and size it prints the median over the runs of: the pause (STOP to RESUME
  * from QMP event timestamps), the guest-visible pause (longest gap between the guest's
  * reports), the total time, and the peak host memory used during the operation above
- * what was used before the first QEMU started (MemTotal - MemAvailable). */
+ * what was used before the run's first QEMU started (MemTotal - MemAvailable). */
 #include "config.h"
 
 #include <errno.h>
@@ -108,7 +109,7 @@ static int run_agent(struct testenv *env, const struct vm_config *cfg, double *p
 	ssize_t r;
 	pid_t pid;
 
-	if (vm_argv(env, "new", cfg, qargv, buf, sizeof(buf)) < 0 || pipe(pipefd) < 0)
+	if (vm_argv(env, "new", cfg, qargv, buf, sizeof(buf)) < 0 || pipe2(pipefd, O_CLOEXEC) < 0)
 		return -1;
 	snprintf(qmp, sizeof(qmp), "%s/old-agent.qmp", env->dir);
 	snprintf(agent, sizeof(agent), "%s/cpr-agent", builddir ? builddir : ".");
@@ -195,8 +196,21 @@ static int plain_migration(struct testenv *env, struct vm *src, const struct vm_
 	return 0;
 }
 
+/* SIGKILL pid and wait until it is gone, so its memory is free before the next run. */
+static void kill_and_wait(pid_t pid)
+{
+	char path[64];
+
+	kill(pid, SIGKILL);
+	snprintf(path, sizeof(path), "/proc/%d", (int)pid);
+	for (int i = 0; i < 1000 && access(path, F_OK) == 0; i++) {
+		waitpid(pid, NULL, WNOHANG);
+		usleep(10000);
+	}
+}
+
 /* One run of one method at one size. */
-static struct sample run_once(const char *method, const char *size, double baseline)
+static struct sample run_once(const char *method, const char *size)
 {
 	static char backend[128];
 	static const char *memfd_extra[] = { "-object", backend, "-machine", "memory-backend=ram0",
@@ -206,7 +220,7 @@ static struct sample run_once(const char *method, const char *size, double basel
 	struct guest_summary s;
 	struct testenv env;
 	struct vm *old = NULL, *dst = NULL;
-	bool cpr = !strcmp(method, "share") || !strcmp(method, "copy");
+	bool cpr = !strcmp(method, "share") || !strcmp(method, "copy") || !strcmp(method, "promoted");
 	struct vm_config cfg = { .name = "old", .mem = size, .append = "fill=90 tick=5 wr=64",
 				 .preload = cpr };
 	char qmp[160], err[256];
@@ -214,8 +228,14 @@ static struct sample run_once(const char *method, const char *size, double basel
 	int64_t t0;
 
 	snprintf(backend, sizeof(backend), "memory-backend-memfd,id=ram0,size=%s,share=on", size);
+	if (!strcmp(method, "copy"))
+		setenv("CPR_PROMOTE", "off", 1); /* for both QEMUs: the agent passes it on */
+	else
+		unsetenv("CPR_PROMOTE");
 	if (!strcmp(method, "share"))
 		cfg.extra = memfd_extra;
+	double baseline = mem_used_mib();
+
 	testenv_init(&env, "bench");
 	if (vm_start(&old, &env, &cfg) < 0 || guestmon_wait(env.gm, filled, NULL, 600000) < 0)
 		goto out;
@@ -245,7 +265,7 @@ out:
 	snprintf(qmp, sizeof(qmp), "%s/new.qmp", env.dir);
 	if (target_pid_from_qmp(qmp, &npid, err, sizeof(err)) == 0 && npid > 0 &&
 	    (!dst || npid != dst->pid))
-		kill(npid, SIGKILL);
+		kill_and_wait(npid);
 	vm_destroy(old);
 	vm_destroy(dst);
 	check_failures = 0; /* a failed run is reported, not kept */
@@ -255,7 +275,7 @@ out:
 
 int main(int argc, char **argv)
 {
-	char sizes[256] = "1G,2G,4G", methods[256] = "share,copy";
+	char sizes[256] = "1G,2G,4G", methods[256] = "share,promoted,copy";
 	const char *outfile = NULL;
 	int runs = 3, c;
 	FILE *out;
@@ -286,11 +306,10 @@ int main(int argc, char **argv)
 		snprintf(sz, sizeof(sz), "%s", sizes);
 		for (char *save = NULL, *s = strtok_r(sz, ",", &save); s; s = strtok_r(NULL, ",", &save)) {
 			double pause[MAX_RUNS], gap[MAX_RUNS], total[MAX_RUNS], peak[MAX_RUNS];
-			double baseline = mem_used_mib();
 			int ok = 0;
 
 			for (int r = 0; r < runs; r++) {
-				struct sample smp = run_once(m, s, baseline);
+				struct sample smp = run_once(m, s);
 
 				fprintf(stderr, "bench: %s %s run %d: pause %.1f ms, gap %.1f ms, total "
 						"%.0f ms, peak +%.0f MiB%s\n", m, s, r + 1, smp.pause_ms,

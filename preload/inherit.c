@@ -317,6 +317,17 @@ int cpr_inherit_claim(uint32_t kind, uint64_t len, int fd, struct cpr_record *re
 	return r;
 }
 
+/* A new descriptor of inherited record in, handed to QEMU as its own. */
+static int give_memfd(struct inherited *in, bool cloexec)
+{
+	int r = fcntl(in->fd, cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, 0);
+
+	if (r < 0)
+		fatal("cannot duplicate the inherited memfd: %s", strerror(errno));
+	in->memfd_given = true;
+	return r;
+}
+
 int cpr_inherit_memfd(const char *name, unsigned flags)
 {
 	int r = -ENOENT;
@@ -329,15 +340,28 @@ int cpr_inherit_memfd(const char *name, unsigned flags)
 
 		if (in->memfd_given)
 			continue;
-		if (in->rec.kind != CPR_KIND_RAM_MEMFD)
-			fatal("QEMU creates a memory-backend-memfd where the old QEMU had %s%u: the "
-			      "memory backends differ", cpr_kind_name(in->rec.kind), in->rec.ordinal);
-		r = fcntl(in->fd, (flags & MFD_CLOEXEC) ? F_DUPFD_CLOEXEC : F_DUPFD, 0);
-		if (r < 0)
-			fatal("cannot duplicate the inherited memfd: %s", strerror(errno));
-		in->memfd_given = true;
+		if (in->rec.kind != CPR_KIND_RAM_MEMFD || strcmp(in->rec.name, name) != 0)
+			fatal("QEMU creates a memory-backend-memfd where the old QEMU had %s%u (%s): "
+			      "the memory backends differ", cpr_kind_name(in->rec.kind),
+			      in->rec.ordinal, in->rec.name);
+		r = give_memfd(in, flags & MFD_CLOEXEC);
 		break;
 	}
+	pthread_mutex_unlock(&lock);
+	return r;
+}
+
+int cpr_inherit_named_memfd(const char *name, int open_flags)
+{
+	int r = -ENOENT;
+
+	if (!pending)
+		return -ENOENT;
+	pthread_mutex_lock(&lock);
+	for (unsigned i = next_claim; i < count && r == -ENOENT; i++)
+		if (!table[i].memfd_given && table[i].rec.kind == CPR_KIND_RAM_MEMFD &&
+		    !strcmp(table[i].rec.name, name))
+			r = give_memfd(&table[i], open_flags & O_CLOEXEC);
 	pthread_mutex_unlock(&lock);
 	return r;
 }

@@ -29,6 +29,10 @@ int cpr_inherit_claim(uint32_t kind, uint64_t len, int fd, struct cpr_record *re
  * to create a fresh one. */
 int cpr_inherit_memfd(const char *name, unsigned flags);
 
+/* QEMU opens a promoted mem-path (promote.h) whose memfd is called name: a new descriptor
+ * of the inherited memfd of that name, or -ENOENT to create a fresh one. */
+int cpr_inherit_named_memfd(const char *name, int open_flags);
+
 /* Whether fd is a memfd handed out by cpr_inherit_memfd (its seals are already set). */
 bool cpr_inherit_is_inherited_fd(int fd);
 

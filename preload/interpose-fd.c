@@ -18,6 +18,7 @@
 #include "export.h"
 #include "fdtrack.h"
 #include "inherit.h"
+#include "promote.h"
 #include "real.h"
 #include "release.h"
 #include "tap.h"
@@ -52,10 +53,18 @@ static int opened(int fd, const char *path)
 	return fd;
 }
 
+/* A promoted mem-path is answered with a memfd, never opened (promote.h). */
+#define PROMOTED(path, flags)                                        \
+	do {                                                         \
+		if (cpr_promote_is_path(path) && !cpr_real_resolving()) \
+			return cpr_promote_open(path, flags);        \
+	} while (0)
+
 CPR_EXPORT int open(const char *path, int flags, ...)
 {
 	unsigned int mode = 0;
 
+	PROMOTED(path, flags);
 	READ_MODE(flags, mode);
 	return opened(cpr_real()->open(path, flags, mode), path);
 }
@@ -64,6 +73,7 @@ CPR_EXPORT int open64(const char *path, int flags, ...)
 {
 	unsigned int mode = 0;
 
+	PROMOTED(path, flags);
 	READ_MODE(flags, mode);
 	return opened(cpr_real()->open64(path, flags, mode), path);
 }
@@ -72,6 +82,7 @@ CPR_EXPORT int openat(int dirfd, const char *path, int flags, ...)
 {
 	unsigned int mode = 0;
 
+	PROMOTED(path, flags);
 	READ_MODE(flags, mode);
 	return opened(cpr_real()->openat(dirfd, path, flags, mode), path);
 }
@@ -80,27 +91,32 @@ CPR_EXPORT int openat64(int dirfd, const char *path, int flags, ...)
 {
 	unsigned int mode = 0;
 
+	PROMOTED(path, flags);
 	READ_MODE(flags, mode);
 	return opened(cpr_real()->openat64(dirfd, path, flags, mode), path);
 }
 
 CPR_EXPORT int __open_2(const char *path, int flags)
 {
+	PROMOTED(path, flags);
 	return opened(cpr_real()->open_2(path, flags), path);
 }
 
 CPR_EXPORT int __open64_2(const char *path, int flags)
 {
+	PROMOTED(path, flags);
 	return opened(cpr_real()->open64_2(path, flags), path);
 }
 
 CPR_EXPORT int __openat_2(int dirfd, const char *path, int flags)
 {
+	PROMOTED(path, flags);
 	return opened(cpr_real()->openat_2(dirfd, path, flags), path);
 }
 
 CPR_EXPORT int __openat64_2(int dirfd, const char *path, int flags)
 {
+	PROMOTED(path, flags);
 	return opened(cpr_real()->openat64_2(dirfd, path, flags), path);
 }
 

@@ -4,16 +4,19 @@
 #include "control.h"
 #include "inherit.h"
 #include "log.h"
-#include "mainram.h"
+#include "owner.h"
 #include "record.h"
 
 /* Runs before QEMU's main(): everything the shim does later depends on this order. */
 __attribute__((constructor)) static void libcpr_init(void)
 {
 	cpr_log_init();
-	cpr_info("loaded (version %s)", PACKAGE_VERSION);
 	cpr_record_init();
-	cpr_mainram_init();
+	if (!cpr_active_process()) {
+		cpr_debug("not QEMU: passive (LD_PRELOAD kept for the programs it runs)");
+		return;
+	}
+	cpr_info("loaded (version %s)", PACKAGE_VERSION);
 	/* Before QEMU allocates anything: the RAM it inherits must be in hand. */
 	cpr_inherit_init();
 	cpr_control_ensure();

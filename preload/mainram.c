@@ -1,19 +1,13 @@
 /* Which anonymous RAM blocks are the guest's main RAM, read from QEMU's command line. */
 #include "config.h"
 
-#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "env.h"
 #include "log.h"
 #include "mainram.h"
-#include "real.h"
 
-#define CMDLINE_MAX (256 * 1024)
-#define ARGS_MAX 4096
 
 /* -1: convert every block; otherwise how many more anonymous activations to convert. */
 static atomic_int budget = -1;
@@ -64,25 +58,13 @@ int cpr_mainram_count(int argc, char *const *argv)
 	return n + (implicit ? 1 : 0);
 }
 
-void cpr_mainram_init(void)
+void cpr_mainram_init(int argc, char *const *argv)
 {
-	static char buf[CMDLINE_MAX];
-	static char *argv[ARGS_MAX];
 	const char *mode = getenv("CPR_CONVERT");
-	ssize_t len = 0, r;
-	int fd, argc = 0, k;
+	int k;
 
 	if (mode && !strcmp(mode, "all"))
 		return;
-	fd = cpr_real()->open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	while (len < CMDLINE_MAX - 1 && (r = read(fd, buf + len, CMDLINE_MAX - 1 - (size_t)len)) > 0)
-		len += r;
-	cpr_real()->close(fd);
-	buf[len] = 0;
-	for (char *p = buf; p < buf + len && argc < ARGS_MAX; p += strlen(p) + 1)
-		argv[argc++] = p;
 	k = cpr_mainram_count(argc, argv);
 	if (k < 0) {
 		cpr_info("cannot tell main RAM from the command line (-readconfig): converting "

@@ -13,8 +13,10 @@
  * (-readconfig): then every block is converted. */
 int cpr_mainram_count(int argc, char *const *argv);
 
-/* Read /proc/self/cmdline and CPR_CONVERT=main|all|0 (default main). Constructor only. */
-void cpr_mainram_init(void);
+/* Set the budget from QEMU's command line as main() will see it (after promotion), and
+ * CPR_CONVERT=main|all|0 (default main). Before main() only. Without it, every block is
+ * converted. */
+void cpr_mainram_init(int argc, char *const *argv);
 
 /* For each anonymous RAM activation, in order: whether to convert it. */
 bool cpr_mainram_take(void);

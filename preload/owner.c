@@ -3,6 +3,8 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "owner.h"
@@ -13,6 +15,22 @@ static atomic_int owner_pid;
 static void atfork_child(void)
 {
 	atomic_store(&owner_pid, (int)getpid());
+}
+
+bool cpr_active_process(void)
+{
+	static int active = -1;
+	char exe[4096];
+	const char *base, *force = getenv("CPR_ACTIVE");
+	ssize_t n;
+
+	if (active >= 0)
+		return active;
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	exe[n > 0 ? n : 0] = 0;
+	base = strrchr(exe, '/') ? strrchr(exe, '/') + 1 : exe;
+	active = (force && !strcmp(force, "1")) || !strncmp(base, "qemu-system-", 12);
+	return active;
 }
 
 void cpr_owner_init(void)

@@ -8,6 +8,12 @@
  * over, through pthread_atfork. Called from the constructor. */
 void cpr_owner_init(void);
 
+/* Whether the shim works in this process at all: only in QEMU (its executable is
+ * qemu-system-*), or where CPR_ACTIVE=1 says so (tests). Elsewhere (a wrapper such as
+ * timeout, env or a shell script that then runs QEMU) every hook only makes the real call
+ * and LD_PRELOAD is left for the QEMU it starts. Decided once, at load. */
+bool cpr_active_process(void);
+
 /* Whether the caller's process owns it. False in children made by raw clone() or vfork()
  * (QEMU 7.2's -async-teardown child runs with CLONE_VM, sharing the shim's memory with
  * QEMU): they run no atfork handlers, so the shim's locks may be held by a QEMU thread and

@@ -9,6 +9,8 @@
 void cpr_record_init(void)
 {
 	cpr_real_init();
+	if (!cpr_active_process())
+		return;
 	cpr_owner_init();
 	cpr_env_init();
 }

@@ -163,9 +163,8 @@ int main(int argc, char **argv)
 	snprintf(cmd, sizeof(cmd), "CPR_RUNTIME_DIR=%s %s/cpr-agent status --qmp %s", rundir,
 		 builddir, vm->qmp_path);
 	CHECK(run(cmd, out, sizeof(out)) == 0, "cpr-agent status failed");
-	CHECK(strstr(out, "ram-anon0") && strstr(out, "512 MiB") &&
-		      strstr(out, "memfd:cpr-ram-anon0"),
-	      "status does not show the converted 512 MiB of guest RAM");
+	CHECK(strstr(out, "512 MiB") && strstr(out, "memfd:cpr-pc.ram"),
+	      "status does not show the promoted 512 MiB of guest RAM");
 	snprintf(cmd, sizeof(cmd), "%s/cpr-agent status --pid %d --json", builddir, (int)pid);
 	CHECK(run(cmd, out, sizeof(out)) == 0, "cpr-agent status --json failed");
 	json_error_t jerr;
@@ -176,18 +175,19 @@ int main(int argc, char **argv)
 		if (json_integer_value(json_object_get(rec0, "size")) == (json_int_t)RAM_BYTES)
 			break;
 	}
-	CHECK(rec0 && json_is_true(json_object_get(rec0, "converted")) &&
+	CHECK(rec0 && !strcmp(json_string_value(json_object_get(rec0, "name")), "cpr-pc.ram") &&
+		      json_is_true(json_object_get(rec0, "shared")) &&
 		      json_integer_value(json_object_get(doc, "pid")) == pid,
-	      "status --json does not show the converted guest RAM of pid %d", (int)pid);
+	      "status --json does not show the promoted guest RAM of pid %d", (int)pid);
 	json_decref(doc);
 
 	/* the fd it hands out is the guest's RAM */
 	REQUIRE(ctl_connect(&ctl, sock, err, sizeof(err)) == 0, "%s", err);
 	CHECK(ctl_pid(ctl) == pid, "greeting names pid %d, QEMU is %d", (int)ctl_pid(ctl), (int)pid);
 	REQUIRE(ctl_list(ctl, &recs, &n) == 0, "LIST: %s", ctl_error(ctl));
-	for (i = 0; i < n && !(recs[i].kind == CPR_KIND_RAM_ANON && recs[i].size == RAM_BYTES); i++)
+	for (i = 0; i < n && !(recs[i].kind == CPR_KIND_RAM_MEMFD && recs[i].size == RAM_BYTES); i++)
 		;
-	REQUIRE(i < n, "no 512 MiB ram-anon record among %zu", n);
+	REQUIRE(i < n, "no 512 MiB ram-memfd record among %zu", n);
 	REQUIRE(ctl_fetch_fds(ctl, &recs[i].id, 1, &fd) == 0, "FDS: %s", ctl_error(ctl));
 	check_fd_is_guest_ram(fd, RAM_BYTES);
 	uint32_t missing = 999999;

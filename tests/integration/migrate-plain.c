@@ -2,7 +2,7 @@
  * QEMU on this host keeps its memory intact. It is what an operator would do instead of
  * CPR, and proves the guest checker follows a guest across processes.
  * usage: migrate-plain [--src-libcpr] [--dst-libcpr]   (run that side under libcpr: its
- * converted RAM must migrate like anonymous RAM, both ways) */
+ * converted or promoted RAM must migrate like anonymous RAM, both ways) */
 #include "config.h"
 
 #include <signal.h>
@@ -24,7 +24,7 @@ static int reports_from_second(const struct guest_summary *s, void *arg)
 	return s->connections >= 2 && s->status_lines >= *(uint64_t *)arg;
 }
 
-/* Whether libcpr converted this QEMU's RAM: its memfds show in /proc/PID/maps. */
+/* Whether libcpr holds this QEMU's RAM (converted or promoted): its memfds show in maps. */
 static bool converted(const struct vm *vm)
 {
 	char path[64], line[512];
@@ -34,7 +34,7 @@ static bool converted(const struct vm *vm)
 	snprintf(path, sizeof(path), "/proc/%d/maps", (int)vm->pid);
 	f = fopen(path, "re");
 	while (f && !found && fgets(line, sizeof(line), f))
-		found = strstr(line, "/memfd:cpr-ram-anon") != NULL;
+		found = strstr(line, "/memfd:cpr-") != NULL; /* converted or promoted */
 	if (f)
 		fclose(f);
 	return found;

@@ -1,7 +1,7 @@
 /* cpr-agent transfer against the real QEMU 7.2: the guest moves to a new QEMU with 0
  * memory errors and one copy of its RAM, or the transfer is refused / rolled back and
  * the guest keeps running where it was.
- * usage: transfer copy|share-memfd|share-ram|chain|receive|fail-start|kill-new|wrong-mem|
+ * usage: transfer copy|promoted|share-memfd|share-ram|chain|receive|fail-start|kill-new|wrong-mem|
  *                 same-qmp|paused|no-libcpr|postcopy */
 #include "config.h"
 
@@ -284,11 +284,16 @@ int main(int argc, char **argv)
 	int rc;
 
 	testenv_init(&env, "transfer");
-	if (!strcmp(mode, "share-memfd"))
+	/* plain -m is promoted to a shared file backend unless CPR_PROMOTE=off */
+	if (!strcmp(mode, "copy"))
+		setenv("CPR_PROMOTE", "off", 1);
+	if (!strcmp(mode, "promoted") || !strcmp(mode, "chain"))
+		sc = (struct scenario){ mode, "1G", NULL, 1ull << 30, "tier          share" };
+	else if (!strcmp(mode, "share-memfd"))
 		sc = (struct scenario){ "share-memfd", "1G", memfd_args, 1ull << 30, "tier          share" };
 	else if (!strcmp(mode, "share-ram"))
 		sc = (struct scenario){ "share-ram", "1G", ramshare_args, 1ull << 30, "tier          share" };
-	else if (strcmp(mode, "copy") != 0)
+	else if (strcmp(mode, "copy") != 0 && strcmp(mode, "promoted") != 0 && strcmp(mode, "chain") != 0)
 		sc = (struct scenario){ mode, "512M", NULL, 512ull << 20, "tier          copy" };
 
 	cfg = (struct vm_config){ .name = "old", .mem = sc.mem, .append = "fill=90 tick=20 wr=16",

@@ -1,0 +1,262 @@
+/* RAM promotion: the command-line rewrite, and the memfds behind the promoted mem-paths. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "common/qemu-opts.h"
+#include "inherit.h"
+#include "log.h"
+#include "promote.h"
+#include "real.h"
+
+/* Fail the rewrite with a reason; argv stays untouched. */
+static int refuse(struct cpr_promotion *p, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(p->why, sizeof(p->why), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* The option name without its dashes, or NULL. */
+static const char *option(const char *arg)
+{
+	if (arg[0] != '-' || !arg[1])
+		return NULL;
+	return arg[1] == '-' ? arg + 2 : arg + 1;
+}
+
+/* The RAMBlock name QEMU gives a machine's implicit RAM (mc->default_ram_id). */
+static const char *default_ram_id(const char *type)
+{
+	if (!strncmp(type, "pc", 2) || !strncmp(type, "q35", 3) || !strcmp(type, "isapc"))
+		return "pc.ram";
+	if (!strcmp(type, "microvm"))
+		return "microvm.ram";
+	return NULL;
+}
+
+/* Length of the element starting at s (",," is part of an element). */
+static size_t element_len(const char *s)
+{
+	size_t n = 0;
+
+	while (s[n]) {
+		if (s[n] == ',') {
+			if (s[n + 1] != ',')
+				break;
+			n++;
+		}
+		n++;
+	}
+	return n;
+}
+
+/* Whether element e (of length n) sets one of the keys, or is the bare type. */
+static bool drop_element(const char *e, size_t n, bool first)
+{
+	static const char *const keys[] = { "qom-type", "share", "seal", "hugetlb", "hugetlbsize",
+					    "mem-path" };
+
+	if (first && !memchr(e, '=', n))
+		return true; /* the implied qom-type */
+	for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+		size_t kl = strlen(keys[k]);
+
+		if (n >= kl && !strncmp(e, keys[k], kl) && (n == kl || e[kl] == '='))
+			return true;
+	}
+	return false;
+}
+
+/* "memory-backend-ram,id=x,size=1G,prealloc=on" -> a file backend on our mem-path. */
+static char *rewrite_object(const char *v, const char *id)
+{
+	size_t cap = strlen(v) + strlen(id) + 128, used;
+	char *out = malloc(cap);
+	bool first = true;
+
+	if (!out)
+		return NULL;
+	used = (size_t)snprintf(out, cap, "memory-backend-file");
+	for (const char *s = v; *s;) {
+		size_t n = element_len(s);
+
+		if (n && !drop_element(s, n, first)) {
+			out[used++] = ',';
+			memcpy(out + used, s, n);
+			used += n;
+		}
+		first = false;
+		s += n;
+		if (*s == ',')
+			s++;
+	}
+	snprintf(out + used, cap - used, ",mem-path=" CPR_PROMOTE_PREFIX "%s,share=on", id);
+	return out;
+}
+
+/* A memory backend object worth promoting: its id, or NULL (with *skip_why when it is a
+ * backend we leave alone). */
+static bool promotable(const char *v, char *id, size_t idlen, const char **skip_why)
+{
+	char type[64] = "", val[16];
+
+	*skip_why = NULL;
+	if (qemu_opt_get(v, "qom-type", type, sizeof(type)) != 1 &&
+	    qemu_opt_head(v, type, sizeof(type)) < 0)
+		return false;
+	if (strcmp(type, "memory-backend-ram") && strcmp(type, "memory-backend-memfd"))
+		return false;
+	if (!strcmp(type, "memory-backend-memfd") && qemu_opt_get(v, "hugetlb", val, sizeof(val)) == 1 &&
+	    strcmp(val, "off") && strcmp(val, "false") && strcmp(val, "no")) {
+		*skip_why = "a hugetlb memfd backend keeps its huge pages as it is";
+		return false;
+	}
+	if (qemu_opt_get(v, "id", id, idlen) != 1 || strchr(id, '/')) {
+		*skip_why = "a memory backend without a usable id";
+		return false;
+	}
+	return true;
+}
+
+int cpr_promote_argv(int argc, char *const *argv, struct cpr_promotion *p)
+{
+	const char *mem = NULL, *implicit = NULL, *skip;
+	char type[64] = "pc", machine_type[64], val[64], id[64];
+	bool explicit = false, implicit_taken = false;
+	uint64_t ram = 128ull << 20;
+	int extra, n = 0;
+
+	memset(p, 0, sizeof(*p));
+	for (int i = 1; i + 1 < argc; i++) {
+		const char *o = option(argv[i]), *v = argv[i + 1];
+
+		if (!o)
+			continue;
+		if (!strcmp(o, "readconfig"))
+			return refuse(p, "-readconfig: the command line does not show all of the RAM");
+		if (!strcmp(o, "mem-path"))
+			return refuse(p, "-mem-path: RAM in files (hugetlbfs) is kept as it is");
+		if (!strcmp(o, "numa") && qemu_opt_get(v, "mem", val, sizeof(val)) == 1)
+			return refuse(p, "-numa node,mem=: legacy NUMA RAM is no memory backend");
+		if (!strcmp(o, "machine") || !strcmp(o, "M")) {
+			if (v[0] == '{')
+				return refuse(p, "-machine in JSON form is not rewritten");
+			if (qemu_opt_get(v, "memory-backend", val, sizeof(val)) == 1)
+				explicit = true;
+			if (qemu_opt_get(v, "type", machine_type, sizeof(machine_type)) == 1 ||
+			    (qemu_opt_head(v, machine_type, sizeof(machine_type)) == 0 &&
+			     machine_type[0] && !strchr(machine_type, '=')))
+				memcpy(type, machine_type, sizeof(type));
+		} else if (!strcmp(o, "m")) {
+			mem = v;
+		} else if (!strcmp(o, "object")) {
+			if (v[0] == '{' && strstr(v, "memory-backend"))
+				return refuse(p, "-object in JSON form is not rewritten");
+			if (qemu_opt_get(v, "id", id, sizeof(id)) == 1 && !strcmp(id, "pc.ram"))
+				implicit_taken = true;
+			if (promotable(v, id, sizeof(id), &skip))
+				n++;
+			else if (skip)
+				cpr_info("promotion: leaving %s alone: %s", v, skip);
+		}
+	}
+	if (n > CPR_PROMOTE_MAX)
+		return refuse(p, "more than %d memory backends", CPR_PROMOTE_MAX);
+	if (!explicit) {
+		implicit = default_ram_id(type);
+		if (!implicit)
+			return refuse(p, "machine type %s: its main RAM's name is not known", type);
+		if (implicit_taken)
+			return refuse(p, "an object is already called pc.ram");
+		if (mem) {
+			char sz[64];
+
+			if (qemu_opt_get(mem, "size", sz, sizeof(sz)) != 1 &&
+			    qemu_opt_head(mem, sz, sizeof(sz)) < 0)
+				return refuse(p, "-m %s: cannot read the size", mem);
+			if (strchr(sz, '=') || qemu_size_parse(sz, 0, &ram) < 0)
+				return refuse(p, "-m %s: cannot read the size", mem);
+		}
+	}
+	if (!n && !implicit) {
+		snprintf(p->why, sizeof(p->why), "no anonymous memory backend to promote");
+		return 0;
+	}
+	extra = implicit ? 4 : 0;
+	p->argv = calloc((size_t)argc + (size_t)extra + 1, sizeof(char *));
+	if (!p->argv)
+		return refuse(p, "out of memory");
+	for (int i = 0; i < argc; i++) {
+		const char *o = option(argv[i]);
+
+		p->argv[p->argc++] = argv[i];
+		if (o && !strcmp(o, "object") && i + 1 < argc &&
+		    promotable(argv[i + 1], id, sizeof(id), &skip)) {
+			char *r = rewrite_object(argv[i + 1], id);
+
+			if (!r)
+				return refuse(p, "out of memory");
+			p->argv[p->argc++] = r;
+			snprintf(p->ids[p->nblocks++], sizeof(p->ids[0]), "%s", id);
+			i++;
+		}
+	}
+	if (implicit) {
+		char *obj = malloc(256);
+
+		if (!obj)
+			return refuse(p, "out of memory");
+		/* exactly what QEMU makes of -m, but a shared file: same RAMBlock name */
+		snprintf(obj, 256, "memory-backend-file,id=%s,size=%llu,mem-path=" CPR_PROMOTE_PREFIX
+			 "%s,share=on,x-use-canonical-path-for-ramblock-id=off", implicit,
+			 (unsigned long long)ram, implicit);
+		p->argv[p->argc++] = "-object";
+		p->argv[p->argc++] = obj;
+		p->argv[p->argc++] = "-machine";
+		p->argv[p->argc++] = implicit[0] == 'p' ? "memory-backend=pc.ram"
+							: "memory-backend=microvm.ram";
+		snprintf(p->ids[p->nblocks++], sizeof(p->ids[0]), "%s", implicit);
+	}
+	p->argv[p->argc] = NULL;
+	return 1;
+}
+
+bool cpr_promote_is_path(const char *path)
+{
+	return path && !strncmp(path, CPR_PROMOTE_PREFIX, sizeof(CPR_PROMOTE_PREFIX) - 1);
+}
+
+int cpr_promote_open(const char *path, int flags)
+{
+	const char *id = path + sizeof(CPR_PROMOTE_PREFIX) - 1;
+	char name[80];
+	int fd;
+
+	snprintf(name, sizeof(name), "cpr-%s", id);
+	fd = cpr_inherit_named_memfd(name, flags);
+	if (fd >= 0)
+		return fd;
+	if (fd != -ENOENT) {
+		errno = -fd;
+		return -1;
+	}
+	/* QEMU sizes it (the file is empty) and maps it shared */
+	fd = cpr_real()->memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return -1;
+	if (!(flags & O_CLOEXEC))
+		cpr_real()->fcntl(fd, F_SETFD, 0);
+	cpr_debug("promotion: %s is memfd %s (fd %d)", path, name, fd);
+	return fd;
+}

@@ -1,0 +1,76 @@
+/* QEMU's main() gets its command line through __libc_start_main: the one place where an
+ * LD_PRELOAD library can change argc and argv before QEMU reads them (promote.h). */
+#include "config.h"
+
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "export.h"
+#include "log.h"
+#include "mainram.h"
+#include "owner.h"
+#include "promote.h"
+
+typedef int (*main_fn)(int, char **, char **);
+typedef int (*start_fn)(main_fn, int, char **, void (*)(void), void (*)(void), void (*)(void),
+			void *);
+
+/* Whether this process is a QEMU system emulator: only its command line is ours to read. */
+static int is_qemu(void)
+{
+	return cpr_active_process() && !getenv("CPR_ACTIVE");
+}
+
+/* Log the promoted command line in full: each argument replaced, then what was added. */
+static void log_rewrite(int argc, char **old, const struct cpr_promotion *p)
+{
+	char added[2048] = "";
+	size_t used = 0;
+	int i = 0, j = 0;
+
+	for (; i < argc; i++, j++)
+		if (old[i] != p->argv[j])
+			cpr_info("promotion: %s -> %s", old[i], p->argv[j]);
+	for (; j < p->argc; j++)
+		used += (size_t)snprintf(added + used, used < sizeof(added) ? sizeof(added) - used : 0,
+					 " %s", p->argv[j]);
+	if (used)
+		cpr_info("promotion: added%s", added);
+}
+
+int __libc_start_main(main_fn main, int argc, char **argv, void (*init)(void), void (*fini)(void),
+		      void (*rtld_fini)(void), void *stack_end);
+
+CPR_EXPORT int __libc_start_main(main_fn main, int argc, char **argv, void (*init)(void),
+				 void (*fini)(void), void (*rtld_fini)(void), void *stack_end)
+{
+	start_fn real = (start_fn)dlsym(RTLD_NEXT, "__libc_start_main");
+	const char *mode = getenv("CPR_PROMOTE");
+	struct cpr_promotion p;
+
+	if (!real) {
+		fprintf(stderr, "libcpr: cannot find __libc_start_main: %s\n", dlerror());
+		_exit(127);
+	}
+	if (is_qemu() && !(mode && !strcmp(mode, "off"))) {
+		int r = cpr_promote_argv(argc, argv, &p);
+
+		if (r > 0) {
+			log_rewrite(argc, argv, &p);
+			cpr_info("promotion: guest main RAM (%d block%s) is shared memory libcpr owns; "
+				 "transfers can leave it out of the stream (CPR_PROMOTE=off to keep "
+				 "the command line)", p.nblocks, p.nblocks == 1 ? "" : "s");
+			argc = p.argc;
+			argv = p.argv;
+		} else if (r < 0) {
+			cpr_warn("promotion: command line left as it is: %s; transfers of this QEMU "
+				 "copy its RAM (copy tier)", p.why);
+		}
+	}
+	if (is_qemu())
+		cpr_mainram_init(argc, argv);
+	return real(main, argc, argv, init, fini, rtld_fini, stack_end);
+}
