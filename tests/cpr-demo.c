@@ -1,6 +1,8 @@
 /* The README's main job: boot the built-in test guest under QEMU with libcpr, move it to a
  * new QEMU process with cpr-agent transfer, and show the pause and the guest's memory check.
- * usage: cpr-demo [-m SIZE] [-t SECONDS] [-c]   (-c: plain -m RAM, copy tier) */
+ * usage: cpr-demo [-m SIZE] [-t SECONDS] [-c]
+ * The guest runs from a plain "-m SIZE" command line: libcpr promotes its RAM to shared
+ * memory, so the transfer is share tier; -c turns promotion off (copy tier). */
 #include "config.h"
 
 #include <fcntl.h>
@@ -58,9 +60,6 @@ static int transfer(struct testenv *env, const struct vm_config *cfg)
 
 int main(int argc, char **argv)
 {
-	static char backend[96];
-	static const char *memfd_extra[] = { "-object", backend, "-machine", "memory-backend=ram0",
-					     NULL };
 	const char *mem = "1G";
 	int seconds = 3, copy = 0, c, rc;
 	struct guest_summary s, before;
@@ -81,13 +80,15 @@ int main(int argc, char **argv)
 		}
 	}
 	setenv("CPR_BUILDDIR", ".", 0);
+	if (copy)
+		setenv("CPR_PROMOTE", "off", 1); /* both QEMUs: the agent passes it on */
 	testenv_init(&env, "demo");
-	snprintf(backend, sizeof(backend), "memory-backend-memfd,id=ram0,size=%s,share=on", mem);
 	struct vm_config cfg = { .name = "old", .mem = mem, .append = "fill=90 tick=20 wr=64",
-				 .preload = true, .extra = copy ? NULL : memfd_extra };
+				 .preload = true };
 
-	printf("old QEMU: %s of guest RAM%s, under libcpr\n", mem,
-	       copy ? " (plain -m: copy tier)" : " in memory-backend-memfd,share=on (share tier)");
+	printf("old QEMU: -m %s under libcpr%s\n", mem,
+	       copy ? ", CPR_PROMOTE=off: RAM stays private (copy tier)"
+		    : ": RAM promoted to shared memory (share tier)");
 	REQUIRE(vm_start(&old, &env, &cfg) == 0, "QEMU did not start");
 	printf("guest booting, filling 90%% of its RAM with its pattern...\n");
 	REQUIRE(guestmon_wait(env.gm, filled, NULL, 180000) == 0, "guest did not fill its RAM");
