@@ -25,6 +25,7 @@
 #include "agent/commands.h"
 #include "agent/control.h"
 #include "agent/handover.h"
+#include "agent/journal.h"
 #include "agent/qemu-argv.h"
 #include "agent/qmp.h"
 #include "agent/sockets.h"
@@ -63,7 +64,8 @@ struct transfer {
 	uint64_t ram_bytes;
 	bool share_tier;
 	char tier_why[256];
-	/* progress, for rollback and the report */
+	/* progress, for rollback, recovery and the report */
+	struct journal *journal;
 	bool old_stopped, committed;
 	int64_t t0_ns, stop_usec, resume_usec;
 	uint64_t ram_transferred;
@@ -84,6 +86,25 @@ static void phase(struct transfer *t, const char *what)
 	if (t->verbose)
 		fprintf(stderr, "cpr-agent: %8.1f ms  %s\n", (double)(mono_ns() - t->t0_ns) / 1e6,
 			what);
+}
+
+/* Fault injection for the test suite (tests/integration/faults.c): at the named point,
+ * SIGKILL the agent itself, the new or the old QEMU, as CPR_AGENT_FAULT=POINT:VICTIM says. */
+static void fault_point(struct transfer *t, const char *point)
+{
+	const char *f = getenv("CPR_AGENT_FAULT"), *colon;
+	pid_t victim;
+
+	if (!f || !(colon = strchr(f, ':')) || strncmp(f, point, (size_t)(colon - f)) ||
+	    point[colon - f])
+		return;
+	victim = !strcmp(colon + 1, "new") ? t->new_pid :
+		 !strcmp(colon + 1, "old") ? t->old_pid : getpid();
+	fprintf(stderr, "cpr-agent: fault injection: killing %s (pid %d) %s\n", colon + 1,
+		(int)victim, point);
+	if (victim > 0)
+		kill(victim, SIGKILL);
+	usleep(100000); /* let it die before the next step notices */
 }
 
 /* Note why the transfer cannot go on; returns -1 for "goto fail" style callers. */
@@ -652,6 +673,8 @@ static int switch_over(struct transfer *t)
 				    json_pack("{s:s}", "uri", t->incoming_uri), NULL) < 0)
 		return why(t, "new QEMU: migrate-incoming: %s", qmp_last_error(t->newq));
 
+	if (journal_phase(t->journal, PHASE_STOPPED, 0, NULL) < 0)
+		return why(t, "cannot write the journal: %s", strerror(errno));
 	if (qmp_execute(t->oldq, "stop", NULL, NULL) < 0)
 		return why(t, "old QEMU: stop: %s", qmp_last_error(t->oldq));
 	t->old_stopped = true;
@@ -660,8 +683,10 @@ static int switch_over(struct transfer *t)
 		json_decref(ev.json);
 	}
 	phase(t, "old QEMU stopped");
+	fault_point(t, "after-stop");
 	if (qmp_execute(t->oldq, "migrate", json_pack("{s:s}", "uri", t->incoming_uri), NULL) < 0)
 		return why(t, "old QEMU: migrate: %s", qmp_last_error(t->oldq));
+	fault_point(t, "during-migration");
 	if (wait_migrated(t, t->oldq, "old") < 0)
 		return -1;
 	phase(t, "old QEMU sent its state");
@@ -669,6 +694,8 @@ static int switch_over(struct transfer *t)
 		return -1;
 	phase(t, "new QEMU loaded it");
 	/* commit: from here on the old QEMU must never run the guest again */
+	if (journal_phase(t->journal, PHASE_COMMITTED, 0, NULL) < 0)
+		return why(t, "cannot write the journal: %s", strerror(errno));
 	t->committed = true;
 	if (qmp_execute(t->newq, "cont", NULL, NULL) < 0)
 		return why(t, "new QEMU: cont: %s", qmp_last_error(t->newq));
@@ -676,6 +703,7 @@ static int switch_over(struct transfer *t)
 		t->resume_usec = ev.qemu_usec;
 		json_decref(ev.json);
 	}
+	fault_point(t, "after-resume");
 	return 0;
 }
 
@@ -830,6 +858,10 @@ int cmd_transfer(int argc, char **argv)
 	    choose_records(&t, devs, ndevs) < 0)
 		goto refuse;
 	old_ver = qemu_version(t.oldq);
+	if (journal_begin(&t.journal, t.old_pid, t.old_qmp_path, err, sizeof(err)) < 0) {
+		why(&t, "%s", err);
+		goto refuse;
+	}
 	phase(&t, "old QEMU checked");
 
 	/* 2. the new command line, and the fds */
@@ -856,12 +888,18 @@ int cmd_transfer(int argc, char **argv)
 		goto refuse;
 	}
 	phase(&t, "fds fetched");
+	fault_point(&t, "after-fds");
 
 	/* 3. the new QEMU: started, handed the RAM, claimed it */
 	chan = t.receive_path ? receive_new(&t)
 			      : spawn_new(&t, libcpr, !new_args.incoming[0]);
 	if (chan < 0)
 		goto fail;
+	if (journal_phase(t.journal, PHASE_NEW_STARTED, t.new_pid, t.new_qmp) < 0) {
+		why(&t, "cannot write the journal: %s", strerror(errno));
+		goto fail;
+	}
+	fault_point(&t, "after-start");
 	if (handover_send(chan, t.keep, t.fds, t.nkeep, t.timeout_s * 1000, err, sizeof(err)) < 0) {
 		why(&t, "%s", err);
 		goto fail;
@@ -879,6 +917,7 @@ int cmd_transfer(int argc, char **argv)
 	if (verify_claim(&t, devs, ndevs) < 0)
 		goto fail;
 	phase(&t, "claim verified");
+	fault_point(&t, "after-claim");
 
 	/* 4. the tier: share only if both QEMUs leave every preserved block out of the stream */
 	new_ver = qemu_version(t.newq);
@@ -902,23 +941,58 @@ int cmd_transfer(int argc, char **argv)
 		goto fail;
 	}
 	phase(&t, "new QEMU runs the guest");
+	journal_phase(t.journal, PHASE_DONE, 0, NULL);
+	fault_point(&t, "before-quit");
+	{
+		int st;
+
+		if (!new_alive(&t, &st)) {
+			why(&t, "the new QEMU died after it resumed the guest");
+			goto stuck_committed;
+		}
+	}
 	retire_old(&t);
 	phase(&t, "old QEMU gone");
+	journal_finish(t.journal);
+	t.journal = NULL;
 	report(&t, mono_ns() - t.t0_ns);
 	rc = EXIT_DONE;
 	goto out;
 
 stuck_committed:
 	/* The old QEMU must not run again: the new one may have run the guest. */
-	fprintf(stderr, "cpr-agent: %s\ncpr-agent: the migration completed but the new QEMU "
-			"(pid %d) did not resume: resume it with 'cont' on %s; the old QEMU (pid %d) "
-			"is stopped and must not be resumed\n",
-		t.err, (int)t.new_pid, t.new_qmp, (int)t.old_pid);
+	{
+		int st;
+
+		if (new_alive(&t, &st))
+			fprintf(stderr, "cpr-agent: %s\ncpr-agent: the migration completed but the new "
+					"QEMU (pid %d) did not resume: resume it with 'cont' on %s; the old "
+					"QEMU (pid %d) is stopped and must not be resumed\n",
+				t.err, (int)t.new_pid, t.new_qmp, (int)t.old_pid);
+		else
+			fprintf(stderr, "cpr-agent: %s\ncpr-agent: the new QEMU ran the guest and is "
+					"gone: the old QEMU (pid %d) is stopped and must not be resumed (its "
+					"device state is older than the RAM); the guest is lost\n",
+				t.err, (int)t.old_pid);
+	}
 	rc = EXIT_STUCK;
+	journal_abandon(t.journal);
+	t.journal = NULL;
 	goto out;
 fail:
 	rc = roll_back(&t);
+	if (rc == EXIT_STUCK) {
+		journal_abandon(t.journal);
+		t.journal = NULL;
+	}
 	fprintf(stderr, "cpr-agent: transfer failed: %s\n", t.err);
+	if (process_gone(t.old_pid)) {
+		fprintf(stderr, "cpr-agent: the old QEMU (pid %d) died during the transfer, before "
+				"any other QEMU ran the guest: the guest is gone with it\n",
+			(int)t.old_pid);
+		rc = EXIT_STUCK;
+		goto out;
+	}
 	if (rc == EXIT_ROLLED_BACK)
 		fprintf(stderr, "cpr-agent: rolled back: the new QEMU was ended; the guest runs "
 				"again in the old QEMU (pid %d)\n", (int)t.old_pid);
@@ -928,11 +1002,18 @@ fail:
 	goto out;
 refuse:
 	fprintf(stderr, "cpr-agent: %s\n", t.err);
+	if (t.old_pid > 0 && process_gone(t.old_pid)) {
+		fprintf(stderr, "cpr-agent: the old QEMU (pid %d) is gone: so is the guest\n",
+			(int)t.old_pid);
+		rc = EXIT_STUCK;
+		goto out;
+	}
 	if (t.old_pid > 0)
 		fprintf(stderr, "cpr-agent: nothing was changed; the guest stays in QEMU pid %d\n",
 			(int)t.old_pid);
 	rc = EXIT_REFUSED;
 out:
+	journal_finish(t.journal); /* refused or rolled back: nothing left to recover */
 	if (chan >= 0)
 		close(chan);
 	for (size_t i = 0; i < MAX_PRESERVED; i++)

@@ -4,5 +4,6 @@
 
 int cmd_status(int argc, char **argv);
 int cmd_transfer(int argc, char **argv);
+int cmd_recover(int argc, char **argv);
 
 #endif

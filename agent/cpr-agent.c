@@ -19,6 +19,8 @@ static void usage(FILE *out)
 		"         what libcpr recorded inside one QEMU\n"
 		"  transfer --qmp OLD_QMP [options] -- NEW_QEMU_COMMAND...\n"
 		"         move the running guest to a new QEMU process, RAM kept in place\n"
+		"  recover (--pid OLD_PID | --qmp OLD_QMP)\n"
+		"         after an agent died mid-transfer: bring the VM to a safe state\n"
 		"\n"
 		"See cpr-agent(1) and libcpr(7).\n");
 }
@@ -41,6 +43,8 @@ int main(int argc, char **argv)
 		return cmd_status(argc - 1, argv + 1);
 	if (strcmp(argv[1], "transfer") == 0)
 		return cmd_transfer(argc - 1, argv + 1);
+	if (strcmp(argv[1], "recover") == 0)
+		return cmd_recover(argc - 1, argv + 1);
 	fprintf(stderr, "cpr-agent: %s: unknown command (see cpr-agent --help)\n", argv[1]);
 	return 2;
 }

@@ -1,0 +1,196 @@
+/* The transfer journal and the per-VM lock. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent/journal.h"
+#include "common/rundir.h"
+
+struct journal {
+	int lock_fd, fd;
+	char path[256];
+};
+
+static const char *const names[] = {
+	[PHASE_STARTED] = "started", [PHASE_NEW_STARTED] = "new-started",
+	[PHASE_STOPPED] = "stopped", [PHASE_COMMITTED] = "committed", [PHASE_DONE] = "done",
+};
+
+const char *journal_phase_name(enum journal_phase p)
+{
+	return p >= PHASE_STARTED && p <= PHASE_DONE ? names[p] : "?";
+}
+
+/* RUNDIR/transfer-PID.SUFFIX */
+static int file_path(pid_t old_pid, const char *suffix, char *buf, size_t len)
+{
+	char dir[200];
+	int n;
+
+	if (cpr_rundir(dir, sizeof(dir)) < 0)
+		return -ENOENT;
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	n = snprintf(buf, len, "%s/transfer-%d.%s", dir, (int)old_pid, suffix);
+	return n > 0 && (size_t)n < len ? 0 : -ENAMETOOLONG;
+}
+
+int journal_begin(struct journal **out, pid_t old_pid, const char *old_qmp, char *err,
+		  size_t errlen)
+{
+	struct journal *j = calloc(1, sizeof(*j));
+	char lock[256], line[300];
+	int r, n;
+
+	if (!j)
+		return -ENOMEM;
+	j->fd = -1;
+	if ((r = file_path(old_pid, "lock", lock, sizeof(lock))) < 0 ||
+	    (r = file_path(old_pid, "journal", j->path, sizeof(j->path))) < 0) {
+		snprintf(err, errlen, "no runtime directory for the journal: set CPR_RUNTIME_DIR");
+		free(j);
+		return r;
+	}
+	j->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (j->lock_fd < 0 || flock(j->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		r = -errno;
+		if (r == -EWOULDBLOCK)
+			snprintf(err, errlen, "another transfer of QEMU %d is running (%s is locked)",
+				 (int)old_pid, lock);
+		else
+			snprintf(err, errlen, "%s: %s", lock, strerror(-r));
+		if (j->lock_fd >= 0)
+			close(j->lock_fd);
+		free(j);
+		return r == -EWOULDBLOCK ? -EBUSY : r;
+	}
+	if (access(j->path, F_OK) == 0) {
+		snprintf(err, errlen, "an unfinished transfer of QEMU %d left %s: run 'cpr-agent "
+				      "recover --pid %d' first", (int)old_pid, j->path, (int)old_pid);
+		close(j->lock_fd);
+		free(j);
+		return -EEXIST;
+	}
+	j->fd = open(j->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (j->fd < 0) {
+		r = -errno;
+		snprintf(err, errlen, "%s: %s", j->path, strerror(-r));
+		close(j->lock_fd);
+		free(j);
+		return r;
+	}
+	n = snprintf(line, sizeof(line), "cpr-journal 1\nold-pid=%d\nold-qmp=%s\n", (int)old_pid,
+		     old_qmp);
+	if (write(j->fd, line, (size_t)n) != n || fsync(j->fd) < 0) {
+		snprintf(err, errlen, "%s: %s", j->path, strerror(errno));
+		journal_abandon(j);
+		return -EIO;
+	}
+	*out = j;
+	return journal_phase(j, PHASE_STARTED, 0, NULL);
+}
+
+int journal_phase(struct journal *j, enum journal_phase phase, pid_t new_pid, const char *new_qmp)
+{
+	char line[300];
+	int n = 0;
+
+	if (!j)
+		return 0;
+	if (new_pid > 0)
+		n += snprintf(line + n, sizeof(line) - (size_t)n, "new-pid=%d\n", (int)new_pid);
+	if (new_qmp)
+		n += snprintf(line + n, sizeof(line) - (size_t)n, "new-qmp=%s\n", new_qmp);
+	n += snprintf(line + n, sizeof(line) - (size_t)n, "phase=%s\n", journal_phase_name(phase));
+	/* the phase must be on disk before the step it allows is taken */
+	if (write(j->fd, line, (size_t)n) != n || fdatasync(j->fd) < 0)
+		return -errno;
+	return 0;
+}
+
+void journal_finish(struct journal *j)
+{
+	if (!j)
+		return;
+	unlink(j->path);
+	journal_abandon(j);
+}
+
+void journal_abandon(struct journal *j)
+{
+	if (!j)
+		return;
+	if (j->fd >= 0)
+		close(j->fd);
+	close(j->lock_fd); /* the lock file stays: unlinking it would race another agent */
+	free(j);
+}
+
+int journal_parse(const char *text, struct journal_state *st)
+{
+	const char *p = text;
+
+	memset(st, 0, sizeof(*st));
+	if (strncmp(p, "cpr-journal 1\n", 14) != 0)
+		return -EPROTO;
+	for (p += 14; *p;) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+		char line[160];
+
+		if (!nl)
+			break; /* a torn last line was never fsync'd: ignore it */
+		if (len >= sizeof(line))
+			return -EPROTO;
+		memcpy(line, p, len);
+		line[len] = 0;
+		if (!strncmp(line, "old-pid=", 8))
+			st->old_pid = (pid_t)atoi(line + 8);
+		else if (!strncmp(line, "new-pid=", 8))
+			st->new_pid = (pid_t)atoi(line + 8);
+		else if (!strncmp(line, "old-qmp=", 8) && len - 8 < sizeof(st->old_qmp))
+			memcpy(st->old_qmp, line + 8, len - 7);
+		else if (!strncmp(line, "new-qmp=", 8) && len - 8 < sizeof(st->new_qmp))
+			memcpy(st->new_qmp, line + 8, len - 7);
+		else if (!strncmp(line, "phase=", 6)) {
+			enum journal_phase ph = 0;
+
+			for (int k = PHASE_STARTED; k <= PHASE_DONE; k++)
+				if (!strcmp(line + 6, names[k]))
+					ph = (enum journal_phase)k;
+			if (!ph || ph < st->phase)
+				return -EPROTO;
+			st->phase = ph;
+		} else {
+			return -EPROTO;
+		}
+		p = nl + 1;
+	}
+	return st->phase && st->old_pid > 0 ? 0 : -EPROTO;
+}
+
+int journal_read(pid_t old_pid, struct journal_state *st, char *path, size_t pathlen)
+{
+	char text[4096];
+	ssize_t n;
+	int fd, r;
+
+	if ((r = file_path(old_pid, "journal", path, pathlen)) < 0)
+		return r;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	if (n < 0)
+		return -EIO;
+	text[n] = 0;
+	return journal_parse(text, st);
+}

@@ -1,0 +1,213 @@
+/* Fault injection: SIGKILL the agent, the new QEMU or the old QEMU at each phase of a
+ * transfer (CPR_AGENT_FAULT=POINT:VICTIM), then `cpr-agent recover` where the agent died.
+ * Every case must end with the guest running in exactly one QEMU with 0 memory errors, or,
+ * where the QEMU that ran the guest was killed, with a clear report that it is lost.
+ * usage: faults [POINT:VICTIM ...]   (default: every case; CPR_FAULTS_TABLE=FILE writes the
+ * outcome table in markdown) */
+#include "config.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "agent/target.h"
+#include "tests/harness/check.h"
+#include "tests/harness/vm.h"
+
+enum outcome { OLD_RUNS, NEW_RUNS, LOST };
+
+static const struct fault {
+	const char *spec;
+	enum outcome want;
+} faults[] = {
+	{ "after-fds:agent", OLD_RUNS },        { "after-fds:old", LOST },
+	{ "after-start:agent", OLD_RUNS },      { "after-start:new", OLD_RUNS },
+	{ "after-start:old", LOST },            { "after-claim:agent", OLD_RUNS },
+	{ "after-claim:new", OLD_RUNS },        { "after-claim:old", LOST },
+	{ "after-stop:agent", OLD_RUNS },       { "after-stop:new", OLD_RUNS },
+	{ "after-stop:old", LOST },             { "during-migration:agent", OLD_RUNS },
+	{ "during-migration:new", OLD_RUNS },   { "during-migration:old", LOST },
+	{ "after-resume:agent", NEW_RUNS },     { "after-resume:new", LOST },
+	{ "after-resume:old", NEW_RUNS },       { "before-quit:agent", NEW_RUNS },
+	{ "before-quit:new", LOST },            { "before-quit:old", NEW_RUNS },
+};
+
+static const char *const outcome_name[] = { "guest runs in the old QEMU",
+					    "guest runs in the new QEMU", "guest lost, reported" };
+
+static int filled(const struct guest_summary *s, void *arg)
+{
+	return s->status_lines > 0 && s->last.passes > 0;
+}
+
+/* Run the agent with argv (NULL-terminated) and fault; output to log; exit status. */
+static int run(const char *const *argv, const char *fault, const char *log)
+{
+	int st;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+
+		dup2(fd, 1);
+		dup2(fd, 2);
+		if (fault)
+			setenv("CPR_AGENT_FAULT", fault, 1);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	waitpid(pid, &st, 0);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Whether a live (not zombie) process has this pid. */
+static int alive(pid_t pid)
+{
+	char path[64], buf[256] = "";
+	FILE *f;
+
+	if (pid <= 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = 0;
+	fclose(f);
+	char *p = strrchr(buf, ')');
+	return p && p[2] != 'Z';
+}
+
+static int log_has(const char *log, const char *s)
+{
+	char text[32768] = "";
+	FILE *f = fopen(log, "re");
+	size_t n;
+
+	if (!f)
+		return 0;
+	n = fread(text, 1, sizeof(text) - 1, f);
+	text[n] = 0;
+	fclose(f);
+	return strstr(text, s) != NULL;
+}
+
+/* One case, in a world of its own. Returns the outcome seen, writes a table row. */
+static void one(const struct fault *f, FILE *table)
+{
+	const char *builddir = getenv("CPR_BUILDDIR");
+	struct vm_config cfg = { .name = "old", .mem = "256M", .append = "fill=90 tick=20 wr=16",
+				 .preload = true };
+	const char *qargv[VM_MAX_ARGS], *argv[VM_MAX_ARGS + 16];
+	char buf[2048], agent[256], qmp[160], log[160], pidarg[16], newqmp[160], err[256];
+	int failures_before = check_failures, rc, rrc = -1, n = 0;
+	struct guest_summary s;
+	enum outcome seen;
+	struct testenv env;
+	struct vm *old = NULL;
+	pid_t old_pid, new_pid = 0;
+
+	testenv_init(&env, "faults");
+	printf("\n=== %s (want: %s)\n", f->spec, outcome_name[f->want]);
+	REQUIRE(vm_start(&old, &env, &cfg) == 0, "old QEMU did not start");
+	old_pid = old->pid;
+	REQUIRE(guestmon_wait(env.gm, filled, NULL, 60000) == 0, "guest did not fill");
+	snprintf(agent, sizeof(agent), "%s/cpr-agent", builddir ? builddir : ".");
+	snprintf(qmp, sizeof(qmp), "%s/old-agent.qmp", env.dir);
+	snprintf(newqmp, sizeof(newqmp), "%s/new.qmp", env.dir);
+	snprintf(log, sizeof(log), "%s/agent.log", env.dir);
+	snprintf(pidarg, sizeof(pidarg), "%d", (int)old_pid);
+	struct vm_config ncfg = cfg;
+	ncfg.name = "new";
+	REQUIRE(vm_argv(&env, "new", &ncfg, qargv, buf, sizeof(buf)) == 0, "argv");
+	argv[n++] = agent;
+	argv[n++] = "transfer";
+	argv[n++] = "--qmp";
+	argv[n++] = qmp;
+	argv[n++] = "--libcpr";
+	argv[n++] = env.libcpr;
+	argv[n++] = "--";
+	for (int i = 0; qargv[i]; i++)
+		argv[n++] = qargv[i];
+	argv[n] = NULL;
+	rc = run(argv, f->spec, log);
+	if (target_pid_from_qmp(newqmp, &new_pid, err, sizeof(err)) < 0)
+		new_pid = 0;
+	if (strstr(f->spec, ":agent")) {
+		const char *rargv[] = { agent, "recover", "--pid", pidarg, NULL };
+
+		rrc = run(rargv, NULL, log);
+		if (!new_pid && target_pid_from_qmp(newqmp, &new_pid, err, sizeof(err)) < 0)
+			new_pid = 0;
+	}
+	usleep(300000);
+	/* which QEMU runs the guest now? */
+	if (alive(old_pid) && vm_wait_runstate(old, "running", 500) == 0)
+		seen = OLD_RUNS;
+	else if (new_pid && alive(new_pid))
+		seen = NEW_RUNS;
+	else
+		seen = LOST;
+	if (seen == OLD_RUNS)
+		CHECK(!new_pid || !alive(new_pid), "a new QEMU %d is left beside the running old one",
+		      (int)new_pid);
+	if (seen == NEW_RUNS)
+		CHECK(!alive(old_pid) || vm_wait_runstate(old, "running", 100) != 0,
+		      "two QEMUs run the guest");
+	if (seen != LOST) {
+		CHECK(guestmon_wait_reports(env.gm, 25, 5000) == 0, "the guest does not run");
+		guestmon_summary(env.gm, &s);
+		CHECK(guest_summary_problems(&s) == 0, "guest memory errors: %llu",
+		      (unsigned long long)guest_summary_problems(&s));
+	} else {
+		CHECK(rc != 0 || rrc > 0, "the guest is lost but nothing said so");
+		CHECK(log_has(log, "lost") || log_has(log, "is gone"),
+		      "the report does not say the guest is lost");
+	}
+	CHECK(seen == f->want, "outcome: %s, want %s", outcome_name[seen], outcome_name[f->want]);
+	printf("=== %s: agent exit %d, recover exit %d: %s\n", f->spec, rc, rrc, outcome_name[seen]);
+	if (table)
+		fprintf(table, "| %s | %s | %d | %s | %s | %s |\n", strtok(strdup(f->spec), ":"),
+			strchr(f->spec, ':') + 1, rc, rrc < 0 ? "-" : (rrc == 0 ? "0" : "4"),
+			outcome_name[seen], check_failures == failures_before ? "as expected" : "FAIL");
+out:
+	if (check_failures != failures_before) {
+		char cmd[256];
+
+		snprintf(cmd, sizeof(cmd), "cat '%s' >&2", log);
+		if (system(cmd) != 0)
+			fprintf(stderr, "(no agent log)\n");
+	}
+	if (new_pid && alive(new_pid))
+		kill(new_pid, SIGKILL);
+	vm_destroy(old);
+	testenv_cleanup(&env);
+}
+
+int main(int argc, char **argv)
+{
+	const char *tpath = getenv("CPR_FAULTS_TABLE");
+	FILE *table = tpath ? fopen(tpath, "w") : NULL;
+
+	if (table)
+		fprintf(table, "| kill at | victim | agent exit | recover exit | end state | |\n"
+			       "|---|---|---|---|---|---|\n");
+	for (size_t i = 0; i < sizeof(faults) / sizeof(faults[0]); i++) {
+		bool wanted = argc < 2;
+
+		for (int a = 1; a < argc; a++)
+			wanted |= !strcmp(argv[a], faults[i].spec);
+		if (wanted)
+			one(&faults[i], table);
+	}
+	if (table)
+		fclose(table);
+	return check_failures ? 1 : 0;
+}

@@ -1,0 +1,98 @@
+/* Unit tests for the transfer journal and the per-VM lock (agent/journal.c). */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "agent/journal.h"
+
+static void parses_phases(void **state)
+{
+	struct journal_state st;
+
+	assert_int_equal(journal_parse("cpr-journal 1\nold-pid=42\nold-qmp=/r/q.sock\nphase=started\n"
+				       "new-pid=43\nnew-qmp=/r/n.sock\nphase=new-started\n"
+				       "phase=stopped\nphase=committed\n", &st), 0);
+	assert_int_equal(st.phase, PHASE_COMMITTED);
+	assert_int_equal(st.old_pid, 42);
+	assert_int_equal(st.new_pid, 43);
+	assert_string_equal(st.old_qmp, "/r/q.sock");
+	assert_string_equal(st.new_qmp, "/r/n.sock");
+}
+
+static void torn_last_line_is_ignored(void **state)
+{
+	struct journal_state st;
+
+	/* the agent died while writing: that phase never reached the disk as a whole */
+	assert_int_equal(journal_parse("cpr-journal 1\nold-pid=42\nphase=started\nphase=sto", &st),
+			 0);
+	assert_int_equal(st.phase, PHASE_STARTED);
+}
+
+static void rejects_nonsense(void **state)
+{
+	struct journal_state st;
+	char longq[300] = "cpr-journal 1\nold-pid=1\nold-qmp=";
+
+	assert_int_equal(journal_parse("", &st), -EPROTO);
+	assert_int_equal(journal_parse("cpr-journal 2\nold-pid=1\nphase=started\n", &st), -EPROTO);
+	assert_int_equal(journal_parse("cpr-journal 1\nphase=started\n", &st), -EPROTO);
+	assert_int_equal(journal_parse("cpr-journal 1\nold-pid=1\nphase=flying\n", &st), -EPROTO);
+	assert_int_equal(journal_parse("cpr-journal 1\nold-pid=1\nbogus=1\nphase=started\n", &st),
+			 -EPROTO);
+	/* phases never go backwards */
+	assert_int_equal(journal_parse("cpr-journal 1\nold-pid=1\nphase=stopped\nphase=started\n", &st),
+			 -EPROTO);
+	memset(longq + strlen(longq), 'x', 150);
+	strcat(longq, "\nphase=started\n");
+	assert_int_equal(journal_parse(longq, &st), -EPROTO);
+}
+
+static void lock_and_leftover(void **state)
+{
+	char dir[] = "/tmp/cpr-journal-XXXXXX", err[256], path[256];
+	struct journal *a = NULL, *b = NULL;
+	struct journal_state st;
+
+	assert_non_null(mkdtemp(dir));
+	setenv("CPR_RUNTIME_DIR", dir, 1);
+	assert_int_equal(journal_begin(&a, 1234, "/q", err, sizeof(err)), 0);
+	/* a second transfer of the same VM is refused while the first holds the lock */
+	assert_int_equal(journal_begin(&b, 1234, "/q", err, sizeof(err)), -EBUSY);
+	assert_non_null(strstr(err, "another transfer"));
+	assert_int_equal(journal_phase(a, PHASE_STOPPED, 99, "/n"), 0);
+	assert_int_equal(journal_read(1234, &st, path, sizeof(path)), 0);
+	assert_int_equal(st.phase, PHASE_STOPPED);
+	assert_int_equal(st.new_pid, 99);
+	/* the agent "dies": the journal stays and the next transfer must recover first */
+	journal_abandon(a);
+	assert_int_equal(journal_begin(&b, 1234, "/q", err, sizeof(err)), -EEXIST);
+	assert_non_null(strstr(err, "cpr-agent recover"));
+	unlink(path);
+	assert_int_equal(journal_begin(&b, 1234, "/q", err, sizeof(err)), 0);
+	journal_finish(b);
+	assert_int_equal(journal_read(1234, &st, path, sizeof(path)), -ENOENT);
+	char cmd[300];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(parses_phases),
+		cmocka_unit_test(torn_last_line_is_ignored),
+		cmocka_unit_test(rejects_nonsense),
+		cmocka_unit_test(lock_and_leftover),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
