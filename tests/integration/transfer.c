@@ -259,6 +259,112 @@ static struct vm *transfer_once(struct testenv *env, struct vm *from, const char
 	return nvm;
 }
 
+/* The agent's reported pause, from its log. */
+static double reported_pause(struct testenv *env, const char *to)
+{
+	char path[160], line[256];
+	double ms = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/agent-%s.log", env->dir, to);
+	f = fopen(path, "re");
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "  pause %lf ms", &ms) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return ms;
+}
+
+/* Descriptors and private (non-shmem) resident memory of a process, in KiB. */
+static void footprint(pid_t pid, int *fds, long *rss_kib)
+{
+	char path[64], cmd[128], line[256];
+	long anon = 0, file = 0;
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "ls /proc/%d/fd | wc -l", (int)pid);
+	f = popen(cmd, "r");
+	*fds = f && fgets(line, sizeof(line), f) ? atoi(line) : -1;
+	if (f)
+		pclose(f);
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	while (f && fgets(line, sizeof(line), f)) {
+		sscanf(line, "RssAnon: %ld kB", &anon);
+		sscanf(line, "RssFile: %ld kB", &file);
+	}
+	if (f)
+		fclose(f);
+	*rss_kib = anon + file;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Soak: a chain of many transfers of one guest. The last QEMU must not have grown (fds,
+ * private RSS) beyond a QEMU started afresh with the same command line. */
+static void soak(struct testenv *env, struct vm *old, struct vm_config *cfg, int count)
+{
+	double *pause = calloc((size_t)count, sizeof(double));
+	char from[32] = "old", to[32];
+	struct guest_summary s;
+	pid_t pid = 0;
+	int n = 0;
+
+	for (int i = 0; i < count; i++) {
+		struct vm_config ncfg = *cfg;
+		int rc;
+
+		snprintf(to, sizeof(to), "q%d", i + 1);
+		ncfg.name = to;
+		rc = run_agent(env, from, to, &ncfg, NULL, NULL);
+		if (!CHECK_OK(rc == 0, "transfer %d exited %d", i + 1, rc))
+			break;
+		pause[n++] = reported_pause(env, to);
+		if (i == 0)
+			vm_wait_exit(old, 10000);
+		snprintf(from, sizeof(from), "%s", to);
+		guestmon_wait_reports(env->gm, 5, 5000);
+	}
+	guestmon_wait_reports(env->gm, 50, 10000);
+	guestmon_summary(env->gm, &s);
+	CHECK(guest_summary_problems(&s) == 0 && s.boots == 1, "guest errors after %d transfers", n);
+	pid = qemu_pid(env, from);
+	if (n) {
+		qsort(pause, (size_t)n, sizeof(double), cmp_double);
+		printf("soak: %d transfers, pause median %.1f ms, p99 %.1f ms, max %.1f ms; guest "
+		       "errors %llu\n", n, pause[n / 2], pause[(n * 99) / 100], pause[n - 1],
+		       (unsigned long long)guest_summary_problems(&s));
+	}
+	/* against a fresh QEMU with the same command line */
+	struct vm *fresh = NULL;
+	struct vm_config fcfg = *cfg;
+	int fds_last, fds_fresh;
+	long rss_last, rss_fresh;
+
+	fcfg.name = "fresh";
+	footprint(pid, &fds_last, &rss_last);
+	if (CHECK_OK(vm_start(&fresh, env, &fcfg) == 0, "fresh QEMU did not start")) {
+		guestmon_wait_reports(env->gm, 100, 20000);
+		footprint(fresh->pid, &fds_fresh, &rss_fresh);
+		printf("soak: last QEMU %d fds, %ld KiB private RSS; fresh QEMU %d fds, %ld KiB\n",
+		       fds_last, rss_last, fds_fresh, rss_fresh);
+		CHECK(fds_last <= fds_fresh + 2, "fds grew along the chain: %d, fresh %d", fds_last,
+		      fds_fresh);
+		CHECK(rss_last <= rss_fresh + rss_fresh / 5 + 16384,
+		      "private RSS grew along the chain: %ld KiB, fresh %ld KiB", rss_last, rss_fresh);
+	}
+	vm_destroy(fresh);
+	if (pid > 0)
+		kill(pid, SIGKILL);
+	free(pause);
+}
+
 /* Destroy a QEMU the agent started (not our child). */
 static void end_agent_qemu(struct testenv *env, struct vm *vm)
 {
@@ -287,13 +393,16 @@ int main(int argc, char **argv)
 	/* plain -m is promoted to a shared file backend unless CPR_PROMOTE=off */
 	if (!strcmp(mode, "copy"))
 		setenv("CPR_PROMOTE", "off", 1);
-	if (!strcmp(mode, "promoted") || !strcmp(mode, "chain"))
+	if (!strcmp(mode, "soak"))
+		sc = (struct scenario){ mode, "256M", NULL, 256ull << 20, "tier          share" };
+	else if (!strcmp(mode, "promoted") || !strcmp(mode, "chain"))
 		sc = (struct scenario){ mode, "1G", NULL, 1ull << 30, "tier          share" };
 	else if (!strcmp(mode, "share-memfd"))
 		sc = (struct scenario){ "share-memfd", "1G", memfd_args, 1ull << 30, "tier          share" };
 	else if (!strcmp(mode, "share-ram"))
 		sc = (struct scenario){ "share-ram", "1G", ramshare_args, 1ull << 30, "tier          share" };
-	else if (strcmp(mode, "copy") != 0 && strcmp(mode, "promoted") != 0 && strcmp(mode, "chain") != 0)
+	else if (strcmp(mode, "copy") != 0 && strcmp(mode, "promoted") != 0 &&
+		 strcmp(mode, "chain") != 0 && strcmp(mode, "soak") != 0)
 		sc = (struct scenario){ mode, "512M", NULL, 512ull << 20, "tier          copy" };
 
 	cfg = (struct vm_config){ .name = "old", .mem = sc.mem, .append = "fill=90 tick=20 wr=16",
@@ -301,7 +410,11 @@ int main(int argc, char **argv)
 	REQUIRE(vm_start(&old, &env, &cfg) == 0, "old QEMU did not start");
 	REQUIRE(guestmon_wait(env.gm, filled, NULL, 120000) == 0, "guest did not fill its RAM");
 
-	if (!strcmp(mode, "chain")) {
+	if (!strcmp(mode, "soak")) {
+		const char *c = getenv("CPR_SOAK_COUNT");
+
+		soak(&env, old, &cfg, c && atoi(c) > 0 ? atoi(c) : 100);
+	} else if (!strcmp(mode, "chain")) {
 		const char *names[] = { "new", "newer", "newest" };
 		struct vm *from = old;
 
