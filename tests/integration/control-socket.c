@@ -1,6 +1,9 @@
 /* libcpr's control socket in a real QEMU 7.2: records listed, fds fetched that really are
  * the guest's RAM, bad requests and other uids refused, QEMU unharmed.
- * usage: control-socket basic|daemonize|sandbox */
+ * usage: control-socket basic|daemonize|sandbox|symlink-dir|open-dir|child-fds
+ *   symlink-dir, open-dir: a runtime directory that is a symlink, or readable by others, is
+ *   refused (no socket, a warning); child-fds: a program QEMU runs (an exec: migration)
+ *   holds none of libcpr's descriptors. */
 #include "config.h"
 
 #include <errno.h>
@@ -145,6 +148,51 @@ int main(int argc, char **argv)
 	/* QEMU and this test find the socket through the same runtime directory */
 	snprintf(rundir, sizeof(rundir), "%s/run", env.dir);
 	setenv("CPR_RUNTIME_DIR", rundir, 1);
+	if (!strcmp(mode, "symlink-dir") || !strcmp(mode, "open-dir")) {
+		char real[160];
+
+		/* a planted symlink to a private dir, or a dir others can read: both refused */
+		snprintf(real, sizeof(real), "%s/elsewhere", env.dir);
+		if (!strcmp(mode, "symlink-dir")) {
+			REQUIRE(mkdir(real, 0700) == 0 && symlink(real, rundir) == 0, "symlink");
+		} else {
+			REQUIRE(mkdir(rundir, 0755) == 0 && chmod(rundir, 0755) == 0, "mkdir");
+		}
+		REQUIRE(vm_start(&vm, &env, &cfg) == 0, "QEMU did not start");
+		REQUIRE(guestmon_wait(env.gm, filled, NULL, 60000) == 0, "guest did not verify a pass");
+		pid = vm->pid;
+		REQUIRE(target_socket(pid, sock, sizeof(sock), err, sizeof(err)) < 0,
+			"a control socket was created in %s", rundir);
+		printf("cpr-agent says: %s\n", err);
+		CHECK(strstr(err, "has no control socket"), "the agent does not explain: %s", err);
+		snprintf(cmd, sizeof(cmd), "grep -q 'is not a private directory' %s", vm->log_path);
+		CHECK(system(cmd) == 0, "QEMU's log does not say why there is no socket");
+		snprintf(cmd, sizeof(cmd), "ls %s | grep -q sock", real);
+		CHECK(system(cmd) != 0, "a socket was created through the symlink");
+		guestmon_summary(env.gm, &s);
+		CHECK(guest_summary_problems(&s) == 0, "guest memory errors");
+		goto out;
+	}
+	if (!strcmp(mode, "child-fds")) {
+		char uri[300], list[160];
+
+		REQUIRE(vm_start(&vm, &env, &cfg) == 0, "QEMU did not start");
+		REQUIRE(guestmon_wait(env.gm, filled, NULL, 60000) == 0, "guest did not verify a pass");
+		snprintf(list, sizeof(list), "%s/child-fds", env.dir);
+		snprintf(uri, sizeof(uri), "exec:ls -l /proc/self/fd > %s; cat > /dev/null", list);
+		REQUIRE(vm_qmp(vm, "stop", NULL) == 0, "stop");
+		REQUIRE(vm_qmp(vm, "migrate-set-parameters",
+			       json_pack("{s:I}", "max-bandwidth", (json_int_t)1 << 40)) == 0, "bw");
+		REQUIRE(vm_qmp(vm, "migrate", json_pack("{s:s}", "uri", uri)) == 0, "migrate");
+		REQUIRE(vm_wait_migration(vm, "completed", 60000) == 0, "exec: migration");
+		snprintf(cmd, sizeof(cmd), "cat %s", list);
+		CHECK(system(cmd) == 0, "the child listed nothing");
+		snprintf(cmd, sizeof(cmd), "grep -q -e memfd: -e socket: %s", list);
+		CHECK(system(cmd) != 0, "QEMU's child holds a memfd or a libcpr descriptor");
+		snprintf(cmd, sizeof(cmd), "grep -c . %s", list);
+		CHECK(system(cmd) == 0, "empty list");
+		goto out;
+	}
 
 	REQUIRE(vm_start(&vm, &env, &cfg) == 0, "QEMU did not start");
 	REQUIRE(target_pid_from_qmp(vm->qmp_path, &pid, err, sizeof(err)) == 0, "%s", err);

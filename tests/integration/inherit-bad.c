@@ -2,7 +2,8 @@
  * any guest runs: no agent on the channel, a pipe or a regular file or a too small memfd
  * instead of guest RAM, a block of another size than QEMU allocates.
  * This test plays the agent's side of the inherit channel itself.
- * usage: inherit-bad silent|pipe|file|small|size|garbage */
+ * usage: inherit-bad silent|pipe|file|small|size|garbage|foreign
+ *   foreign: CPR_INHERIT=unix:PATH where another uid (nobody) listens: refused. */
 #include "config.h"
 
 #include <errno.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,13 +26,13 @@
 
 #define RAM (256ull << 20)
 
-/* Start QEMU (-m 256M, -incoming defer) under libcpr with CPR_INHERIT=fd:N. */
-static pid_t start_qemu(struct testenv *env, int chan_fd, const char *log)
+/* Start QEMU (-m 256M, -incoming defer) under libcpr with CPR_INHERIT=fd:N, or =spec. */
+static pid_t start_qemu(struct testenv *env, int chan_fd, const char *spec, const char *log)
 {
 	struct vm_config cfg = { .name = "new", .mem = "256M", .append = "fill=50",
 				 .incoming = "defer" };
 	const char *argv[VM_MAX_ARGS];
-	char buf[2048], inherit[32];
+	char buf[2048], inherit[200];
 	pid_t pid;
 
 	if (vm_argv(env, "new", &cfg, argv, buf, sizeof(buf)) < 0)
@@ -41,8 +43,12 @@ static pid_t start_qemu(struct testenv *env, int chan_fd, const char *log)
 
 		dup2(fd, 1);
 		dup2(fd, 2);
-		fcntl(chan_fd, F_SETFD, 0);
-		snprintf(inherit, sizeof(inherit), "fd:%d", chan_fd);
+		if (spec) {
+			snprintf(inherit, sizeof(inherit), "%s", spec);
+		} else {
+			fcntl(chan_fd, F_SETFD, 0);
+			snprintf(inherit, sizeof(inherit), "fd:%d", chan_fd);
+		}
 		setenv("CPR_INHERIT", inherit, 1);
 		setenv("CPR_INHERIT_TIMEOUT", "2", 1);
 		setenv("LD_PRELOAD", env->libcpr, 1);
@@ -96,7 +102,35 @@ int main(int argc, char **argv)
 	strcpy(rec.name, "cpr-ram-anon0");
 	REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0, "socketpair");
 	t0 = time(NULL);
-	pid = start_qemu(&env, sv[1], log);
+	if (!strcmp(mode, "foreign")) {
+		/* a listener whose credentials (taken at listen()) are nobody's */
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		char spec[160];
+		int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+		REQUIRE(geteuid() == 0, "needs root to become another uid");
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/foreign.sock", env.dir);
+		REQUIRE(lfd >= 0 && bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "bind");
+		pid_t lpid = fork();
+		if (lpid == 0) {
+			if (setresgid(65534, 65534, 65534) < 0 || setresuid(65534, 65534, 65534) < 0 ||
+			    listen(lfd, 1) < 0)
+				_exit(1);
+			int c = accept(lfd, NULL, NULL);
+			sleep(10); /* hold the connection open; say nothing */
+			_exit(c >= 0 ? 0 : 1);
+		}
+		close(lfd);
+		usleep(200000);
+		snprintf(spec, sizeof(spec), "unix:%s", sa.sun_path);
+		pid = start_qemu(&env, -1, spec, log);
+		want = "is neither root nor our uid";
+		st = wait_exit(pid, 15000);
+		kill(lpid, SIGKILL);
+		waitpid(lpid, NULL, 0);
+		goto judge;
+	}
+	pid = start_qemu(&env, sv[1], NULL, log);
 	REQUIRE(pid > 0, "cannot start QEMU");
 	close(sv[1]);
 
@@ -138,6 +172,7 @@ int main(int argc, char **argv)
 			CHECK(rc < 0 && strstr(err, "refused"), "a bad fd was accepted: %s", err);
 	}
 	st = wait_exit(pid, 15000);
+judge:
 	printf("QEMU ended after %lld s with status 0x%x\n", (long long)(time(NULL) - t0), st);
 	CHECK(st != -1, "QEMU still runs");
 	CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) != 0, "QEMU did not fail (status 0x%x)",
