@@ -9,42 +9,9 @@
 #include <unistd.h>
 
 #include "agent/handover.h"
+#include "common/fdpass.h"
 #include "common/wire.h"
 
-/* Send a whole buffer, with fds attached to its first byte if any. */
-static int send_buf(int sock, const char *buf, size_t len, const int *fds, size_t nfds)
-{
-	union {
-		char b[CMSG_SPACE(sizeof(int) * CPR_WIRE_MAX_FDS)];
-		struct cmsghdr align;
-	} u;
-	size_t off = 0;
-
-	while (off < len) {
-		struct iovec iov = { .iov_base = (char *)buf + off, .iov_len = len - off };
-		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-		ssize_t n;
-
-		if (off == 0 && nfds) {
-			struct cmsghdr *c;
-
-			msg.msg_control = u.b;
-			msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-			c = CMSG_FIRSTHDR(&msg);
-			c->cmsg_level = SOL_SOCKET;
-			c->cmsg_type = SCM_RIGHTS;
-			c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-			memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-		}
-		n = sendmsg(sock, &msg, MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		off += (size_t)n;
-	}
-	return 0;
-}
 
 int handover_send(int sock, const struct cpr_record *recs, const int *fds, size_t n,
 		  int timeout_ms, char *err, size_t errlen)
@@ -56,18 +23,18 @@ int handover_send(int sock, const struct cpr_record *recs, const int *fds, size_
 
 	len = snprintf(line, sizeof(line), "CPR%d agent=%s role=handover\nOK %zu\n",
 		       CPR_WIRE_VERSION, PACKAGE_VERSION, n);
-	if ((r = send_buf(sock, line, (size_t)len, NULL, 0)) < 0)
+	if ((r = cpr_send_with_fds(sock, line, (size_t)len, NULL, 0)) < 0)
 		goto broken;
 	for (size_t i = 0; i < n; i++) {
 		len = cpr_wire_format_record(&recs[i], line, sizeof(line));
-		if (len < 0 || (r = send_buf(sock, line, (size_t)len, NULL, 0)) < 0)
+		if (len < 0 || (r = cpr_send_with_fds(sock, line, (size_t)len, NULL, 0)) < 0)
 			goto broken;
 	}
 	for (size_t i = 0; i < n; i += CPR_WIRE_MAX_FDS) {
 		size_t k = n - i < CPR_WIRE_MAX_FDS ? n - i : CPR_WIRE_MAX_FDS;
 
 		len = snprintf(line, sizeof(line), "FDS %zu\n", k);
-		if ((r = send_buf(sock, line, (size_t)len, fds + i, k)) < 0)
+		if ((r = cpr_send_with_fds(sock, line, (size_t)len, fds + i, k)) < 0)
 			goto broken;
 	}
 	/* the verdict: one line */

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/fdpass.h"
 #include "qmp.h"
 
 /* A reply larger than this is treated as a broken peer rather than buffered forever. */
@@ -106,7 +107,8 @@ static int fill(struct qmp *q, int64_t deadline)
 static int read_message(struct qmp *q, int64_t deadline, json_t **out)
 {
 	for (;;) {
-		char *nl = memchr(q->buf, '\n', q->len);
+		/* q->buf is NULL until the first read: memchr must not see it */
+		char *nl = q->len ? memchr(q->buf, '\n', q->len) : NULL;
 
 		if (nl) {
 			size_t linelen = (size_t)(nl - q->buf) + 1;
@@ -140,9 +142,14 @@ static int queue_event(struct qmp *q, json_t *j)
 	ev.name = json_string_value(json_object_get(j, "event"));
 	if (!ev.name)
 		ev.name = "";
-	if (ts)
-		ev.qemu_usec = json_integer_value(json_object_get(ts, "seconds")) * 1000000 +
-			       json_integer_value(json_object_get(ts, "microseconds"));
+	if (ts) {
+		json_int_t s = json_integer_value(json_object_get(ts, "seconds"));
+		json_int_t us = json_integer_value(json_object_get(ts, "microseconds"));
+
+		/* any peer's numbers: out of range they would overflow the product (UB) */
+		if (s >= 0 && s < INT64_MAX / 1000000 && us >= 0 && us < 1000000)
+			ev.qemu_usec = s * 1000000 + us;
+	}
 	if (q->nevents == q->events_cap) {
 		size_t ncap = q->events_cap ? q->events_cap * 2 : 16;
 		struct qmp_event *n = realloc(q->events, ncap * sizeof(*n));
@@ -161,38 +168,12 @@ static int queue_event(struct qmp *q, json_t *j)
 /* Send one message, with fds attached to its first byte if any. */
 static int send_message(struct qmp *q, const char *text, const int *fds, int nfds)
 {
-	size_t len = strlen(text), off = 0;
+	int r;
 
-	while (off < len) {
-		struct iovec iov = { .iov_base = (char *)text + off, .iov_len = len - off };
-		union {
-			char buf[CMSG_SPACE(sizeof(int) * 16)];
-			struct cmsghdr align;
-		} u;
-		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-		ssize_t n;
-
-		if (off == 0 && nfds > 0) {
-			struct cmsghdr *c;
-
-			if (nfds > 16)
-				return fail(q, -EINVAL, "too many fds for one QMP command");
-			msg.msg_control = u.buf;
-			msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-			c = CMSG_FIRSTHDR(&msg);
-			c->cmsg_level = SOL_SOCKET;
-			c->cmsg_type = SCM_RIGHTS;
-			c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-			memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-		}
-		n = sendmsg(q->fd, &msg, MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return fail(q, -errno, "write to QMP socket: %s", strerror(errno));
-		off += (size_t)n;
-	}
-	return 0;
+	if (nfds > 16)
+		return fail(q, -EINVAL, "too many fds for one QMP command");
+	r = cpr_send_with_fds(q->fd, text, strlen(text), fds, (size_t)nfds);
+	return r < 0 ? fail(q, r, "write to QMP socket: %s", strerror(-r)) : 0;
 }
 
 /* Send a command and wait for its reply; events that arrive meanwhile are queued. */

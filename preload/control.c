@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/fdpass.h"
 #include "common/rundir.h"
 #include "common/wire.h"
 #include "preload/control.h"
@@ -51,47 +52,14 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Send all of buf, with fds attached to its first byte if any. */
-static int send_all(int fd, const char *buf, size_t len, const int *fds, unsigned nfds)
-{
-	union {
-		char b[CMSG_SPACE(sizeof(int) * CPR_WIRE_MAX_FDS)];
-		struct cmsghdr align;
-	} u;
-	size_t off = 0;
-
-	while (off < len) {
-		struct iovec iov = { .iov_base = (char *)buf + off, .iov_len = len - off };
-		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-		ssize_t n;
-
-		if (off == 0 && nfds) {
-			struct cmsghdr *c;
-
-			msg.msg_control = u.b;
-			msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-			c = CMSG_FIRSTHDR(&msg);
-			c->cmsg_level = SOL_SOCKET;
-			c->cmsg_type = SCM_RIGHTS;
-			c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-			memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-		}
-		n = sendmsg(fd, &msg, MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		off += (size_t)n;
-	}
-	return 0;
-}
 
 static int reply_error(int fd, int err, const char *text)
 {
 	char line[CPR_WIRE_MAX_LINE];
 	int n = snprintf(line, sizeof(line), "ERR %s %s\n", cpr_wire_errno_name(err), text);
 
-	return send_all(fd, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1, NULL, 0);
+	return cpr_send_with_fds(fd, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1,
+				 NULL, 0);
 }
 
 /* LIST: one reply header and a line per record, sent in chunks. */
@@ -109,7 +77,7 @@ static int do_list(int fd)
 		int len = cpr_wire_format_record(&recs[i], out + used, sizeof(out) - used);
 
 		if (len == -ENOBUFS && used > 0) {
-			if ((r = send_all(fd, out, used, NULL, 0)) < 0)
+			if ((r = cpr_send_with_fds(fd, out, used, NULL, 0)) < 0)
 				return r;
 			used = 0;
 			len = cpr_wire_format_record(&recs[i], out, sizeof(out));
@@ -118,7 +86,7 @@ static int do_list(int fd)
 			return -EPROTO; /* cannot happen: a record always fits a line */
 		used += (size_t)len;
 	}
-	return send_all(fd, out, used, NULL, 0);
+	return cpr_send_with_fds(fd, out, used, NULL, 0);
 }
 
 /* FDS: all the asked-for fds in one message, or an error and none. */
@@ -137,7 +105,7 @@ static int do_fds(int fd, const struct cpr_request *req)
 		}
 	}
 	snprintf(line, sizeof(line), "OK %u\n", got);
-	r = send_all(fd, line, strlen(line), fds, got);
+	r = cpr_send_with_fds(fd, line, strlen(line), fds, got);
 out:
 	for (unsigned i = 0; i < got; i++)
 		close(fds[i]);
@@ -161,7 +129,7 @@ static int do_status(int fd)
 		       PACKAGE_VERSION, CPR_WIRE_VERSION, (int)getpid(), role, n,
 		       (unsigned long long)ram, cpr_inherit_received(), cpr_inherit_unclaimed(),
 		       cpr_released());
-	return send_all(fd, out, (size_t)len, NULL, 0);
+	return cpr_send_with_fds(fd, out, (size_t)len, NULL, 0);
 }
 
 /* Answer one request line; a negative return drops the client. */
@@ -182,7 +150,7 @@ static int handle_line(int fd, const char *line, size_t len)
 		return do_status(fd);
 	case CPR_OP_RELEASE:
 		cpr_release();
-		return send_all(fd, "OK 0\n", 5, NULL, 0);
+		return cpr_send_with_fds(fd, "OK 0\n", 5, NULL, 0);
 	}
 	return reply_error(fd, EINVAL, "unknown request");
 }
@@ -248,7 +216,7 @@ static void admit(void)
 	}
 	snprintf(greet, sizeof(greet), "CPR%d libcpr=%s pid=%d role=%s\n", CPR_WIRE_VERSION,
 		 PACKAGE_VERSION, (int)getpid(), role);
-	if (send_all(fd, greet, strlen(greet), NULL, 0) < 0) {
+	if (cpr_send_with_fds(fd, greet, strlen(greet), NULL, 0) < 0) {
 		close(fd);
 		return;
 	}
