@@ -919,18 +919,22 @@ int cmd_transfer(int argc, char **argv)
 	phase(&t, "claim verified");
 	fault_point(&t, "after-claim");
 
-	/* 4. the tier: share only if both QEMUs leave every preserved block out of the stream */
+	/* 4. the tier: share only if the old QEMU leaves every preserved block out of the
+	 * stream. The sender decides what the stream carries: a new QEMU that would not skip a
+	 * block (a memfd backend on 8.1+) waits for pages that never come and leaves the
+	 * preserved memory as it is; both only need x-ignore-shared on for the same format. */
 	new_ver = qemu_version(t.newq);
 	t.share_tier = true;
-	snprintf(t.tier_why, sizeof(t.tier_why), "every memory backend is shared");
+	snprintf(t.tier_why, sizeof(t.tier_why), "every memory backend is shared; QEMU %d.%d -> "
+		 "%d.%d", old_ver / 100, old_ver % 100, new_ver / 100, new_ver % 100);
 	for (size_t i = 0; i < ndevs && t.share_tier; i++) {
-		if (!ignores_shared(old_ver, &devs[i]) || !ignores_shared(new_ver, &devs[i])) {
+		if (!ignores_shared(old_ver, &devs[i])) {
 			t.share_tier = false;
 			snprintf(t.tier_why, sizeof(t.tier_why),
 				 "memory backend %s (%s%s) is not skipped by x-ignore-shared on QEMU "
-				 "%d.%d/%d.%d: RAM is copied into the same memory", devs[i].id,
+				 "%d.%d, the old one: RAM is copied into the same memory", devs[i].id,
 				 devs[i].type, devs[i].share ? ", share=on" : "", old_ver / 100,
-				 old_ver % 100, new_ver / 100, new_ver % 100);
+				 old_ver % 100);
 		}
 	}
 

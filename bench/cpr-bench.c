@@ -3,7 +3,10 @@
  * Methods: share (libcpr, memfd share=on backend), promoted (libcpr, plain -m: promoted
  *          to a shared file backend), copy (libcpr, plain -m, CPR_PROMOTE=off),
  *          live (plain QEMU live migration over a UNIX socket),
- *          stopcopy (stop, then plain migration to a new QEMU).
+ *          stopcopy (stop, then plain migration to a new QEMU),
+ *          share10 (libcpr, as share, from QEMU 7.2 to QEMU 10.0: the upgrade),
+ *          native (QEMU 10.0's own cpr-transfer, 10.0 to 10.0: the anchor).
+ * QEMU 10.0 is $CPR_TEST_QEMU10, else where scripts/qemu10.sh unpacks it.
  * Per method and size it prints the median over the runs of: the pause (STOP to RESUME
  * from QMP event timestamps), the guest-visible pause (longest gap between the guest's
  * reports), the total time, and the peak host memory used during the operation above
@@ -18,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -98,8 +102,9 @@ static double median(double *v, int n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-/* Run cpr-agent transfer --json from old to "new"; parse pause-ms. */
-static int run_agent(struct testenv *env, const struct vm_config *cfg, double *pause_ms)
+/* Run cpr-agent transfer --json from old to "new"; parse pause-ms and the tier. */
+static int run_agent(struct testenv *env, const struct vm_config *cfg, double *pause_ms,
+		     char *tier, size_t tierlen)
 {
 	const char *qargv[VM_MAX_ARGS], *argv[VM_MAX_ARGS + 16];
 	char buf[2048], qmp[160], out[4096], agent[256];
@@ -141,6 +146,8 @@ static int run_agent(struct testenv *env, const struct vm_config *cfg, double *p
 	waitpid(pid, &status, 0);
 	json_t *j = json_loads(out, 0, NULL);
 	*pause_ms = json_real_value(json_object_get(j, "pause-ms"));
+	snprintf(tier, tierlen, "%s", json_string_value(json_object_get(j, "tier")) ?
+					      json_string_value(json_object_get(j, "tier")) : "?");
 	json_decref(j);
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
 }
@@ -196,6 +203,115 @@ static int plain_migration(struct testenv *env, struct vm *src, const struct vm_
 	return 0;
 }
 
+/* QEMU 10.0: $CPR_TEST_QEMU10, else where scripts/qemu10.sh unpacks it. */
+static const char *qemu10_path(void)
+{
+	static char path[4096];
+	const char *v = getenv("CPR_TEST_QEMU10"), *dir = getenv("CPR_QEMU10_DIR");
+	const char *home = getenv("HOME");
+
+	if (v && *v)
+		return v;
+	if (dir && *dir)
+		snprintf(path, sizeof(path), "%s/qemu-system-x86_64", dir);
+	else
+		snprintf(path, sizeof(path), "%s/.cache/libcpr/qemu10/qemu-system-x86_64",
+			 home ? home : "/root");
+	return path;
+}
+
+/* Whether a UNIX socket is listening at path (/proc/net/unix flags: __SO_ACCEPTCON). */
+static bool listening(const char *path)
+{
+	char line[512];
+	bool found = false;
+	FILE *f = fopen("/proc/net/unix", "re");
+
+	while (f && !found && fgets(line, sizeof(line), f)) {
+		unsigned long flags;
+		char p[256];
+
+		if (sscanf(line, "%*s %*s %*s %lx %*s %*s %*s %255s", &flags, p) == 2)
+			found = (flags & 0x10000) && strcmp(p, path) == 0;
+	}
+	if (f)
+		fclose(f);
+	return found;
+}
+
+/* QEMU 10.0's own cpr-transfer (seed/qemu-cpr.rst): the new QEMU, started with -incoming
+ * defer and a cpr channel, reads the old one's fds on that channel before it has a
+ * monitor, so it is spawned here and its QMP comes up only after the old one's migrate.
+ * It listens on the main channel after migrate-incoming and says so by closing the cpr
+ * channel; only then does the old QEMU connect, stop the guest and send device state. */
+static int native_transfer(struct testenv *env, struct vm *src, const struct vm_config *cfg,
+			   double *pause_ms, struct vm **dst_out)
+{
+	const char *argv[VM_MAX_ARGS], *extra[VM_MAX_ARGS];
+	char buf[2048], cpr[128], mig[128], chan[320], uri[160], err[256];
+	struct vm_config dcfg = *cfg;
+	struct vm *dst = calloc(1, sizeof(*dst));
+	int n = 0;
+
+	if (!dst)
+		return -1;
+	*dst_out = dst;
+	snprintf(cpr, sizeof(cpr), "%s/cpr.sock", env->dir);
+	snprintf(mig, sizeof(mig), "%s/migrate.sock", env->dir);
+	snprintf(uri, sizeof(uri), "unix:%s", mig);
+	snprintf(chan, sizeof(chan), "{\"channel-type\":\"cpr\",\"addr\":{\"transport\":"
+		 "\"socket\",\"type\":\"unix\",\"path\":\"%s\"}}", cpr);
+	for (const char *const *e = cfg->extra; e && *e && n < VM_MAX_ARGS - 3; e++)
+		extra[n++] = *e;
+	extra[n++] = "-incoming";
+	extra[n++] = chan;
+	extra[n] = NULL;
+	dcfg.name = "new";
+	dcfg.incoming = "defer";
+	dcfg.extra = extra;
+	snprintf(dst->name, sizeof(dst->name), "new");
+	snprintf(dst->qmp_path, sizeof(dst->qmp_path), "%s/new.qmp", env->dir);
+	snprintf(dst->log_path, sizeof(dst->log_path), "%s/new.log", env->dir);
+	if (vm_argv(env, "new", &dcfg, argv, buf, sizeof(buf)) < 0)
+		return -1;
+	dst->pid = fork();
+	if (dst->pid < 0)
+		return -1;
+	if (dst->pid == 0) {
+		int fd = open(dst->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execvp(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	for (int i = 0; i < 3000 && !listening(cpr); i++)
+		usleep(10000);
+	if (vm_qmp(src, "migrate-set-parameters", json_pack("{s:s}", "mode", "cpr-transfer")) < 0 ||
+	    vm_qmp(src, "migrate",
+		   json_pack("{s:[{s:s,s:{s:s,s:s,s:s}},{s:s,s:{s:s,s:s,s:s}}]}", "channels",
+			     "channel-type", "main", "addr", "transport", "socket", "type", "unix",
+			     "path", mig, "channel-type", "cpr", "addr", "transport", "socket",
+			     "type", "unix", "path", cpr)) < 0)
+		return -1;
+	if (qmp_connect(&dst->qmp, dst->qmp_path, 30000, err, sizeof(err)) < 0) {
+		fprintf(stderr, "bench: new QEMU 10: QMP: %s\n", err);
+		vm_print_log(dst);
+		return -1;
+	}
+	if (vm_qmp(dst, "migrate-incoming", json_pack("{s:s}", "uri", uri)) < 0 ||
+	    vm_wait_migration(src, "completed", 600000) < 0 ||
+	    vm_wait_runstate(dst, "running", 60000) < 0)
+		return -1;
+	*pause_ms = event_pause(src, dst);
+	vm_qmp(src, "quit", NULL);
+	vm_wait_exit(src, 10000);
+	return 0;
+}
+
 /* SIGKILL pid and wait until it is gone, so its memory is free before the next run. */
 static void kill_and_wait(pid_t pid)
 {
@@ -215,12 +331,19 @@ static struct sample run_once(const char *method, const char *size)
 	static char backend[128];
 	static const char *memfd_extra[] = { "-object", backend, "-machine", "memory-backend=ram0",
 					     NULL };
+	/* QEMU 10's cpr-transfer preserves RAM only in fds: ROMs and VRAM from memfds too */
+	static const char *native_extra[] = { "-object", backend, "-machine", "memory-backend=ram0",
+					      "-machine", "aux-ram-share=on", NULL };
 	struct sample smp = { 0 };
 	struct sampler sm = { 0 };
 	struct guest_summary s;
 	struct testenv env;
 	struct vm *old = NULL, *dst = NULL;
-	bool cpr = !strcmp(method, "share") || !strcmp(method, "copy") || !strcmp(method, "promoted");
+	bool cpr = !strcmp(method, "share") || !strcmp(method, "copy") ||
+		   !strcmp(method, "promoted") || !strcmp(method, "share10");
+	bool ten = !strcmp(method, "share10") || !strcmp(method, "native");
+	struct vm_config ncfg;
+	char tier[16] = "";
 	struct vm_config cfg = { .name = "old", .mem = size, .append = "fill=90 tick=5 wr=64",
 				 .preload = cpr };
 	char qmp[160], err[256];
@@ -232,8 +355,23 @@ static struct sample run_once(const char *method, const char *size)
 		setenv("CPR_PROMOTE", "off", 1); /* for both QEMUs: the agent passes it on */
 	else
 		unsetenv("CPR_PROMOTE");
-	if (!strcmp(method, "share"))
+	if (!strcmp(method, "share") || !strcmp(method, "share10"))
 		cfg.extra = memfd_extra;
+	/* the upgrade: both QEMUs must build the same machine, 7.2's */
+	if (!strcmp(method, "share10"))
+		cfg.machine = "pc-i440fx-7.2";
+	if (!strcmp(method, "native")) {
+		cfg.qemu = qemu10_path();
+		cfg.extra = native_extra;
+	}
+	ncfg = cfg;
+	if (ten)
+		ncfg.qemu = qemu10_path();
+	if (ten && access(ncfg.qemu, X_OK) != 0) {
+		fprintf(stderr, "bench: %s needs QEMU 10.0 at %s: run scripts/qemu10.sh (or set "
+				"CPR_TEST_QEMU10)\n", method, ncfg.qemu);
+		return smp;
+	}
 	double baseline = mem_used_mib();
 
 	testenv_init(&env, "bench");
@@ -245,9 +383,17 @@ static struct sample run_once(const char *method, const char *size)
 	pthread_create(&sm.t, NULL, sample_loop, &sm);
 	t0 = mono_ns();
 	if (cpr) {
-		if (run_agent(&env, &cfg, &smp.pause_ms) < 0)
+		if (run_agent(&env, &ncfg, &smp.pause_ms, tier, sizeof(tier)) < 0)
 			goto stop_sampler;
 		vm_wait_exit(old, 10000);
+		/* a share method that fell back to copy tier measures the wrong thing */
+		if (strcmp(tier, strcmp(method, "copy") ? "share" : "copy") != 0) {
+			fprintf(stderr, "bench: %s moved the guest in %s tier\n", method, tier);
+			goto stop_sampler;
+		}
+	} else if (!strcmp(method, "native")) {
+		if (native_transfer(&env, old, &cfg, &smp.pause_ms, &dst) < 0)
+			goto stop_sampler;
 	} else if (plain_migration(&env, old, &cfg, !strcmp(method, "live"), &smp.pause_ms,
 				   &dst) < 0) {
 		goto stop_sampler;

@@ -44,6 +44,11 @@ void cpr_fd_opened(int fd, const char *path)
 	update(fd, path && strcmp(path, "/dev/net/tun") == 0 ? CPR_FD_TUN : 0);
 }
 
+void cpr_fd_block_memfd(int fd)
+{
+	update(fd, CPR_FD_BLOCK_MEMFD);
+}
+
 void cpr_fd_duped(int from, int to)
 {
 	/* The copy is the same tun file, but a tap record stays tied to the original. */

@@ -10,9 +10,13 @@
 #define CPR_FD_TUN 0x1u /* QEMU opened it on /dev/net/tun */
 #define CPR_FD_TAP 0x2u /* a tap record is tied to it: closing it drops the record */
 #define CPR_FD_OWN 0x4u /* the shim's own descriptor (a record's fd): QEMU may not close it */
+#define CPR_FD_BLOCK_MEMFD 0x8u /* QEMU 10's memfd of a shared RAM block, named after it */
 
 /* An open or openat of path returned fd (absolute paths only: QEMU opens /dev/net/tun so). */
 void cpr_fd_opened(int fd, const char *path);
+
+/* memfd_create by QEMU returned fd for one of its shared RAM blocks. */
+void cpr_fd_block_memfd(int fd);
 
 /* fcntl(F_DUPFD*) made a copy of from. */
 void cpr_fd_duped(int from, int to);

@@ -267,10 +267,14 @@ bool cpr_inherit_pending(void)
 	return pending;
 }
 
-/* The old and the new QEMU must allocate the same RAM in the same order. */
-static bool same_kind(uint32_t old, uint32_t now)
+/* The old and the new QEMU must allocate the same RAM in the same order. QEMU 10 maps a
+ * shared RAM block (memory-backend-ram share=on) from a memfd where 7.2 mapped shared
+ * anonymous memory, which libcpr converted: the same block if fd is that very memfd (the
+ * caller checks the inode). */
+static bool same_kind(const struct cpr_record *old, uint32_t now, int fd)
 {
-	return old == now;
+	return old->kind == now || (old->kind == CPR_KIND_RAM_ANON && now == CPR_KIND_RAM_MEMFD &&
+				    (old->flags & CPR_REC_SHARED) && fd >= 0);
 }
 
 int cpr_inherit_claim(uint32_t kind, uint64_t len, int fd, struct cpr_record *rec)
@@ -285,7 +289,7 @@ int cpr_inherit_claim(uint32_t kind, uint64_t len, int fd, struct cpr_record *re
 	in = &table[next_claim];
 	cpr_size_str(in->rec.size, want, sizeof(want));
 	cpr_size_str(len, got, sizeof(got));
-	if (!same_kind(in->rec.kind, kind) || in->rec.size != len)
+	if (!same_kind(&in->rec, kind, fd) || in->rec.size != len)
 		fatal("preserved block %s%u (%s) does not match what this QEMU allocates next "
 		      "(%s, %s): the new command line must describe the same RAM as the old one",
 		      cpr_kind_name(in->rec.kind), in->rec.ordinal, want, cpr_kind_name(kind), got);
@@ -328,12 +332,35 @@ static int give_memfd(struct inherited *in, bool cloexec)
 	return r;
 }
 
+/* QEMU 10 backs a shared RAM block with memfd_create(the block's name) where 7.2 mapped
+ * shared anonymous memory: when the next record is shared RAM, this memfd is it. "test" is
+ * QEMU's probe, never RAM. A wrong guess cannot hurt the guest: the claim at mmap checks
+ * size and inode and ends QEMU on a mismatch, and a converted memfd's size is sealed. */
+static int shared_block_memfd(const char *name, unsigned flags)
+{
+	struct inherited *in;
+	int r = -ENOENT;
+
+	if (strcmp(name, "test") == 0)
+		return -ENOENT;
+	pthread_mutex_lock(&lock);
+	in = &table[next_claim];
+	if (next_claim < count && !in->memfd_given &&
+	    (in->rec.kind == CPR_KIND_RAM_MEMFD ||
+	     (in->rec.kind == CPR_KIND_RAM_ANON && (in->rec.flags & CPR_REC_SHARED))))
+		r = give_memfd(in, flags & MFD_CLOEXEC);
+	pthread_mutex_unlock(&lock);
+	return r;
+}
+
 int cpr_inherit_memfd(const char *name, unsigned flags)
 {
 	int r = -ENOENT;
 
-	if (!pending || strcmp(name, "memory-backend-memfd") != 0)
+	if (!pending)
 		return -ENOENT;
+	if (strcmp(name, "memory-backend-memfd") != 0)
+		return shared_block_memfd(name, flags);
 	pthread_mutex_lock(&lock);
 	for (unsigned i = next_claim; i < count; i++) {
 		struct inherited *in = &table[i];

@@ -25,8 +25,8 @@ bool cpr_inherit_pending(void);
 int cpr_inherit_claim(uint32_t kind, uint64_t len, int fd, struct cpr_record *rec);
 
 /* memfd_create(name) by QEMU's memory-backend-memfd while a ram-memfd record is next in
- * line: a new descriptor of the inherited memfd (close-on-exec as flags ask), or -ENOENT
- * to create a fresh one. */
+ * line, or by QEMU 10 for a shared RAM block while shared RAM is next: a new descriptor of
+ * the inherited memfd (close-on-exec as flags ask), or -ENOENT to create a fresh one. */
 int cpr_inherit_memfd(const char *name, unsigned flags);
 
 /* QEMU opens a promoted mem-path (promote.h) whose memfd is called name: a new descriptor

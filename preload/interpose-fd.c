@@ -13,6 +13,7 @@
 #include <net/if.h>
 #include <stdarg.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "export.h"
@@ -169,6 +170,13 @@ CPR_EXPORT int fcntl64(int fd, int cmd, ...)
 	return fcntl_done(cpr_real()->fcntl64(fd, cmd, arg), fd, cmd);
 }
 
+/* QEMU 10 calls dup where 7.2 used fcntl: a duplicate of a tun descriptor is still the
+ * tun file. */
+CPR_EXPORT int dup(int fd)
+{
+	return fcntl_done(cpr_real()->dup(fd), fd, F_DUPFD);
+}
+
 /* On every KVM_RUN too: one comparison is all it costs when the request is not TUNSETIFF. */
 CPR_EXPORT int ioctl(int fd, unsigned long request, ...)
 {
@@ -229,4 +237,32 @@ CPR_EXPORT int fallocate64(int fd, int mode, off64_t offset, off64_t len)
 	if ((mode & FALLOC_FL_PUNCH_HOLE) && cpr_release_owns_fd(fd))
 		return 0;
 	return cpr_real()->fallocate64(fd, mode, offset, len);
+}
+
+/* QEMU 10 sizes the memfd of a shared RAM block right after creating it, to 0 and then to
+ * the block's size. One handed over by inherit.c already holds the running guest's RAM at
+ * the old QEMU's size: shrinking it would take pages from under the old QEMU, and any
+ * size up to its own is there already. A larger size goes on to the kernel (a converted
+ * memfd's seals refuse it; otherwise the claim refuses the size). */
+static bool keeps_inherited_size(int fd, off64_t len)
+{
+	struct stat st;
+
+	if (len < 0 || cpr_real_resolving() || !cpr_inherit_is_inherited_fd(fd))
+		return false;
+	return fstat(fd, &st) == 0 && len <= st.st_size;
+}
+
+CPR_EXPORT int ftruncate(int fd, off_t len)
+{
+	if (keeps_inherited_size(fd, len))
+		return 0;
+	return cpr_real()->ftruncate(fd, len);
+}
+
+CPR_EXPORT int ftruncate64(int fd, off64_t len)
+{
+	if (keeps_inherited_size(fd, len))
+		return 0;
+	return cpr_real()->ftruncate64(fd, len);
 }

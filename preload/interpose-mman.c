@@ -9,10 +9,12 @@
 #undef _FORTIFY_SOURCE
 #undef _FILE_OFFSET_BITS
 
+#include <string.h>
 #include <sys/mman.h>
 
 #include "discard.h"
 #include "export.h"
+#include "fdtrack.h"
 #include "log.h"
 #include "ram.h"
 #include "inherit.h"
@@ -40,14 +42,23 @@ CPR_EXPORT int madvise(void *addr, size_t len, int advice)
 
 /* Passed through: QEMU's memfds are recorded when mapped (ram.c), and its probes such as
  * memfd_create("test", MFD_HUGETLB) must stay untouched. In a new QEMU, the backend's
- * memfd is the old QEMU's. */
+ * memfd is the old QEMU's. QEMU 10 names the memfd of a shared RAM block after the block
+ * (memory-backend-ram share=on, which 7.2 mapped anonymously): marked for ram.c. */
 CPR_EXPORT int memfd_create(const char *name, unsigned int flags)
 {
-	if (cpr_inherit_pending() && !cpr_real_resolving()) {
-		int fd = cpr_inherit_memfd(name, flags);
+	int fd = -ENOENT;
 
-		if (fd != -ENOENT)
-			return fd;
+	if (cpr_real_resolving())
+		return cpr_real()->memfd_create(name, flags);
+	if (cpr_inherit_pending())
+		fd = cpr_inherit_memfd(name, flags);
+	if (fd == -ENOENT)
+		fd = cpr_real()->memfd_create(name, flags);
+	if (fd >= 0 && strcmp(name, "test") != 0 && strcmp(name, "memory-backend-memfd") != 0) {
+		int saved = errno;
+
+		cpr_fd_block_memfd(fd);
+		errno = saved;
 	}
-	return cpr_real()->memfd_create(name, flags);
+	return fd;
 }

@@ -145,6 +145,13 @@ void *cpr_ram_mmap(cpr_mmap_fn real_mmap, void *addr, size_t len, int prot, int 
 			  flags, fd, cpr_map_action_name(action));
 	if (action == CPR_MAP_CONVERT && (!cpr_env_convert() || !cpr_mainram_take()))
 		action = CPR_MAP_PASS;
+	/* QEMU 10 maps memory-backend-ram share=on, and with aux-ram-share=on ROMs and VRAM
+	 * too, from memfds named after the block. The command line counted the backends among
+	 * the anonymous main RAM, and they come first: they take its turns (or a ROM would
+	 * be converted in their place); the aux blocks after them are not preserved. */
+	if (action == CPR_MAP_RECORD_FD && (cpr_fd_flags(fd) & CPR_FD_BLOCK_MEMFD) &&
+	    !cpr_mainram_take())
+		action = CPR_MAP_PASS;
 	if (action == CPR_MAP_CONVERT)
 		p = cpr_convert(real_mmap, &c);
 	else

@@ -129,6 +129,18 @@ static int raw_fallocate(int fd, int mode, off_t off, off_t len)
 	return (int)syscall(SYS_fallocate, fd, mode, off, len);
 }
 
+/* Stand-in for ftruncate and ftruncate64. */
+static int raw_ftruncate(int fd, off_t len)
+{
+	return (int)syscall(SYS_ftruncate, fd, len);
+}
+
+/* Stand-in for dup. */
+static int raw_dup(int fd)
+{
+	return (int)syscall(SYS_dup, fd);
+}
+
 static const struct cpr_real_fns standins = {
 	.mmap = raw_mmap, .mmap64 = raw_mmap, .munmap = raw_munmap, .madvise = raw_madvise,
 	.memfd_create = raw_memfd_create,
@@ -138,6 +150,7 @@ static const struct cpr_real_fns standins = {
 	.fcntl = raw_fcntl, .fcntl64 = raw_fcntl, .ioctl = raw_ioctl,
 	.close = raw_close, .close_range = raw_close_range,
 	.fallocate = raw_fallocate, .fallocate64 = raw_fallocate,
+	.ftruncate = raw_ftruncate, .ftruncate64 = raw_ftruncate, .dup = raw_dup,
 };
 
 /* A wrapper without its real function would break QEMU in some later, obscure place. */
@@ -195,6 +208,9 @@ static void resolve(void)
 	R(close_range, "close_range");
 	R(fallocate, "fallocate");
 	R(fallocate64, "fallocate64");
+	R(ftruncate, "ftruncate");
+	R(ftruncate64, "ftruncate64");
+	R(dup, "dup");
 #undef R
 	table = t;
 	atomic_store_explicit(&resolved, 1, memory_order_release);

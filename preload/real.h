@@ -25,6 +25,9 @@ struct cpr_real_fns {
 	int (*close_range)(unsigned int first, unsigned int last, int flags);
 	int (*fallocate)(int fd, int mode, off_t off, off_t len);
 	int (*fallocate64)(int fd, int mode, off_t off, off_t len);
+	int (*ftruncate)(int fd, off_t len);
+	int (*ftruncate64)(int fd, off_t len);
+	int (*dup)(int fd);
 };
 
 /* Resolve every real function (once; a missing one ends the process with a message).

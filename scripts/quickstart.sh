@@ -29,11 +29,26 @@ fi
 
 jobs=$(nproc 2>/dev/null || echo 2)
 [ -x configure ] || autoreconf -fi
-[ -f Makefile ] || ./configure
+# --enable-sanitizers builds only what make check runs in-process (unit tests, fuzz
+# regression drivers) with ASan and UBSan; libcpr.so, cpr-agent and the demo are the same
+# either way. A tree configured without it is reconfigured for the test suite.
+if [ ! -f Makefile ] ||
+	{ [ "$1" = test ] && ! grep -q -e '--enable-sanitizers' config.status; }; then
+	./configure --enable-sanitizers
+fi
 make -j"$jobs"
 
 if [ "$1" = demo ]; then
 	exec ./cpr-demo
+fi
+
+# QEMU 10.0 from bookworm-backports, unpacked beside 7.2 (nothing installed): the target of
+# the upgrade tests. Without it they skip, or fail under CI=true.
+if q10=$(sh scripts/qemu10.sh); then
+	CPR_TEST_QEMU10=$(echo "$q10" | tail -n 1)
+	export CPR_TEST_QEMU10
+else
+	echo "quickstart: no QEMU 10 (see above): the upgrade tests will skip" >&2
 fi
 
 status=0

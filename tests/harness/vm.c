@@ -32,6 +32,11 @@ static void missing(const char *what)
 	exit(77);
 }
 
+void testenv_missing(const char *what)
+{
+	missing(what);
+}
+
 static const char *env_or(const char *name, const char *fallback)
 {
 	const char *v = getenv(name);
@@ -126,7 +131,7 @@ int vm_argv(const struct testenv *env, const char *name, const struct vm_config 
 		used += (size_t)len_ + 1;                                      \
 	} while (0)
 
-	ADD(env->qemu);
+	ADD(cfg->qemu ? cfg->qemu : env->qemu);
 	ADD("-name");
 	ADD(name);
 	ADD("-accel");

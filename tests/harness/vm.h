@@ -20,6 +20,7 @@ struct testenv {
 
 struct vm_config {
 	const char *name;      /* label: DIR/NAME.qmp, DIR/NAME.log */
+	const char *qemu;      /* QEMU binary; NULL: env->qemu */
 	const char *machine;   /* default "pc" */
 	const char *mem;       /* -m value; NULL leaves -m out (extra args define memory) */
 	const char *append;    /* guest command line (guest/README.md) */
@@ -40,6 +41,9 @@ struct vm {
  * missing this exits 77 (skip), except under CI=true where it is a failure. */
 void testenv_init(struct testenv *env, const char *test_name);
 void testenv_cleanup(struct testenv *env);
+
+/* A missing prerequisite: exit 77 (skip), or 99 under CI=true. */
+void testenv_missing(const char *what);
 
 #define VM_MAX_ARGS 96
 
