@@ -18,6 +18,7 @@
 
 #include "agent/target.h"
 #include "tests/harness/check.h"
+#include "tests/harness/proc.h"
 #include "tests/harness/vm.h"
 
 enum outcome { OLD_RUNS, NEW_RUNS, LOST };
@@ -64,39 +65,6 @@ static int run(const char *const *argv, const char *fault, const char *log)
 	}
 	waitpid(pid, &st, 0);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-/* Whether a live (not zombie) process has this pid. */
-static int alive(pid_t pid)
-{
-	char path[64], buf[256] = "";
-	FILE *f;
-
-	if (pid <= 0)
-		return 0;
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return 0;
-	if (!fgets(buf, sizeof(buf), f))
-		buf[0] = 0;
-	fclose(f);
-	char *p = strrchr(buf, ')');
-	return p && p[2] != 'Z';
-}
-
-static int log_has(const char *log, const char *s)
-{
-	char text[32768] = "";
-	FILE *f = fopen(log, "re");
-	size_t n;
-
-	if (!f)
-		return 0;
-	n = fread(text, 1, sizeof(text) - 1, f);
-	text[n] = 0;
-	fclose(f);
-	return strstr(text, s) != NULL;
 }
 
 /* One case, in a world of its own. Returns the outcome seen, writes a table row. */
@@ -149,17 +117,17 @@ static void one(const struct fault *f, FILE *table)
 	}
 	usleep(300000);
 	/* which QEMU runs the guest now? */
-	if (alive(old_pid) && vm_wait_runstate(old, "running", 500) == 0)
+	if ((old_pid > 0 && !proc_gone(old_pid)) && vm_wait_runstate(old, "running", 500) == 0)
 		seen = OLD_RUNS;
-	else if (new_pid && alive(new_pid))
+	else if (new_pid && (new_pid > 0 && !proc_gone(new_pid)))
 		seen = NEW_RUNS;
 	else
 		seen = LOST;
 	if (seen == OLD_RUNS)
-		CHECK(!new_pid || !alive(new_pid), "a new QEMU %d is left beside the running old one",
+		CHECK(!new_pid || !(new_pid > 0 && !proc_gone(new_pid)), "a new QEMU %d is left beside the running old one",
 		      (int)new_pid);
 	if (seen == NEW_RUNS)
-		CHECK(!alive(old_pid) || vm_wait_runstate(old, "running", 100) != 0,
+		CHECK(!(old_pid > 0 && !proc_gone(old_pid)) || vm_wait_runstate(old, "running", 100) != 0,
 		      "two QEMUs run the guest");
 	if (seen != LOST) {
 		CHECK(guestmon_wait_reports(env.gm, 25, 5000) == 0, "the guest does not run");
@@ -168,7 +136,7 @@ static void one(const struct fault *f, FILE *table)
 		      (unsigned long long)guest_summary_problems(&s));
 	} else {
 		CHECK(rc != 0 || rrc > 0, "the guest is lost but nothing said so");
-		CHECK(log_has(log, "lost") || log_has(log, "is gone"),
+		CHECK(file_contains(log, "lost") || file_contains(log, "is gone"),
 		      "the report does not say the guest is lost");
 	}
 	CHECK(seen == f->want, "outcome: %s, want %s", outcome_name[seen], outcome_name[f->want]);
@@ -185,7 +153,7 @@ out:
 		if (system(cmd) != 0)
 			fprintf(stderr, "(no agent log)\n");
 	}
-	if (new_pid && alive(new_pid))
+	if (new_pid && (new_pid > 0 && !proc_gone(new_pid)))
 		kill(new_pid, SIGKILL);
 	vm_destroy(old);
 	testenv_cleanup(&env);

@@ -22,6 +22,7 @@
 
 #include "agent/handover.h"
 #include "tests/harness/check.h"
+#include "tests/harness/proc.h"
 #include "tests/harness/vm.h"
 
 #define RAM (256ull << 20)
@@ -69,20 +70,6 @@ static int wait_exit(pid_t pid, int ms)
 		usleep(10000);
 	}
 	return -1;
-}
-
-static int log_has(const char *log, const char *s)
-{
-	char text[16384] = "";
-	FILE *f = fopen(log, "re");
-	size_t n;
-
-	if (!f)
-		return 0;
-	n = fread(text, 1, sizeof(text) - 1, f);
-	text[n] = 0;
-	fclose(f);
-	return strstr(text, s) != NULL;
 }
 
 int main(int argc, char **argv)
@@ -177,8 +164,8 @@ judge:
 	CHECK(st != -1, "QEMU still runs");
 	CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) != 0, "QEMU did not fail (status 0x%x)",
 	      st);
-	CHECK(log_has(log, want), "QEMU's log does not say '%s'", want);
-	CHECK(log_has(log, "before the guest runs"), "QEMU's log does not say the guest never ran");
+	CHECK(file_contains(log, want), "QEMU's log does not say '%s'", want);
+	CHECK(file_contains(log, "before the guest runs"), "QEMU's log does not say the guest never ran");
 	guestmon_wait_reports(env.gm, 1, 500);
 	struct guest_summary s;
 	guestmon_summary(env.gm, &s);

@@ -17,6 +17,7 @@
 
 #include "agent/target.h"
 #include "tests/harness/check.h"
+#include "tests/harness/proc.h"
 #include "tests/harness/vm.h"
 
 struct scenario {
@@ -35,46 +36,6 @@ static const char *const ramshare_args[] = { "-object", "memory-backend-ram,id=r
 static int filled(const struct guest_summary *s, void *arg)
 {
 	return s->status_lines > 0 && s->last.gen > 0;
-}
-
-/* Whether pid has exited: gone, or a zombie nobody reaped (its parent, the agent, exited). */
-static int process_gone(pid_t pid)
-{
-	char path[64], buf[256] = "";
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return 1;
-	if (!fgets(buf, sizeof(buf), f))
-		buf[0] = 0;
-	fclose(f);
-	char *paren = strrchr(buf, ')');
-	return paren && (paren[2] == 'Z' || paren[2] == 'X');
-}
-
-/* Inode of the memfd mapping of exactly size bytes in pid: which memory holds the RAM. */
-static unsigned long ram_inode(pid_t pid, uint64_t size)
-{
-	char path[64], line[512];
-	unsigned long found = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
-	f = fopen(path, "re");
-	while (f && fgets(line, sizeof(line), f)) {
-		unsigned long long lo, hi;
-		unsigned long ino;
-		char name[256] = "";
-
-		if (sscanf(line, "%llx-%llx %*s %*s %*s %lu %255s", &lo, &hi, &ino, name) >= 3 &&
-		    hi - lo == size && strncmp(name, "/memfd:", 7) == 0)
-			found = ino;
-	}
-	if (f)
-		fclose(f);
-	return found;
 }
 
 /* How many live processes map the RAM memfd with this inode. */
@@ -162,30 +123,10 @@ static int finish_agent(struct testenv *env, const char *to, pid_t pid)
 /* Whether the agent's log says s. */
 static int log_says(struct testenv *env, const char *to, const char *s)
 {
-	char path[160], text[8192] = "";
-	FILE *f;
-	size_t n;
+	char path[160];
 
 	snprintf(path, sizeof(path), "%s/agent-%s.log", env->dir, to);
-	f = fopen(path, "re");
-	if (!f)
-		return 0;
-	n = fread(text, 1, sizeof(text) - 1, f);
-	text[n] = 0;
-	fclose(f);
-	return strstr(text, s) != NULL;
-}
-
-/* The pid serving DIR/NAME.qmp, or 0. */
-static pid_t qemu_pid(struct testenv *env, const char *name)
-{
-	char path[160], err[256];
-	pid_t pid = 0;
-
-	snprintf(path, sizeof(path), "%s/%s.qmp", env->dir, name);
-	if (target_pid_from_qmp(path, &pid, err, sizeof(err)) < 0)
-		return 0;
-	return pid;
+	return file_contains(path, s);
 }
 
 /* After a refusal or rollback: the old QEMU runs the guest, no new QEMU is left. */
@@ -194,7 +135,7 @@ static void check_still_old(struct testenv *env, struct vm *old, const char *to)
 	struct guest_summary s;
 
 	CHECK(vm_wait_runstate(old, "running", 2000) == 0, "the old QEMU is not running");
-	CHECK(qemu_pid(env, to) == 0, "a new QEMU still serves %s.qmp", to);
+	CHECK(proc_qemu_at(env, to) == 0, "a new QEMU still serves %s.qmp", to);
 	CHECK(guestmon_wait_reports(env->gm, 25, 5000) == 0, "the guest stopped reporting");
 	guestmon_summary(env->gm, &s);
 	CHECK(guest_summary_problems(&s) == 0, "guest memory errors: %llu",
@@ -206,8 +147,8 @@ static struct vm *transfer_once(struct testenv *env, struct vm *from, const char
 				const struct scenario *sc, struct vm_config *cfg)
 {
 	struct guest_summary before, after;
-	pid_t from_pid = from->pid > 0 ? from->pid : qemu_pid(env, from->name);
-	unsigned long ino_before = ram_inode(from_pid, sc->ram);
+	pid_t from_pid = from->pid > 0 ? from->pid : proc_qemu_at(env, from->name);
+	unsigned long ino_before = proc_ram_inode(from_pid, sc->ram);
 	struct vm *nvm = NULL;
 	char qmp[160], err[256];
 	pid_t npid;
@@ -221,14 +162,14 @@ static struct vm *transfer_once(struct testenv *env, struct vm *from, const char
 	rc = run_agent(env, from->name, to, cfg, NULL, NULL);
 	CHECK(rc == 0, "cpr-agent transfer exited %d", rc);
 	CHECK(log_says(env, to, sc->tier), "the report does not say tier %s", sc->tier);
-	npid = qemu_pid(env, to);
+	npid = proc_qemu_at(env, to);
 	if (!CHECK_OK(npid > 0, "no new QEMU serves %s.qmp", to))
 		return NULL;
 	/* the old QEMU quit; the harness reaps it if it is its child */
 	if (from->pid > 0)
 		CHECK(vm_wait_exit(from, 10000) >= 0, "the old QEMU %d did not exit", (int)from_pid);
 	else
-		CHECK(process_gone(from_pid), "the old QEMU %d is still there", (int)from_pid);
+		CHECK(proc_gone(from_pid), "the old QEMU %d is still there", (int)from_pid);
 	/* wrap the agent's QEMU for the next steps */
 	nvm = calloc(1, sizeof(*nvm));
 	snprintf(nvm->name, sizeof(nvm->name), "%s", to);
@@ -251,7 +192,7 @@ static struct vm *transfer_once(struct testenv *env, struct vm *from, const char
 	CHECK(guest_summary_problems(&after) == 0, "guest memory errors after the transfer");
 	CHECK(after.boots == 1, "the guest restarted");
 	/* one copy of guest RAM: the new QEMU maps the very memfd the old one had */
-	unsigned long ino_after = ram_inode(npid, sc->ram);
+	unsigned long ino_after = proc_ram_inode(npid, sc->ram);
 	CHECK(ino_after == ino_before, "new QEMU's RAM is memfd inode %lu, the old one's was %lu",
 	      ino_after, ino_before);
 	CHECK(mappers_of(ino_after, sc->ram) == 1, "%d processes map the guest RAM",
@@ -334,7 +275,7 @@ static void soak(struct testenv *env, struct vm *old, struct vm_config *cfg, int
 	guestmon_wait_reports(env->gm, 50, 10000);
 	guestmon_summary(env->gm, &s);
 	CHECK(guest_summary_problems(&s) == 0 && s.boots == 1, "guest errors after %d transfers", n);
-	pid = qemu_pid(env, from);
+	pid = proc_qemu_at(env, from);
 	if (n) {
 		qsort(pause, (size_t)n, sizeof(double), cmp_double);
 		printf("soak: %d transfers, pause median %.1f ms, p99 %.1f ms, max %.1f ms; guest "
@@ -372,7 +313,7 @@ static void end_agent_qemu(struct testenv *env, struct vm *vm)
 
 	if (!vm)
 		return;
-	pid = qemu_pid(env, vm->name);
+	pid = proc_qemu_at(env, vm->name);
 	qmp_close(vm->qmp);
 	vm->qmp = NULL;
 	if (pid > 0)
@@ -470,7 +411,7 @@ int main(int argc, char **argv)
 		struct guest_summary s;
 		guestmon_summary(env.gm, &s);
 		CHECK(guest_summary_problems(&s) == 0 && s.boots == 1, "guest errors after --receive");
-		CHECK(qemu_pid(&env, "new") == qpid, "the served QEMU does not run the guest");
+		CHECK(proc_qemu_at(&env, "new") == qpid, "the served QEMU does not run the guest");
 		kill(qpid, SIGKILL);
 		waitpid(qpid, NULL, 0);
 	} else if (!strcmp(mode, "paused") || !strcmp(mode, "no-libcpr") ||
@@ -547,7 +488,7 @@ int main(int argc, char **argv)
 				continue;
 			}
 			if (!npid)
-				npid = qemu_pid(&env, "new");
+				npid = proc_qemu_at(&env, "new");
 			if (qmp_execute(nq, "query-migrate", NULL, &ret) == 0) {
 				const char *st = json_string_value(json_object_get(ret, "status"));
 

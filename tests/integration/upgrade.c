@@ -23,6 +23,7 @@
 
 #include "agent/target.h"
 #include "tests/harness/check.h"
+#include "tests/harness/proc.h"
 #include "tests/harness/vm.h"
 
 #define RAM_BYTES (1ull << 30)
@@ -37,57 +38,6 @@ static const char *const ramshare_args[] = { "-object", "memory-backend-ram,id=r
 static int filled(const struct guest_summary *s, void *arg)
 {
 	return s->status_lines > 0 && s->last.gen > 0;
-}
-
-/* Whether pid has exited: gone, or a zombie nobody reaped yet (its parent, the agent that
- * started it, exited). */
-static bool process_gone(pid_t pid)
-{
-	char path[64], buf[256] = "";
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return true;
-	if (!fgets(buf, sizeof(buf), f))
-		buf[0] = 0;
-	fclose(f);
-	char *paren = strrchr(buf, ')');
-	return paren && (paren[2] == 'Z' || paren[2] == 'X');
-}
-
-/* Inode of the memfd mapping of exactly size bytes in pid: which memory holds the RAM. */
-static unsigned long ram_inode(pid_t pid, uint64_t size)
-{
-	char path[64], line[512];
-	unsigned long found = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
-	f = fopen(path, "re");
-	while (f && fgets(line, sizeof(line), f)) {
-		unsigned long long lo, hi;
-		unsigned long ino;
-		char name[256] = "";
-
-		if (sscanf(line, "%llx-%llx %*s %*s %*s %lu %255s", &lo, &hi, &ino, name) >= 3 &&
-		    hi - lo == size && strncmp(name, "/memfd:", 7) == 0)
-			found = ino;
-	}
-	if (f)
-		fclose(f);
-	return found;
-}
-
-/* The pid serving DIR/NAME.qmp, or 0. */
-static pid_t qemu_pid(struct testenv *env, const char *name)
-{
-	char path[160], err[256];
-	pid_t pid = 0;
-
-	snprintf(path, sizeof(path), "%s/%s.qmp", env->dir, name);
-	return target_pid_from_qmp(path, &pid, err, sizeof(err)) < 0 ? 0 : pid;
 }
 
 /* Run a cpr-agent subcommand; its output goes to DIR/LOG and is printed. Returns the exit
@@ -127,18 +77,10 @@ static int agent(struct testenv *env, const char *log, const char *const *args)
 /* Whether DIR/LOG contains s. */
 static int log_says(struct testenv *env, const char *log, const char *s)
 {
-	char path[160], text[8192] = "";
-	FILE *f;
-	size_t n;
+	char path[160];
 
 	snprintf(path, sizeof(path), "%s/%s", env->dir, log);
-	f = fopen(path, "re");
-	if (!f)
-		return 0;
-	n = fread(text, 1, sizeof(text) - 1, f);
-	text[n] = 0;
-	fclose(f);
-	return strstr(text, s) != NULL;
+	return file_contains(path, s);
 }
 
 
@@ -164,7 +106,7 @@ static void drop(struct testenv *env, struct vm *vm, bool kill_it)
 
 	if (!vm)
 		return;
-	pid = kill_it ? qemu_pid(env, vm->name) : 0;
+	pid = kill_it ? proc_qemu_at(env, vm->name) : 0;
 	qmp_close(vm->qmp);
 	if (pid > 0)
 		kill(pid, SIGKILL);
@@ -180,7 +122,7 @@ static struct vm *transfer_to(struct testenv *env, const char *from, pid_t from_
 	const char *qargv[VM_MAX_ARGS], *args[VM_MAX_ARGS + 16];
 	char buf[2048], qmp[160], log[64];
 	struct guest_summary before, after;
-	unsigned long ino_old = ram_inode(from_pid, RAM_BYTES), ino_new;
+	unsigned long ino_old = proc_ram_inode(from_pid, RAM_BYTES), ino_new;
 	struct vm *nvm;
 	pid_t npid;
 	int n = 0, rc;
@@ -204,7 +146,7 @@ static struct vm *transfer_to(struct testenv *env, const char *from, pid_t from_
 	if (!CHECK_OK(rc == 0, "cpr-agent transfer %s -> %s exited %d", from, to, rc))
 		return NULL;
 	CHECK(log_says(env, log, tier), "the report does not say %s", tier);
-	npid = qemu_pid(env, to);
+	npid = proc_qemu_at(env, to);
 	if (!CHECK_OK(npid > 0, "no QEMU serves %s.qmp", to))
 		return NULL;
 	nvm = calloc(1, sizeof(*nvm));
@@ -228,7 +170,7 @@ static struct vm *transfer_to(struct testenv *env, const char *from, pid_t from_
 	CHECK(guest_summary_problems(&after) == 0, "guest memory errors after the transfer");
 	CHECK(after.boots == 1, "the guest restarted");
 	/* one copy of guest RAM: the new QEMU maps the very memfd the old one had */
-	ino_new = ram_inode(npid, RAM_BYTES);
+	ino_new = proc_ram_inode(npid, RAM_BYTES);
 	CHECK(ino_new == ino_old, "%s's RAM is memfd inode %lu, %s's was %lu", to, ino_new, from,
 	      ino_old);
 	/* libcpr works inside QEMU 10: its control socket answers cpr-agent status */
@@ -283,12 +225,12 @@ int main(int argc, char **argv)
 	mid = transfer_to(&env, "old", old->pid, "new", cfg, tier1);
 	REQUIRE(mid != NULL, "the upgrade 7.2 -> 10.0 failed");
 	CHECK(vm_wait_exit(old, 10000) >= 0, "QEMU 7.2 did not exit");
-	mid_pid = qemu_pid(&env, "new");
+	mid_pid = proc_qemu_at(&env, "new");
 	last = transfer_to(&env, "new", mid_pid, "newer", cfg, tier2);
 	REQUIRE(last != NULL, "the transfer 10.0 -> 10.0 failed");
-	for (int i = 0; i < 1000 && !process_gone(mid_pid); i++)
+	for (int i = 0; i < 1000 && !proc_gone(mid_pid); i++)
 		usleep(10000);
-	CHECK(process_gone(mid_pid), "the first QEMU 10 (pid %d) did not exit", (int)mid_pid);
+	CHECK(proc_gone(mid_pid), "the first QEMU 10 (pid %d) did not exit", (int)mid_pid);
 out:
 	if (old && check_failures)
 		vm_print_log(old);
