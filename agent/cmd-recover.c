@@ -138,7 +138,7 @@ int cmd_recover(int argc, char **argv)
 		} else if ((ostate = runstate(st.old_qmp, &oq, sbuf, sizeof(sbuf))) &&
 			   strcmp(ostate, "running") != 0) {
 			if (st.phase >= PHASE_STOPPED) {
-				qmp_execute(oq, "migrate_cancel", NULL, NULL);
+				qmp_migration_settle(oq, 10000);
 				if (qmp_execute(oq, "cont", NULL, NULL) < 0) {
 					printf("could not resume the old QEMU %d: %s\n", (int)st.old_pid,
 					       qmp_last_error(oq));

@@ -45,7 +45,7 @@ enum {
 
 struct transfer {
 	/* options */
-	const char *old_qmp_path, *new_qmp_opt, *receive_path, *libcpr, *new_log;
+	const char *old_qmp_path, *new_qmp_opt, *receive_path, *libcpr, *new_log, *precopy;
 	int json, timeout_s, verbose;
 	int new_argc;
 	char **new_argv;
@@ -62,7 +62,7 @@ struct transfer {
 	int fds[MAX_PRESERVED];
 	size_t nkeep;
 	uint64_t ram_bytes;
-	bool share_tier;
+	bool share_tier, live_precopy;
 	char tier_why[256];
 	/* progress, for rollback, recovery and the report */
 	struct journal *journal;
@@ -79,6 +79,8 @@ static int64_t mono_ns(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
+
+static bool process_gone(pid_t pid);
 
 /* With --verbose, say when each phase ends: where the time goes. */
 static void phase(struct transfer *t, const char *what)
@@ -104,7 +106,9 @@ static void fault_point(struct transfer *t, const char *point)
 		(int)victim, point);
 	if (victim > 0)
 		kill(victim, SIGKILL);
-	usleep(100000); /* let it die before the next step notices */
+	/* let it die before the next step looks (a big QEMU takes a while to tear down) */
+	for (int i = 0; i < 500 && victim > 0 && !process_gone(victim); i++)
+		usleep(10000);
 }
 
 /* Note why the transfer cannot go on; returns -1 for "goto fail" style callers. */
@@ -132,6 +136,9 @@ static void usage(FILE *out)
 		"                   QEMU's go)\n"
 		"  --timeout SEC    limit for each step that waits on a QEMU (default 60)\n"
 		"  --json           print the report as JSON\n"
+		"  --precopy MODE   share tier only: 'stopped' (default) stops the guest first;\n"
+		"                   'live' lets QEMU send device state and small RAM while the\n"
+		"                   guest runs and stop it at the end (see cpr-agent(1))\n"
 		"  --verbose        say when each phase ends\n");
 }
 
@@ -417,7 +424,7 @@ static int spawn_new(struct transfer *t, const char *libcpr, bool add_defer)
 	if (pid == 0) {
 		char inherit[32], preload[4200];
 		const char *old = getenv("LD_PRELOAD");
-		char **argv = calloc((size_t)t->new_argc + 3, sizeof(char *));
+		char **argv = calloc((size_t)t->new_argc + 4, sizeof(char *));
 		int n = 0;
 
 		setsid();
@@ -439,6 +446,8 @@ static int spawn_new(struct transfer *t, const char *libcpr, bool add_defer)
 			argv[n++] = "-incoming";
 			argv[n++] = "defer";
 		}
+		/* the new QEMU never resumes by itself after the migration: cont is the commit */
+		argv[n++] = "-S";
 		execvp(argv[0], argv);
 		fprintf(stderr, "cpr-agent: cannot run %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
@@ -496,7 +505,9 @@ static bool new_alive(struct transfer *t, int *status)
 	if (t->new_is_child) {
 		pid_t p = waitpid(t->new_pid, status, WNOHANG);
 
-		if (p == t->new_pid) {
+		/* a killed QEMU's leader is a zombie before waitpid can reap its thread group */
+		if (p == t->new_pid || (p < 0 && errno == ECHILD) ||
+		    (p == 0 && process_gone(t->new_pid))) {
 			t->new_pid = 0;
 			return false;
 		}
@@ -673,22 +684,30 @@ static int switch_over(struct transfer *t)
 				    json_pack("{s:s}", "uri", t->incoming_uri), NULL) < 0)
 		return why(t, "new QEMU: migrate-incoming: %s", qmp_last_error(t->newq));
 
+	/* from here the old QEMU may be stopped: on failure it must be resumed */
 	if (journal_phase(t->journal, PHASE_STOPPED, 0, NULL) < 0)
 		return why(t, "cannot write the journal: %s", strerror(errno));
-	if (qmp_execute(t->oldq, "stop", NULL, NULL) < 0)
-		return why(t, "old QEMU: stop: %s", qmp_last_error(t->oldq));
 	t->old_stopped = true;
-	if (qmp_wait_event(t->oldq, "STOP", 10000, &ev) == 0) {
-		t->stop_usec = ev.qemu_usec;
-		json_decref(ev.json);
+	if (!t->live_precopy) {
+		if (qmp_execute(t->oldq, "stop", NULL, NULL) < 0)
+			return why(t, "old QEMU: stop: %s", qmp_last_error(t->oldq));
+		if (qmp_wait_event(t->oldq, "STOP", 10000, &ev) == 0) {
+			t->stop_usec = ev.qemu_usec;
+			json_decref(ev.json);
+		}
+		phase(t, "old QEMU stopped");
 	}
-	phase(t, "old QEMU stopped");
 	fault_point(t, "after-stop");
 	if (qmp_execute(t->oldq, "migrate", json_pack("{s:s}", "uri", t->incoming_uri), NULL) < 0)
 		return why(t, "old QEMU: migrate: %s", qmp_last_error(t->oldq));
 	fault_point(t, "during-migration");
 	if (wait_migrated(t, t->oldq, "old") < 0)
 		return -1;
+	/* live precopy: QEMU stopped the guest itself at completion */
+	if (t->live_precopy && qmp_wait_event(t->oldq, "STOP", 10000, &ev) == 0) {
+		t->stop_usec = ev.qemu_usec;
+		json_decref(ev.json);
+	}
 	phase(t, "old QEMU sent its state");
 	if (wait_migrated(t, t->newq, "new") < 0)
 		return -1;
@@ -743,8 +762,6 @@ static void retire_old(struct transfer *t)
 /* Undo: end the new QEMU, resume the old one if we stopped it. */
 static int roll_back(struct transfer *t)
 {
-	json_t *ret = NULL;
-	const char *st;
 	int status;
 
 	if (t->new_pid > 0) {
@@ -755,12 +772,7 @@ static int roll_back(struct transfer *t)
 	}
 	if (!t->old_stopped)
 		return EXIT_REFUSED;
-	if (qmp_execute(t->oldq, "query-migrate", NULL, &ret) == 0) {
-		st = json_string_value(json_object_get(ret, "status"));
-		if (st && strcmp(st, "completed") && strcmp(st, "failed") && strcmp(st, "cancelled"))
-			qmp_execute(t->oldq, "migrate_cancel", NULL, NULL);
-	}
-	json_decref(ret);
+	qmp_migration_settle(t->oldq, 10000); /* QEMU refuses cont while it migrates */
 	if (qmp_execute(t->oldq, "cont", NULL, NULL) < 0) {
 		fprintf(stderr, "cpr-agent: ROLLBACK FAILED: the guest is stopped in the old QEMU "
 				"(pid %d) and 'cont' failed: %s. Resume it with 'cont' on %s.\n",
@@ -776,8 +788,9 @@ static void report(struct transfer *t, int64_t total_ns)
 				  (double)(t->resume_usec - t->stop_usec) / 1000.0 : -1;
 
 	if (t->json) {
-		json_t *j = json_pack("{s:s,s:s,s:s,s:i,s:i,s:f,s:I,s:I,s:I,s:f}", "result",
+		json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:i,s:i,s:f,s:I,s:I,s:I,s:f}", "result",
 				      "transferred", "tier", t->share_tier ? "share" : "copy",
+				      "precopy", t->live_precopy ? "live" : "stopped",
 				      "tier-reason", t->tier_why, "old-pid", (int)t->old_pid,
 				      "new-pid", (int)t->new_pid, "pause-ms", pause_ms,
 				      "stream-ram-bytes", (json_int_t)t->ram_transferred,
@@ -793,6 +806,8 @@ static void report(struct transfer *t, int64_t total_ns)
 	printf("transferred: old QEMU pid %d -> new QEMU pid %d\n", (int)t->old_pid,
 	       (int)t->new_pid);
 	printf("  tier          %s (%s)\n", t->share_tier ? "share" : "copy", t->tier_why);
+	printf("  precopy       %s\n", t->live_precopy ? "live (QEMU stopped the guest at the end)"
+						      : "stopped (the guest was stopped first)");
 	printf("  pause         %.1f ms (old STOP to new RESUME)\n", pause_ms);
 	printf("  RAM preserved %.1f MiB in %zu block%s\n", (double)t->ram_bytes / 1048576.0,
 	       t->nkeep, t->nkeep == 1 ? "" : "s");
@@ -811,6 +826,7 @@ int cmd_transfer(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "precopy", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -833,6 +849,13 @@ int cmd_transfer(int argc, char **argv)
 		case 't': t.timeout_s = atoi(optarg); break;
 		case 'j': t.json = 1; break;
 		case 'v': t.verbose = 1; break;
+		case 'P':
+			if (strcmp(optarg, "live") && strcmp(optarg, "stopped")) {
+				fprintf(stderr, "cpr-agent: --precopy %s: live or stopped\n", optarg);
+				return EXIT_USAGE;
+			}
+			t.precopy = optarg;
+			break;
 		case 'h': usage(stdout); return EXIT_DONE;
 		default: usage(stderr); return EXIT_USAGE;
 		}
@@ -937,6 +960,14 @@ int cmd_transfer(int argc, char **argv)
 				 old_ver % 100);
 		}
 	}
+
+	/* Live precopy sends only unshared RAM and device state while the guest runs (safety
+	 * rule 2), so only in share tier, and only into a QEMU we started with -S. It is not the
+	 * default: it shortens the STOP-to-RESUME pause by a few ms, but QEMU turns on dirty
+	 * logging for all RAM meanwhile, and under TCG the guest then stalled for ~300 ms, and
+	 * QEMU 7.2's live migration lost guest writes in our benchmark (bench/README.md). */
+	if (t.share_tier && !t.receive_path)
+		t.live_precopy = t.precopy && !strcmp(t.precopy, "live");
 
 	/* 5. the switch */
 	if (switch_over(&t) < 0) {

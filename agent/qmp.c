@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -375,4 +376,33 @@ void qmp_close(struct qmp *q)
 	if (q->fd >= 0)
 		close(q->fd);
 	free(q);
+}
+
+int qmp_migration_settle(struct qmp *q, int timeout_ms)
+{
+	bool cancelled = false;
+
+	for (int waited = 0;; waited += 10) {
+		json_t *ret = NULL;
+		const char *st;
+		bool busy;
+		int r = qmp_execute(q, "query-migrate", NULL, &ret);
+
+		if (r < 0)
+			return r;
+		st = json_string_value(json_object_get(ret, "status"));
+		busy = st && (!strcmp(st, "setup") || !strcmp(st, "active") ||
+			      !strcmp(st, "device") || !strcmp(st, "pre-switchover") ||
+			      !strcmp(st, "cancelling") || !strcmp(st, "wait-unplug"));
+		json_decref(ret);
+		if (!busy)
+			return 0;
+		if (!cancelled) {
+			qmp_execute(q, "migrate_cancel", NULL, NULL);
+			cancelled = true;
+		}
+		if (waited >= timeout_ms)
+			return fail(q, -ETIMEDOUT, "the migration did not end within %d ms", timeout_ms);
+		usleep(10000);
+	}
 }

@@ -11,7 +11,8 @@ struct qmp;
 struct qmp_event {
 	json_t *json;         /* the whole event object (owned by the queue) */
 	const char *name;     /* "event" member */
-	int64_t qemu_usec;    /* QEMU's "timestamp", microseconds since the epoch */
+	int64_t qemu_usec;    /* QEMU's "timestamp", microseconds since the epoch; 0 if absent
+			       * or out of range */
 	int64_t recv_ns;      /* CLOCK_MONOTONIC when it was read */
 };
 
@@ -41,6 +42,10 @@ int qmp_hmp(struct qmp *q, const char *cmdline, char **out);
  * queue; earlier events of other names stay queued. Returns 0, -ETIMEDOUT or -errno.
  * The caller frees ev->json with json_decref. */
 int qmp_wait_event(struct qmp *q, const char *name, int timeout_ms, struct qmp_event *ev);
+
+/* Cancel an outgoing migration that is still under way and wait up to timeout_ms until
+ * QEMU says it is over (QEMU refuses 'cont' before that). 0, or -errno. */
+int qmp_migration_settle(struct qmp *q, int timeout_ms);
 
 /* Text of the last failure (QMP error desc, or what broke). */
 const char *qmp_last_error(const struct qmp *q);

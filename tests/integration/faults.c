@@ -101,6 +101,10 @@ static void one(const struct fault *f, FILE *table)
 	argv[n++] = qmp;
 	argv[n++] = "--libcpr";
 	argv[n++] = env.libcpr;
+	if (getenv("CPR_TEST_PRECOPY")) {
+		argv[n++] = "--precopy";
+		argv[n++] = getenv("CPR_TEST_PRECOPY");
+	}
 	argv[n++] = "--";
 	for (int i = 0; qargv[i]; i++)
 		argv[n++] = qargv[i];

@@ -81,6 +81,10 @@ static int run_agent(struct testenv *env, const char *from, const char *to,
 	argv[n++] = "--timeout";
 	argv[n++] = "60";
 	argv[n++] = "--verbose";
+	if (getenv("CPR_TEST_PRECOPY")) { /* live or stopped, as an operator may choose */
+		argv[n++] = "--precopy";
+		argv[n++] = getenv("CPR_TEST_PRECOPY");
+	}
 	argv[n++] = "--";
 	for (int i = 0; qargv[i]; i++)
 		argv[n++] = qargv[i];
@@ -334,6 +338,10 @@ int main(int argc, char **argv)
 	/* plain -m is promoted to a shared file backend unless CPR_PROMOTE=off */
 	if (!strcmp(mode, "copy"))
 		setenv("CPR_PROMOTE", "off", 1);
+	if (!strcmp(mode, "live-precopy")) {
+		setenv("CPR_TEST_PRECOPY", "live", 1);
+		mode = "promoted";
+	}
 	if (!strcmp(mode, "soak"))
 		sc = (struct scenario){ mode, "256M", NULL, 256ull << 20, "tier          share" };
 	else if (!strcmp(mode, "promoted") || !strcmp(mode, "chain"))
