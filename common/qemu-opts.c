@@ -84,7 +84,8 @@ int qemu_size_parse(const char *s, int bytes_default, uint64_t *out)
 	}
 	if (*end && end[1])
 		return -1;
-	if (v < 0 || v * (double)mul >= 18446744073709551616.0)
+	/* !(v >= 0): strtod reads "nan", which no comparison catches and no cast may take */
+	if (!(v >= 0) || v * (double)mul >= 18446744073709551616.0)
 		return -1;
 	*out = (uint64_t)(v * (double)mul);
 	return 0;

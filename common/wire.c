@@ -167,6 +167,8 @@ int cpr_wire_unescape(const char *src, size_t len, char *dst, size_t dstlen)
 {
 	size_t o = 0;
 
+	if (dstlen == 0)
+		return -ENOBUFS; /* not even room for the NUL */
 	for (size_t i = 0; i < len; i++) {
 		char c = src[i];
 
@@ -188,11 +190,11 @@ int cpr_wire_unescape(const char *src, size_t len, char *dst, size_t dstlen)
 				else
 					return -EINVAL;
 			}
-			if (v == 0)
-				return -EINVAL; /* an embedded NUL would cut the name */
 			c = (char)v;
 			i += 2;
 		}
+		if (c == 0)
+			return -EINVAL; /* a NUL, raw or %00, would cut the name short */
 		if (o + 1 >= dstlen)
 			return -ENOBUFS;
 		dst[o++] = c;

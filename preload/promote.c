@@ -171,8 +171,6 @@ int cpr_promote_argv(int argc, char *const *argv, struct cpr_promotion *p)
 				cpr_info("promotion: leaving %s alone: %s", v, skip);
 		}
 	}
-	if (n > CPR_PROMOTE_MAX)
-		return refuse(p, "more than %d memory backends", CPR_PROMOTE_MAX);
 	if (!explicit) {
 		implicit = default_ram_id(type);
 		if (!implicit)
@@ -189,6 +187,9 @@ int cpr_promote_argv(int argc, char *const *argv, struct cpr_promotion *p)
 				return refuse(p, "-m %s: cannot read the size", mem);
 		}
 	}
+	/* the implicit RAM takes an id slot too */
+	if (n + (implicit ? 1 : 0) > CPR_PROMOTE_MAX)
+		return refuse(p, "more than %d memory backends", CPR_PROMOTE_MAX);
 	if (!n && !implicit) {
 		snprintf(p->why, sizeof(p->why), "no anonymous memory backend to promote");
 		return 0;

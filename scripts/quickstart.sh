@@ -31,9 +31,12 @@ jobs=$(nproc 2>/dev/null || echo 2)
 [ -x configure ] || autoreconf -fi
 # --enable-sanitizers builds only what make check runs in-process (unit tests, fuzz
 # regression drivers) with ASan and UBSan; libcpr.so, cpr-agent and the demo are the same
-# either way. A tree configured without it is reconfigured for the test suite.
-if [ ! -f Makefile ] ||
-	{ [ "$1" = test ] && ! grep -q -e '--enable-sanitizers' config.status; }; then
+# either way. A tree configured without it is reconfigured for the test suite, from clean:
+# make does not rebuild objects when only the flags change.
+if [ ! -f Makefile ]; then
+	./configure --enable-sanitizers
+elif [ "$1" = test ] && ! grep -q -e '--enable-sanitizers' config.status; then
+	make clean >/dev/null
 	./configure --enable-sanitizers
 fi
 make -j"$jobs"

@@ -76,7 +76,8 @@ int report_parse(const char *line, size_t len, struct report *r)
 	memset(r, 0, sizeof(*r));
 	while (end > p && (end[-1] == '\r' || end[-1] == ' '))
 		end--;
-	if (end - p < 1 || !strchr("BGEMW", *p) || (end - p > 1 && p[1] != ' '))
+	/* memchr, not strchr: strchr finds a NUL kind too, as the string's end */
+	if (end - p < 1 || !memchr("BGEMW", *p, 5) || (end - p > 1 && p[1] != ' '))
 		return -1;
 	r->kind = *p++;
 	if (r->kind == REPORT_WARN)
