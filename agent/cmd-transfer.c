@@ -144,21 +144,6 @@ static void usage(FILE *out)
 
 /* ---- the old QEMU -------------------------------------------------------------------- */
 
-/* QEMU's version as major*100+minor, from QMP. */
-static int qemu_version(struct qmp *q)
-{
-	json_t *ret = NULL, *v;
-	int ver = 0;
-
-	if (qmp_execute(q, "query-version", NULL, &ret) == 0) {
-		v = json_object_get(ret, "qemu");
-		ver = (int)(json_integer_value(json_object_get(v, "major")) * 100 +
-			    json_integer_value(json_object_get(v, "minor")));
-	}
-	json_decref(ret);
-	return ver;
-}
-
 /* Refuse what CPR cannot do: a guest not running, postcopy, background snapshots, COLO,
  * SGX EPC memory. */
 static int check_caveats(struct transfer *t)
@@ -880,7 +865,7 @@ int cmd_transfer(int argc, char **argv)
 	if (check_caveats(&t) < 0 || list_memdevs(&t, t.oldq, devs, MAX_PRESERVED, &ndevs) < 0 ||
 	    choose_records(&t, devs, ndevs) < 0)
 		goto refuse;
-	old_ver = qemu_version(t.oldq);
+	old_ver = qmp_qemu_version(t.oldq);
 	if (journal_begin(&t.journal, t.old_pid, t.old_qmp_path, err, sizeof(err)) < 0) {
 		why(&t, "%s", err);
 		goto refuse;
@@ -946,7 +931,7 @@ int cmd_transfer(int argc, char **argv)
 	 * stream. The sender decides what the stream carries: a new QEMU that would not skip a
 	 * block (a memfd backend on 8.1+) waits for pages that never come and leaves the
 	 * preserved memory as it is; both only need x-ignore-shared on for the same format. */
-	new_ver = qemu_version(t.newq);
+	new_ver = qmp_qemu_version(t.newq);
 	t.share_tier = true;
 	snprintf(t.tier_why, sizeof(t.tier_why), "every memory backend is shared; QEMU %d.%d -> "
 		 "%d.%d", old_ver / 100, old_ver % 100, new_ver / 100, new_ver % 100);

@@ -406,3 +406,17 @@ int qmp_migration_settle(struct qmp *q, int timeout_ms)
 		usleep(10000);
 	}
 }
+
+int qmp_qemu_version(struct qmp *q)
+{
+	json_t *ret = NULL, *v;
+	int ver = 0;
+
+	if (qmp_execute(q, "query-version", NULL, &ret) == 0) {
+		v = json_object_get(ret, "qemu");
+		ver = (int)(json_integer_value(json_object_get(v, "major")) * 100 +
+			    json_integer_value(json_object_get(v, "minor")));
+	}
+	json_decref(ret);
+	return ver;
+}

@@ -43,6 +43,9 @@ int qmp_hmp(struct qmp *q, const char *cmdline, char **out);
  * The caller frees ev->json with json_decref. */
 int qmp_wait_event(struct qmp *q, const char *name, int timeout_ms, struct qmp_event *ev);
 
+/* QEMU's version as major * 100 + minor (702 for 7.2), or 0 if it does not say. */
+int qmp_qemu_version(struct qmp *q);
+
 /* Cancel an outgoing migration that is still under way and wait up to timeout_ms until
  * QEMU says it is over (QEMU refuses 'cont' before that). 0, or -errno. */
 int qmp_migration_settle(struct qmp *q, int timeout_ms);

@@ -84,21 +84,6 @@ static int log_says(struct testenv *env, const char *log, const char *s)
 }
 
 
-/* QEMU's version as major*100+minor, from its QMP. */
-static int version_of(struct qmp *q)
-{
-	json_t *ret = NULL, *v;
-	int ver = 0;
-
-	if (qmp_execute(q, "query-version", NULL, &ret) == 0) {
-		v = json_object_get(ret, "qemu");
-		ver = (int)(json_integer_value(json_object_get(v, "major")) * 100 +
-			    json_integer_value(json_object_get(v, "minor")));
-	}
-	json_decref(ret);
-	return ver;
-}
-
 /* Free a vm the agent started (not our child); kill its QEMU if kill_it. */
 static void drop(struct testenv *env, struct vm *vm, bool kill_it)
 {
@@ -159,7 +144,8 @@ static struct vm *transfer_to(struct testenv *env, const char *from, pid_t from_
 		free(nvm);
 		return NULL;
 	}
-	CHECK(version_of(nvm->qmp) == 1000, "%s is QEMU %d, not 10.0", to, version_of(nvm->qmp));
+	CHECK(qmp_qemu_version(nvm->qmp) == 1000, "%s is QEMU %d, not 10.0", to,
+	      qmp_qemu_version(nvm->qmp));
 	CHECK(vm_wait_runstate(nvm, "running", 2000) == 0, "%s is not running", to);
 	CHECK(guestmon_wait_reports(env->gm, 50, 10000) == 0, "no reports after the transfer");
 	guestmon_summary(env->gm, &after);
@@ -218,7 +204,8 @@ int main(int argc, char **argv)
 	if (!strcmp(mode, "promoted"))
 		tier2 = share;
 	REQUIRE(vm_start(&old, &env, &cfg) == 0, "QEMU 7.2 did not start");
-	REQUIRE(version_of(old->qmp) == 702, "the old QEMU is %d, not 7.2", version_of(old->qmp));
+	REQUIRE(qmp_qemu_version(old->qmp) == 702, "the old QEMU is %d, not 7.2",
+		qmp_qemu_version(old->qmp));
 	REQUIRE(guestmon_wait(env.gm, filled, NULL, 120000) == 0, "guest did not fill its RAM");
 
 	cfg.qemu = qemu10;
