@@ -123,7 +123,10 @@ int cmd_recover(int argc, char **argv)
 	}
 	printf("journal %s: phase %s, old QEMU %d, new QEMU %d\n", path,
 	       journal_phase_name(st.phase), (int)st.old_pid, (int)st.new_pid);
-	bool old_alive = is_qemu(st.old_pid), new_alive = is_qemu(st.new_pid);
+	/* a pid may name another process by now: the start time tells */
+	bool old_alive = is_qemu(st.old_pid) &&
+			 (!st.old_start || st.old_start == journal_proc_start(st.old_pid));
+	bool new_alive = is_qemu(st.new_pid);
 
 	if (st.phase < PHASE_COMMITTED) {
 		/* the new QEMU never ran the guest: end it, the old one runs on */

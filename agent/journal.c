@@ -42,6 +42,31 @@ static int file_path(pid_t old_pid, const char *suffix, char *buf, size_t len)
 	return n > 0 && (size_t)n < len ? 0 : -ENAMETOOLONG;
 }
 
+unsigned long long journal_proc_start(pid_t pid)
+{
+	char path[64], buf[1024];
+	unsigned long long start = 0;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	/* field 22, counted after the command name, which may hold spaces and parentheses */
+	char *p = strrchr(buf, ')');
+	for (int field = 2; p && field < 22; field++)
+		p = strchr(p + 1, ' ');
+	if (p)
+		start = strtoull(p + 1, NULL, 10);
+	return start;
+}
+
 int journal_begin(struct journal **out, pid_t old_pid, const char *old_qmp, char *err,
 		  size_t errlen)
 {
@@ -72,11 +97,22 @@ int journal_begin(struct journal **out, pid_t old_pid, const char *old_qmp, char
 		return r == -EWOULDBLOCK ? -EBUSY : r;
 	}
 	if (access(j->path, F_OK) == 0) {
-		snprintf(err, errlen, "an unfinished transfer of QEMU %d left %s: run 'cpr-agent "
-				      "recover --pid %d' first", (int)old_pid, j->path, (int)old_pid);
-		close(j->lock_fd);
-		free(j);
-		return -EEXIST;
+		struct journal_state old;
+		char p2[sizeof(j->path) + 8];
+
+		/* a journal of an earlier process with the same pid is history, not a warning */
+		if (journal_read(old_pid, &old, p2, sizeof(p2)) == 0 && old.old_start &&
+		    old.old_start != journal_proc_start(old_pid)) {
+			snprintf(p2, sizeof(p2), "%s.stale", j->path);
+			rename(j->path, p2);
+		} else {
+			snprintf(err, errlen, "an unfinished transfer of QEMU %d left %s: run "
+					      "'cpr-agent recover --pid %d' first", (int)old_pid,
+				 j->path, (int)old_pid);
+			close(j->lock_fd);
+			free(j);
+			return -EEXIST;
+		}
 	}
 	j->fd = open(j->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (j->fd < 0) {
@@ -86,8 +122,8 @@ int journal_begin(struct journal **out, pid_t old_pid, const char *old_qmp, char
 		free(j);
 		return r;
 	}
-	n = snprintf(line, sizeof(line), "cpr-journal 1\nold-pid=%d\nold-qmp=%s\n", (int)old_pid,
-		     old_qmp);
+	n = snprintf(line, sizeof(line), "cpr-journal 1\nold-pid=%d\nold-start=%llu\nold-qmp=%s\n",
+		     (int)old_pid, journal_proc_start(old_pid), old_qmp);
 	if (write(j->fd, line, (size_t)n) != n || fsync(j->fd) < 0) {
 		snprintf(err, errlen, "%s: %s", j->path, strerror(errno));
 		journal_abandon(j);
@@ -153,6 +189,8 @@ int journal_parse(const char *text, struct journal_state *st)
 		line[len] = 0;
 		if (!strncmp(line, "old-pid=", 8))
 			st->old_pid = (pid_t)atoi(line + 8);
+		else if (!strncmp(line, "old-start=", 10))
+			st->old_start = strtoull(line + 10, NULL, 10);
 		else if (!strncmp(line, "new-pid=", 8))
 			st->new_pid = (pid_t)atoi(line + 8);
 		else if (!strncmp(line, "old-qmp=", 8) && len - 8 < sizeof(st->old_qmp))

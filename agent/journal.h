@@ -21,6 +21,7 @@ enum journal_phase {
 struct journal_state {
 	enum journal_phase phase;
 	pid_t old_pid, new_pid;
+	unsigned long long old_start; /* the old QEMU's start time (/proc/PID/stat): pids recur */
 	char old_qmp[108], new_qmp[108];
 };
 
@@ -43,6 +44,10 @@ void journal_abandon(struct journal *j);
 
 /* Read the journal of a VM (by its old pid). 0, -ENOENT when there is none, -EPROTO. */
 int journal_read(pid_t old_pid, struct journal_state *st, char *path, size_t pathlen);
+
+/* When process pid started, in clock ticks since boot (0 if it does not exist): with the
+ * pid it names one process for good, where a pid alone is reused. */
+unsigned long long journal_proc_start(pid_t pid);
 
 /* Parse journal text (pure: unit tests). 0 or -EPROTO. */
 int journal_parse(const char *text, struct journal_state *st);

@@ -91,6 +91,10 @@ void testenv_init(struct testenv *env, const char *test_name)
 		perror("mkdtemp");
 		exit(99);
 	}
+	/* control sockets and transfer journals of this test's QEMUs stay in its scratch
+	 * directory: nothing leaks into /run/cpr, and pids reused between tests do not meet */
+	snprintf(sock, sizeof(sock), "%s/run", env->dir);
+	setenv("CPR_RUNTIME_DIR", sock, 1);
 	snprintf(sock, sizeof(sock), "%s/guest.sock", env->dir);
 	snprintf(log, sizeof(log), "%s/reports.log", env->dir);
 	r = guestmon_start(&env->gm, sock, log);

@@ -80,6 +80,19 @@ static void lock_and_leftover(void **state)
 	assert_int_equal(journal_begin(&b, 1234, "/q", err, sizeof(err)), 0);
 	journal_finish(b);
 	assert_int_equal(journal_read(1234, &st, path, sizeof(path)), -ENOENT);
+	/* a journal left by an earlier process that had our pid is set aside, not obeyed */
+	pid_t me = getpid();
+	assert_int_equal(journal_begin(&a, me, "/q", err, sizeof(err)), 0);
+	assert_int_equal(journal_read(me, &st, path, sizeof(path)), 0);
+	assert_true(st.old_start == journal_proc_start(me) && st.old_start > 0);
+	journal_abandon(a);
+	assert_int_equal(journal_begin(&b, me, "/q", err, sizeof(err)), -EEXIST); /* same process */
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "cpr-journal 1\nold-pid=%d\nold-start=1\nold-qmp=/q\nphase=stopped\n", (int)me);
+	fclose(f);
+	assert_int_equal(journal_begin(&b, me, "/q", err, sizeof(err)), 0);
+	journal_finish(b);
 	char cmd[300];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	assert_int_equal(system(cmd), 0);
