@@ -7,7 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
+#include <linux/memfd.h>
 #include <sys/mman.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "common/qemu-opts.h"
@@ -131,22 +134,26 @@ static bool promotable(const char *v, char *id, size_t idlen, const char **skip_
 
 int cpr_promote_argv(int argc, char *const *argv, struct cpr_promotion *p)
 {
-	const char *mem = NULL, *implicit = NULL, *skip;
+	const char *mem = NULL, *implicit = NULL, *skip, *mem_path = NULL;
+	bool prealloc = false;
+	uint64_t hugepage = 0;
 	char type[64] = "pc", machine_type[64], val[64], id[64];
 	bool explicit = false, implicit_taken = false;
 	uint64_t ram = 128ull << 20;
 	int extra, n = 0;
 
 	memset(p, 0, sizeof(*p));
-	for (int i = 1; i + 1 < argc; i++) {
-		const char *o = option(argv[i]), *v = argv[i + 1];
+	for (int i = 1; i < argc; i++) {
+		const char *o = option(argv[i]), *v = i + 1 < argc ? argv[i + 1] : "";
 
 		if (!o)
 			continue;
 		if (!strcmp(o, "readconfig"))
 			return refuse(p, "-readconfig: the command line does not show all of the RAM");
+		if (!strcmp(o, "mem-prealloc"))
+			prealloc = true;
 		if (!strcmp(o, "mem-path"))
-			return refuse(p, "-mem-path: RAM in files (hugetlbfs) is kept as it is");
+			mem_path = v;
 		if (!strcmp(o, "numa") && qemu_opt_get(v, "mem", val, sizeof(val)) == 1)
 			return refuse(p, "-numa node,mem=: legacy NUMA RAM is no memory backend");
 		if (!strcmp(o, "machine") || !strcmp(o, "M")) {
@@ -170,6 +177,17 @@ int cpr_promote_argv(int argc, char *const *argv, struct cpr_promotion *p)
 			else if (skip)
 				cpr_info("promotion: leaving %s alone: %s", v, skip);
 		}
+	}
+	if (mem_path) {
+		struct statfs fs;
+
+		/* hugetlbfs RAM stays on huge pages: a hugetlb memfd of the same page size */
+		if (explicit)
+			return refuse(p, "-mem-path with -machine memory-backend=");
+		if (statfs(mem_path, &fs) < 0)
+			return refuse(p, "-mem-path %s: %s", mem_path, strerror(errno));
+		if (fs.f_type == HUGETLBFS_MAGIC)
+			hugepage = (uint64_t)fs.f_bsize;
 	}
 	if (!explicit) {
 		implicit = default_ram_id(type);
@@ -201,6 +219,11 @@ int cpr_promote_argv(int argc, char *const *argv, struct cpr_promotion *p)
 	for (int i = 0; i < argc; i++) {
 		const char *o = option(argv[i]);
 
+		/* the promoted backend takes over what these said */
+		if (o && implicit && (!strcmp(o, "mem-path") || !strcmp(o, "mem-prealloc"))) {
+			i += !strcmp(o, "mem-path");
+			continue;
+		}
 		p->argv[p->argc++] = argv[i];
 		if (o && !strcmp(o, "object") && i + 1 < argc &&
 		    promotable(argv[i + 1], id, sizeof(id), &skip)) {
@@ -219,9 +242,13 @@ int cpr_promote_argv(int argc, char *const *argv, struct cpr_promotion *p)
 		if (!obj)
 			return refuse(p, "out of memory");
 		/* exactly what QEMU makes of -m, but a shared file: same RAMBlock name */
+		char huge[32] = "";
+
+		if (hugepage)
+			snprintf(huge, sizeof(huge), "@%llu", (unsigned long long)hugepage);
 		snprintf(obj, 256, "memory-backend-file,id=%s,size=%llu,mem-path=" CPR_PROMOTE_PREFIX
-			 "%s,share=on,x-use-canonical-path-for-ramblock-id=off", implicit,
-			 (unsigned long long)ram, implicit);
+			 "%s%s,share=on%s,x-use-canonical-path-for-ramblock-id=off", implicit,
+			 (unsigned long long)ram, implicit, huge, prealloc ? ",prealloc=on" : "");
 		p->argv[p->argc++] = "-object";
 		p->argv[p->argc++] = obj;
 		p->argv[p->argc++] = "-machine";
@@ -240,11 +267,22 @@ bool cpr_promote_is_path(const char *path)
 
 int cpr_promote_open(const char *path, int flags)
 {
-	const char *id = path + sizeof(CPR_PROMOTE_PREFIX) - 1;
+	const char *id = path + sizeof(CPR_PROMOTE_PREFIX) - 1, *at = strchr(id, '@');
+	unsigned huge_flags = 0;
 	char name[80];
 	int fd;
 
-	snprintf(name, sizeof(name), "cpr-%s", id);
+	/* "ID@PAGESIZE": hugetlbfs RAM, kept on huge pages of that size */
+	if (at) {
+		unsigned long long size = strtoull(at + 1, NULL, 10);
+
+		if (size < 4096 || (size & (size - 1))) {
+			errno = EINVAL;
+			return -1;
+		}
+		huge_flags = MFD_HUGETLB | ((unsigned)__builtin_ctzll(size) << MFD_HUGE_SHIFT);
+	}
+	snprintf(name, sizeof(name), "cpr-%.*s", (int)(at ? at - id : (long)strlen(id)), id);
 	fd = cpr_inherit_named_memfd(name, flags);
 	if (fd >= 0)
 		return fd;
@@ -253,7 +291,7 @@ int cpr_promote_open(const char *path, int flags)
 		return -1;
 	}
 	/* QEMU sizes it (the file is empty) and maps it shared */
-	fd = cpr_real()->memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	fd = cpr_real()->memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING | huge_flags);
 	if (fd < 0)
 		return -1;
 	if (!(flags & O_CLOEXEC))

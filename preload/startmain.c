@@ -24,21 +24,15 @@ static int is_qemu(void)
 	return cpr_active_process() && !getenv("CPR_ACTIVE");
 }
 
-/* Log the promoted command line in full: each argument replaced, then what was added. */
-static void log_rewrite(int argc, char **old, const struct cpr_promotion *p)
+/* Log the promoted command line in full: what main() will read. */
+static void log_rewrite(const struct cpr_promotion *p)
 {
-	char added[2048] = "";
+	char line[3000];
 	size_t used = 0;
-	int i = 0, j = 0;
 
-	for (; i < argc; i++, j++)
-		if (old[i] != p->argv[j])
-			cpr_info("promotion: %s -> %s", old[i], p->argv[j]);
-	for (; j < p->argc; j++)
-		used += (size_t)snprintf(added + used, used < sizeof(added) ? sizeof(added) - used : 0,
-					 " %s", p->argv[j]);
-	if (used)
-		cpr_info("promotion: added%s", added);
+	for (int i = 1; i < p->argc && used < sizeof(line); i++)
+		used += (size_t)snprintf(line + used, sizeof(line) - used, " %s", p->argv[i]);
+	cpr_info("promotion: QEMU's command line is now:%s", line);
 }
 
 int __libc_start_main(main_fn main, int argc, char **argv, void (*init)(void), void (*fini)(void),
@@ -59,7 +53,7 @@ CPR_EXPORT int __libc_start_main(main_fn main, int argc, char **argv, void (*ini
 		int r = cpr_promote_argv(argc, argv, &p);
 
 		if (r > 0) {
-			log_rewrite(argc, argv, &p);
+			log_rewrite(&p);
 			cpr_info("promotion: guest main RAM (%d block%s) is shared memory libcpr owns; "
 				 "transfers can leave it out of the stream (CPR_PROMOTE=off to keep "
 				 "the command line)", p.nblocks, p.nblocks == 1 ? "" : "s");

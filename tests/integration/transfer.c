@@ -2,7 +2,9 @@
  * memory errors and one copy of its RAM, or the transfer is refused / rolled back and
  * the guest keeps running where it was.
  * usage: transfer copy|promoted|share-memfd|share-ram|chain|receive|fail-start|kill-new|wrong-mem|
- *                 same-qmp|paused|no-libcpr|postcopy */
+ *                 same-qmp|paused|no-libcpr|postcopy|hugetlb
+ * hugetlb: -mem-path on a hugetlbfs the test mounts (root): promoted to a hugetlb memfd,
+ * moved in share tier, still on 2 MiB pages in the new QEMU. */
 #include "config.h"
 
 #include <errno.h>
@@ -342,7 +344,30 @@ int main(int argc, char **argv)
 		setenv("CPR_TEST_PRECOPY", "live", 1);
 		mode = "promoted";
 	}
-	if (!strcmp(mode, "soak"))
+	static char huge_dir[160];
+	static const char *huge_args[] = { "-mem-path", huge_dir, NULL };
+	if (!strcmp(mode, "hugetlb")) {
+		char cmd[640];
+		FILE *f;
+		long free_pages = 0;
+
+		if (geteuid() != 0)
+			testenv_missing("root, to mount hugetlbfs and reserve huge pages");
+		snprintf(huge_dir, sizeof(huge_dir), "%s/huge", env.dir);
+		snprintf(cmd, sizeof(cmd), "mkdir -p %s && mount -t hugetlbfs none %s && "
+					   "echo $(( $(cat /proc/sys/vm/nr_hugepages) + 300 )) > "
+					   "/proc/sys/vm/nr_hugepages", huge_dir, huge_dir);
+		if (system(cmd) != 0)
+			testenv_missing("hugetlbfs (mount -t hugetlbfs) and huge pages");
+		f = fopen("/proc/meminfo", "re");
+		while (f && fgets(cmd, sizeof(cmd), f))
+			sscanf(cmd, "HugePages_Free: %ld", &free_pages);
+		if (f)
+			fclose(f);
+		if (free_pages < 260)
+			testenv_missing("260 free 2 MiB huge pages");
+		sc = (struct scenario){ mode, "512M", huge_args, 512ull << 20, "tier          share" };
+	} else if (!strcmp(mode, "soak"))
 		sc = (struct scenario){ mode, "256M", NULL, 256ull << 20, "tier          share" };
 	else if (!strcmp(mode, "promoted") || !strcmp(mode, "chain"))
 		sc = (struct scenario){ mode, "1G", NULL, 1ull << 30, "tier          share" };
@@ -351,7 +376,7 @@ int main(int argc, char **argv)
 	else if (!strcmp(mode, "share-ram"))
 		sc = (struct scenario){ "share-ram", "1G", ramshare_args, 1ull << 30, "tier          share" };
 	else if (strcmp(mode, "copy") != 0 && strcmp(mode, "promoted") != 0 &&
-		 strcmp(mode, "chain") != 0 && strcmp(mode, "soak") != 0)
+		 strcmp(mode, "chain") != 0 && strcmp(mode, "soak") != 0 && strcmp(mode, "hugetlb") != 0)
 		sc = (struct scenario){ mode, "512M", NULL, 512ull << 20, "tier          copy" };
 
 	cfg = (struct vm_config){ .name = "old", .mem = sc.mem, .append = "fill=90 tick=20 wr=16",
@@ -363,6 +388,32 @@ int main(int argc, char **argv)
 		const char *c = getenv("CPR_SOAK_COUNT");
 
 		soak(&env, old, &cfg, c && atoi(c) > 0 ? atoi(c) : 100);
+	} else if (!strcmp(mode, "hugetlb")) {
+		struct vm_config ncfg = cfg;
+		char smaps[64], line[256], cmd[200];
+		long kps = 0;
+		bool in = false;
+		FILE *f;
+
+		cur = transfer_once(&env, old, "new", &sc, &ncfg);
+		REQUIRE(cur != NULL, "transfer failed");
+		snprintf(smaps, sizeof(smaps), "/proc/%d/smaps", (int)proc_qemu_at(&env, "new"));
+		f = fopen(smaps, "re");
+		while (f && fgets(line, sizeof(line), f)) {
+			if (strchr(line, '-') && strstr(line, " rw-s "))
+				in = strstr(line, "/memfd:cpr-pc.ram") != NULL;
+			if (in && sscanf(line, "KernelPageSize: %ld kB", &kps) == 1)
+				break;
+		}
+		if (f)
+			fclose(f);
+		printf("new QEMU's RAM: %ld kB pages\n", kps);
+		CHECK(kps == 2048, "the new QEMU's RAM is on %ld kB pages, not 2 MiB ones", kps);
+		end_agent_qemu(&env, cur);
+		cur = NULL;
+		snprintf(cmd, sizeof(cmd), "umount %s", huge_dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "could not unmount %s\n", huge_dir);
 	} else if (!strcmp(mode, "chain")) {
 		const char *names[] = { "new", "newer", "newest" };
 		struct vm *from = old;

@@ -100,12 +100,28 @@ static void left_alone(void **state)
 	assert_int_equal(PROMOTE(&p, "-object", "memory-backend-memfd,id=h,size=1G,hugetlb=on",
 				 "-machine", "memory-backend=h"), 0);
 	assert_int_equal(PROMOTE(&p, "-readconfig", "vm.cfg"), -1);
-	assert_int_equal(PROMOTE(&p, "-m", "1G", "-mem-path", "/dev/hugepages"), -1);
+	assert_int_equal(PROMOTE(&p, "-m", "1G", "-mem-path", "/nonexistent/hugepages"), -1);
 	assert_int_equal(PROMOTE(&p, "-m", "1G", "-numa", "node,mem=1G"), -1);
 	assert_int_equal(PROMOTE(&p, "-object", "{\"qom-type\":\"memory-backend-ram\",\"id\":\"r\"}"), -1);
 	assert_int_equal(PROMOTE(&p, "-machine", "{\"type\":\"pc\"}"), -1);
 	assert_int_equal(PROMOTE(&p, "-m", "lots"), -1);
 	assert_int_equal(PROMOTE(&p, "-m", "1G", "-object", "memory-backend-ram,id=pc.ram,size=1G"), -1);
+}
+
+static void mem_path(void **state)
+{
+	struct cpr_promotion p;
+
+	/* not hugetlbfs: a plain memfd; -mem-path and -mem-prealloc move into the backend */
+	assert_int_equal(PROMOTE(&p, "-m", "1G", "-mem-path", "/tmp", "-mem-prealloc", "-kernel", "k"),
+			 1);
+	assert_null(last_value(&p, "-mem-path"));
+	for (int i = 0; i < p.argc; i++)
+		assert_string_not_equal(p.argv[i], "-mem-prealloc");
+	assert_non_null(strstr(last_value(&p, "-object"), "mem-path=" CPR_PROMOTE_PREFIX "pc.ram,"));
+	assert_non_null(strstr(last_value(&p, "-object"), ",prealloc=on"));
+	assert_string_equal(last_value(&p, "-kernel"), "k");
+	assert_int_equal(PROMOTE(&p, "-mem-path", "/tmp", "-M", "memory-backend=x"), -1);
 }
 
 static void paths(void **state)
@@ -122,6 +138,7 @@ int main(void)
 		cmocka_unit_test(default_size_and_machines),
 		cmocka_unit_test(user_backends),
 		cmocka_unit_test(left_alone),
+		cmocka_unit_test(mem_path),
 		cmocka_unit_test(paths),
 	};
 
