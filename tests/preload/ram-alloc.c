@@ -402,16 +402,16 @@ static int exec_check(void)
 	FILE *f = passive ? NULL : fopen("/proc/self/maps", "re");
 	int bad = 0;
 
-	if (passive && !(pre && strstr(pre, "libcpr"))) {
+	if (passive && !(pre && strstr(pre, "libcpr.so"))) {
 		fprintf(stderr, "FAIL: a passive libcpr took itself out of LD_PRELOAD\n");
 		bad++;
 	}
-	if (!passive && pre && strstr(pre, "libcpr")) {
+	if (!passive && pre && strstr(pre, "libcpr.so")) {
 		fprintf(stderr, "FAIL: exec'd child has LD_PRELOAD=%s\n", pre);
 		bad++;
 	}
 	while (f && fgets(line, sizeof(line), f)) {
-		if (strstr(line, "libcpr")) {
+		if (strstr(line, "/libcpr.so")) {
 			fprintf(stderr, "FAIL: exec'd child loaded libcpr: %s", line);
 			bad++;
 			break;
