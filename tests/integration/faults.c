@@ -50,21 +50,13 @@ static int filled(const struct guest_summary *s, void *arg)
 /* Run the agent with argv (NULL-terminated) and fault; output to log; exit status. */
 static int run(const char *const *argv, const char *fault, const char *log)
 {
-	int st;
-	pid_t pid = fork();
+	pid_t pid;
 
-	if (pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-
-		dup2(fd, 1);
-		dup2(fd, 2);
-		if (fault)
-			setenv("CPR_AGENT_FAULT", fault, 1);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	waitpid(pid, &st, 0);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	if (fault)
+		setenv("CPR_AGENT_FAULT", fault, 1);
+	pid = run_logged(argv, log, true);
+	unsetenv("CPR_AGENT_FAULT");
+	return wait_exit_status(pid);
 }
 
 /* One case, in a world of its own. Returns the outcome seen, writes a table row. */

@@ -91,39 +91,30 @@ static int run_agent(struct testenv *env, const char *from, const char *to,
 	for (int i = 0; qargv[i]; i++)
 		argv[n++] = qargv[i];
 	argv[n] = NULL;
-	pid = fork();
+	pid = run_logged(argv, log, false);
 	if (pid < 0)
 		return -1;
-	if (pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-
-		dup2(fd, 1);
-		dup2(fd, 2);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
 	if (async_pid) {
 		*async_pid = pid;
 		return 0;
 	}
-	waitpid(pid, &status, 0);
+	status = wait_exit_status(pid);
 	snprintf(buf, sizeof(buf), "cat '%s'", log);
 	if (system(buf) != 0)
 		return -1;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	return status;
 }
 
 /* Print the agent's log once an async run ends; returns its exit status. */
 static int finish_agent(struct testenv *env, const char *to, pid_t pid)
 {
 	char buf[256];
-	int status;
+	int status = wait_exit_status(pid);
 
-	waitpid(pid, &status, 0);
 	snprintf(buf, sizeof(buf), "cat '%s/agent-%s.log'", env->dir, to);
 	if (system(buf) != 0)
 		return -1;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	return status;
 }
 
 /* Whether the agent's log says s. */

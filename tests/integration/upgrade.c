@@ -56,22 +56,14 @@ static int agent(struct testenv *env, const char *log, const char *const *args)
 	for (; *args && n < VM_MAX_ARGS + 15; args++)
 		argv[n++] = *args;
 	argv[n] = NULL;
-	pid = fork();
+	pid = run_logged(argv, path, false);
 	if (pid < 0)
 		return -1;
-	if (pid == 0) {
-		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-
-		dup2(fd, 1);
-		dup2(fd, 2);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	waitpid(pid, &status, 0);
+	status = wait_exit_status(pid);
 	snprintf(cmd, sizeof(cmd), "cat '%s'", path);
 	if (system(cmd) != 0)
 		return -1;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	return status;
 }
 
 /* Whether DIR/LOG contains s. */
