@@ -270,25 +270,26 @@ int qmp_hmp(struct qmp *q, const char *cmdline, char **out)
 	return *out ? 0 : fail(q, -ENOMEM, "out of memory");
 }
 
-int qmp_wait_event(struct qmp *q, const char *name, int timeout_ms, struct qmp_event *ev)
+/* Move the first queued event named name (NULL: any) to *ev. */
+static bool take_event(struct qmp *q, const char *name, struct qmp_event *ev)
 {
-	int64_t deadline = now_ns() + (int64_t)timeout_ms * 1000000;
-	size_t seen = 0;
+	for (size_t i = 0; i < q->nevents; i++) {
+		if (name && strcmp(q->events[i].name, name) != 0)
+			continue;
+		*ev = q->events[i];
+		memmove(&q->events[i], &q->events[i + 1], (q->nevents - i - 1) * sizeof(*q->events));
+		q->nevents--;
+		return true;
+	}
+	return false;
+}
 
-	for (;;) {
-		for (size_t i = seen; i < q->nevents; i++) {
-			if (name && strcmp(q->events[i].name, name) != 0)
-				continue;
-			*ev = q->events[i];
-			memmove(&q->events[i], &q->events[i + 1],
-				(q->nevents - i - 1) * sizeof(*q->events));
-			q->nevents--;
-			return 0;
-		}
-		seen = q->nevents;
-
+/* Queue the events among the complete messages already read; drop late replies. */
+static int queue_buffered(struct qmp *q)
+{
+	while (q->len && memchr(q->buf, '\n', q->len)) {
 		json_t *msg;
-		int r = read_message(q, deadline, &msg);
+		int r = read_message(q, 0, &msg); /* a whole line is there: it does not wait */
 
 		if (r < 0)
 			return r;
@@ -300,6 +301,58 @@ int qmp_wait_event(struct qmp *q, const char *name, int timeout_ms, struct qmp_e
 		if (r < 0)
 			return r;
 	}
+	return 0;
+}
+
+int qmp_wait_event_any(struct qmp *const *qs, size_t n, const char *name, int timeout_ms,
+		       size_t *which, struct qmp_event *ev)
+{
+	int64_t deadline = now_ns() + (int64_t)timeout_ms * 1000000;
+	struct pollfd p[8];
+
+	if (n == 0 || n > 8)
+		return -EINVAL;
+	for (;;) {
+		for (size_t i = 0; i < n; i++) {
+			int r = queue_buffered(qs[i]);
+
+			*which = i;
+			if (r < 0)
+				return r;
+			if (take_event(qs[i], name, ev))
+				return 0;
+		}
+		int64_t left = deadline - now_ns();
+
+		if (left <= 0) {
+			for (size_t i = 0; i < n; i++)
+				fail(qs[i], -ETIMEDOUT, "no %s event within %d ms",
+				     name ? name : "QMP", timeout_ms);
+			return -ETIMEDOUT;
+		}
+		for (size_t i = 0; i < n; i++)
+			p[i] = (struct pollfd){ .fd = qs[i]->fd, .events = POLLIN };
+		int r = poll(p, n, (int)((left + 999999) / 1000000));
+
+		if (r < 0 && errno != EINTR)
+			return fail(qs[0], -errno, "poll: %s", strerror(errno));
+		for (size_t i = 0; r > 0 && i < n; i++) {
+			if (!p[i].revents)
+				continue;
+			*which = i;
+			r = fill(qs[i], now_ns() + 1000000000); /* readable: returns at once */
+			if (r < 0)
+				return r;
+			r = 1;
+		}
+	}
+}
+
+int qmp_wait_event(struct qmp *q, const char *name, int timeout_ms, struct qmp_event *ev)
+{
+	size_t which;
+
+	return qmp_wait_event_any(&q, 1, name, timeout_ms, &which, ev);
 }
 
 int qmp_attach(struct qmp **out, int fd, int timeout_ms, char *err, size_t errlen)

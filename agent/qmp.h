@@ -43,6 +43,11 @@ int qmp_hmp(struct qmp *q, const char *cmdline, char **out);
  * The caller frees ev->json with json_decref. */
 int qmp_wait_event(struct qmp *q, const char *name, int timeout_ms, struct qmp_event *ev);
 
+/* The same over several connections (at most 8): the first event named name on any of
+ * them; *which says whose it is, or whose connection failed. */
+int qmp_wait_event_any(struct qmp *const *qs, size_t n, const char *name, int timeout_ms,
+		       size_t *which, struct qmp_event *ev);
+
 /* QEMU's version as major * 100 + minor (702 for 7.2), or 0 if it does not say. */
 int qmp_qemu_version(struct qmp *q);
 

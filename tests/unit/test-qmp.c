@@ -125,6 +125,72 @@ static void events_are_queued_during_a_command(void **state)
 	assert_int_equal(qmp_wait_event(f->q, "STOP", 50, &ev), -ETIMEDOUT);
 }
 
+/* A second scripted QMP connection, set up as the fixture's is. */
+static struct fixture *second(void)
+{
+	void *st = NULL;
+
+	setup(&st);
+	return st;
+}
+
+static void *event_later(void *arg)
+{
+	usleep(20000);
+	put(*(int *)arg, "{\"timestamp\": {\"seconds\": 5, \"microseconds\": 0}, "
+			 "\"event\": \"MIGRATION\", \"data\": {\"status\": \"completed\"}}\r\n");
+	return NULL;
+}
+
+static void event_on_any_connection(void **state)
+{
+	struct fixture *a = *state, *b = second();
+	struct qmp *qs[2] = { a->q, b->q };
+	struct qmp_event ev;
+	size_t which = 9;
+	pthread_t t;
+
+	/* the first connection stays silent but for an event of another name */
+	put(a->peer, "{\"timestamp\": {\"seconds\": 4, \"microseconds\": 0}, \"event\": \"STOP\"}\r\n");
+	assert_int_equal(pthread_create(&t, NULL, event_later, &b->peer), 0);
+	assert_int_equal(qmp_wait_event_any(qs, 2, "MIGRATION", 2000, &which, &ev), 0);
+	pthread_join(t, NULL);
+	assert_int_equal(which, 1);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(ev.json, "data"),
+							      "status")), "completed");
+	json_decref(ev.json);
+	/* the STOP read on the way was kept for whoever asks */
+	assert_int_equal(qmp_wait_event(a->q, "STOP", 100, &ev), 0);
+	json_decref(ev.json);
+	teardown((void **)&b);
+}
+
+static void event_wait_times_out(void **state)
+{
+	struct fixture *a = *state, *b = second();
+	struct qmp *qs[2] = { a->q, b->q };
+	struct qmp_event ev;
+	size_t which;
+
+	assert_int_equal(qmp_wait_event_any(qs, 2, "MIGRATION", 50, &which, &ev), -ETIMEDOUT);
+	assert_non_null(strstr(qmp_last_error(b->q), "MIGRATION"));
+	teardown((void **)&b);
+}
+
+static void event_wait_names_the_broken_connection(void **state)
+{
+	struct fixture *a = *state, *b = second();
+	struct qmp *qs[2] = { a->q, b->q };
+	struct qmp_event ev;
+	size_t which = 9;
+
+	shutdown(b->peer, SHUT_WR);
+	assert_int_equal(qmp_wait_event_any(qs, 2, "MIGRATION", 2000, &which, &ev), -ECONNRESET);
+	assert_int_equal(which, 1);
+	assert_non_null(strstr(qmp_last_error(b->q), "closed"));
+	teardown((void **)&b);
+}
+
 static void stale_reply_is_skipped(void **state)
 {
 	struct fixture *f = *state;
@@ -277,6 +343,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(arguments_are_sent, setup, teardown),
 		cmocka_unit_test_setup_teardown(error_reply_carries_desc, setup, teardown),
 		cmocka_unit_test_setup_teardown(events_are_queued_during_a_command, setup, teardown),
+		cmocka_unit_test_setup_teardown(event_on_any_connection, setup, teardown),
+		cmocka_unit_test_setup_teardown(event_wait_times_out, setup, teardown),
+		cmocka_unit_test_setup_teardown(event_wait_names_the_broken_connection, setup, teardown),
 		cmocka_unit_test_setup_teardown(stale_reply_is_skipped, setup, teardown),
 		cmocka_unit_test_setup_teardown(reply_split_across_writes, setup, teardown),
 		cmocka_unit_test_setup_teardown(malformed_json_is_an_error, setup, teardown),
