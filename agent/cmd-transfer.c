@@ -600,8 +600,9 @@ static int verify_claim(struct transfer *t, struct memdev *olddevs, size_t nold)
 
 static int set_caps(struct transfer *t, struct qmp *q, const char *who)
 {
-	json_t *caps = json_pack("[{s:s,s:b}]", "capability", "x-ignore-shared", "state",
-				 t->share_tier);
+	/* events: the agent waits on MIGRATION events instead of polling query-migrate */
+	json_t *caps = json_pack("[{s:s,s:b},{s:s,s:b}]", "capability", "x-ignore-shared",
+				 "state", t->share_tier, "capability", "events", "state", true);
 
 	if (qmp_execute(q, "migrate-set-capabilities", json_pack("{s:o}", "capabilities", caps),
 			NULL) < 0)
@@ -609,48 +610,89 @@ static int set_caps(struct transfer *t, struct qmp *q, const char *who)
 	return 0;
 }
 
-/* Poll query-migrate on q until completed; fail on failed/cancelled or a dead new QEMU. */
-static int wait_migrated(struct transfer *t, struct qmp *q, const char *who)
+/* Say why the migration failed: the old QEMU's query-migrate carries the reason. */
+static int migration_failed(struct transfer *t, const char *who, const char *status)
 {
+	json_t *ret = NULL;
+	const char *desc = NULL;
+
+	if (qmp_execute(t->oldq, "query-migrate", NULL, &ret) == 0)
+		desc = json_string_value(json_object_get(ret, "error-desc"));
+	why(t, "migration %s on the %s QEMU: %s", status, who,
+	    desc ? desc : "no reason given (the QEMU logs may say)");
+	json_decref(ret);
+	return -1;
+}
+
+/* Wait for the MIGRATION events that say the new QEMU has loaded the whole state, and
+ * with need_old also the old QEMU's "completed"; fail on "failed" or "cancelled" from
+ * either, on a connection that breaks, or at the time limit. */
+static int wait_migrated(struct transfer *t, bool need_old)
+{
+	struct qmp *qs[2] = { t->newq, t->oldq };
 	int64_t deadline = mono_ns() + (int64_t)t->timeout_s * 1000000000;
+	bool new_done = false, old_done = !need_old;
 	int status;
 
-	for (;;) {
-		json_t *ret = NULL;
+	while (!new_done || !old_done) {
+		int left_ms = (int)((deadline - mono_ns()) / 1000000);
+		struct qmp_event ev;
+		size_t who = 0;
+		const char *st;
+		int r;
+
+		if (left_ms <= 0)
+			return why(t, "the migration did not complete within %d s", t->timeout_s);
+		r = qmp_wait_event_any(qs, 2, "MIGRATION", left_ms, &who, &ev);
+		if (r == -ETIMEDOUT)
+			continue;
+		if (r < 0 && who == 0 && !new_alive(t, &status))
+			return why(t, "the new QEMU died during the migration");
+		if (r < 0)
+			return why(t, "%s QEMU: %s", who ? "old" : "new", qmp_last_error(qs[who]));
+		st = json_string_value(json_object_get(json_object_get(ev.json, "data"), "status"));
+		if (t->verbose && t->stop_usec && ev.qemu_usec)
+			fprintf(stderr, "cpr-agent: %8.1f ms after STOP: %s QEMU says %s\n",
+				(double)(ev.qemu_usec - t->stop_usec) / 1e3, who ? "old" : "new",
+				st ? st : "?");
+		if (st && !strcmp(st, "completed"))
+			*(who ? &old_done : &new_done) = true;
+		if (st && (!strcmp(st, "failed") || !strcmp(st, "cancelled"))) {
+			json_decref(ev.json);
+			return migration_failed(t, who ? "old" : "new", st);
+		}
+		json_decref(ev.json);
+	}
+	return 0;
+}
+
+/* After the switch: the old QEMU's own account of the migration, for the report. */
+static void read_old_account(struct transfer *t)
+{
+	for (int tries = 0; tries < 1000; tries++) {
+		json_t *ret = NULL, *ram;
 		const char *st;
 
-		if (qmp_execute(q, "query-migrate", NULL, &ret) < 0)
-			return why(t, "%s QEMU: query-migrate: %s", who, qmp_last_error(q));
+		if (qmp_execute(t->oldq, "query-migrate", NULL, &ret) < 0)
+			return;
 		st = json_string_value(json_object_get(ret, "status"));
-		if (st && !strcmp(st, "completed")) {
-			json_t *ram = json_object_get(ret, "ram");
-
-			if (ram && q == t->oldq)
-				t->ram_transferred =
-					(uint64_t)json_integer_value(json_object_get(ram, "transferred"));
-			if (t->verbose && q == t->oldq)
-				fprintf(stderr, "cpr-agent: old QEMU's own account: setup %lld ms, total "
-						"%lld ms, downtime %lld ms\n",
-					(long long)json_integer_value(json_object_get(ret, "setup-time")),
-					(long long)json_integer_value(json_object_get(ret, "total-time")),
-					(long long)json_integer_value(json_object_get(ret, "downtime")));
+		if (!st || strcmp(st, "completed") != 0) {
 			json_decref(ret);
-			return 0;
+			usleep(1000); /* it sets "completed" just after its last byte */
+			continue;
 		}
-		if (st && (!strcmp(st, "failed") || !strcmp(st, "cancelled"))) {
-			const char *desc = json_string_value(json_object_get(ret, "error-desc"));
-
-			why(t, "migration %s on the %s QEMU%s%s", st, who, desc ? ": " : "",
-			    desc ? desc : "");
-			json_decref(ret);
-			return -1;
-		}
+		ram = json_object_get(ret, "ram");
+		if (ram)
+			t->ram_transferred =
+				(uint64_t)json_integer_value(json_object_get(ram, "transferred"));
+		if (t->verbose)
+			fprintf(stderr, "cpr-agent: old QEMU's own account: setup %lld ms, total "
+					"%lld ms, downtime %lld ms\n",
+				(long long)json_integer_value(json_object_get(ret, "setup-time")),
+				(long long)json_integer_value(json_object_get(ret, "total-time")),
+				(long long)json_integer_value(json_object_get(ret, "downtime")));
 		json_decref(ret);
-		if (!new_alive(t, &status))
-			return why(t, "the new QEMU died during the migration");
-		if (mono_ns() > deadline)
-			return why(t, "migration did not complete within %d s", t->timeout_s);
-		usleep(1000);
+		return;
 	}
 }
 
@@ -686,17 +728,17 @@ static int switch_over(struct transfer *t)
 	if (qmp_execute(t->oldq, "migrate", json_pack("{s:s}", "uri", t->incoming_uri), NULL) < 0)
 		return why(t, "old QEMU: migrate: %s", qmp_last_error(t->oldq));
 	fault_point(t, "during-migration");
-	if (wait_migrated(t, t->oldq, "old") < 0)
+	/* The new QEMU's "completed" means it has the whole state; a stopped old QEMU cannot
+	 * resume by itself, so its own "completed" is not waited for. After live precopy it
+	 * is: a source that fails at the very end restarts its guest. */
+	if (wait_migrated(t, t->live_precopy) < 0)
 		return -1;
 	/* live precopy: QEMU stopped the guest itself at completion */
 	if (t->live_precopy && qmp_wait_event(t->oldq, "STOP", 10000, &ev) == 0) {
 		t->stop_usec = ev.qemu_usec;
 		json_decref(ev.json);
 	}
-	phase(t, "old QEMU sent its state");
-	if (wait_migrated(t, t->newq, "new") < 0)
-		return -1;
-	phase(t, "new QEMU loaded it");
+	phase(t, "new QEMU loaded the state");
 	/* commit: from here on the old QEMU must never run the guest again */
 	if (journal_phase(t->journal, PHASE_COMMITTED, 0, NULL) < 0)
 		return why(t, "cannot write the journal: %s", strerror(errno));
@@ -708,6 +750,7 @@ static int switch_over(struct transfer *t)
 		json_decref(ev.json);
 	}
 	fault_point(t, "after-resume");
+	read_old_account(t);
 	return 0;
 }
 
