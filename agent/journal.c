@@ -124,7 +124,7 @@ int journal_begin(struct journal **out, pid_t old_pid, const char *old_qmp, char
 	}
 	n = snprintf(line, sizeof(line), "cpr-journal 1\nold-pid=%d\nold-start=%llu\nold-qmp=%s\n",
 		     (int)old_pid, journal_proc_start(old_pid), old_qmp);
-	if (write(j->fd, line, (size_t)n) != n || fsync(j->fd) < 0) {
+	if (write(j->fd, line, (size_t)n) != n) {
 		snprintf(err, errlen, "%s: %s", j->path, strerror(errno));
 		journal_abandon(j);
 		return -EIO;
@@ -145,8 +145,11 @@ int journal_phase(struct journal *j, enum journal_phase phase, pid_t new_pid, co
 	if (new_qmp)
 		n += snprintf(line + n, sizeof(line) - (size_t)n, "new-qmp=%s\n", new_qmp);
 	n += snprintf(line + n, sizeof(line) - (size_t)n, "phase=%s\n", journal_phase_name(phase));
-	/* the phase must be on disk before the step it allows is taken */
-	if (write(j->fd, line, (size_t)n) != n || fdatasync(j->fd) < 0)
+	/* The phase must be written before the step it allows is taken. Written, not synced:
+	 * whoever reads it (cpr-agent recover) runs on this boot, and the page cache serves it;
+	 * a host crash ends both QEMUs and the memfd RAM the journal speaks of, so a sync
+	 * would buy nothing and cost milliseconds inside the guest's pause. */
+	if (write(j->fd, line, (size_t)n) != n)
 		return -errno;
 	return 0;
 }
@@ -182,7 +185,7 @@ int journal_parse(const char *text, struct journal_state *st)
 		char line[160];
 
 		if (!nl)
-			break; /* a torn last line was never fsync'd: ignore it */
+			break; /* a torn last line (the agent died mid-write): ignore it */
 		if (len >= sizeof(line))
 			return -EPROTO;
 		memcpy(line, p, len);

@@ -1,4 +1,4 @@
-/* The transfer journal: what a transfer of one VM has done so far, fsync'd at each phase, so
+/* The transfer journal: what a transfer of one VM has done so far, written at each phase, so
  * that `cpr-agent recover` can bring the VM to a safe state after the agent itself died.
  * It lives in RUNDIR/transfer-OLDPID.journal, beside a lock file that keeps two transfers
  * of one VM apart. */
@@ -32,7 +32,7 @@ struct journal;
 int journal_begin(struct journal **out, pid_t old_pid, const char *old_qmp, char *err,
 		  size_t errlen);
 
-/* Record a phase (with the new QEMU's pid and QMP once known); written and fsync'd before
+/* Record a phase (with the new QEMU's pid and QMP once known); written before
  * the step that needs it is taken. */
 int journal_phase(struct journal *j, enum journal_phase phase, pid_t new_pid, const char *new_qmp);
 
