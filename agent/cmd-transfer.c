@@ -136,9 +136,9 @@ static void usage(FILE *out)
 		"                   QEMU's go)\n"
 		"  --timeout SEC    limit for each step that waits on a QEMU (default 60)\n"
 		"  --json           print the report as JSON\n"
-		"  --precopy MODE   share tier only: 'stopped' (default) stops the guest first;\n"
-		"                   'live' lets QEMU send device state and small RAM while the\n"
-		"                   guest runs and stop it at the end (see cpr-agent(1))\n"
+		"  --precopy MODE   share tier only: 'live' (default) lets QEMU send device state\n"
+		"                   and small RAM while the guest runs and stop it at the end;\n"
+		"                   'stopped' stops the guest first (see cpr-agent(1))\n"
 		"  --verbose        say when each phase ends\n");
 }
 
@@ -989,13 +989,13 @@ int cmd_transfer(int argc, char **argv)
 		}
 	}
 
-	/* Live precopy sends only unshared RAM and device state while the guest runs (safety
-	 * rule 2), so only in share tier, and only into a QEMU we started with -S. It is not the
-	 * default: it shortens the STOP-to-RESUME pause by a few ms, but QEMU turns on dirty
-	 * logging for all RAM meanwhile, and under TCG the guest then stalled for ~300 ms, and
-	 * QEMU 7.2's live migration lost guest writes in our benchmark (bench/README.md). */
+	/* Live precopy (the default, as QEMU 10's native cpr-transfer does it) sends only
+	 * unshared RAM (VGA, ROMs) and device state while the guest runs (safety rule 2), so
+	 * only in share tier, and only into a QEMU we started with -S. Stopping first puts
+	 * QEMU's first pass over the unshared RAM inside the pause: 16 MiB of untouched VRAM
+	 * cost 30-50 ms there on a host where page faults are slow (bench/README.md). */
 	if (t.share_tier && !t.receive_path)
-		t.live_precopy = t.precopy && !strcmp(t.precopy, "live");
+		t.live_precopy = !t.precopy || !strcmp(t.precopy, "live");
 
 	/* 5. the switch */
 	if (switch_over(&t) < 0) {

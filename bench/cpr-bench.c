@@ -1,7 +1,7 @@
 /* Side-by-side benchmark of moving a running guest to a new QEMU on this host.
  * usage: cpr-bench [-s 1G,2G,4G] [-r RUNS] [-m METHOD,...] [-o FILE]
  * Methods: share (libcpr, memfd share=on backend), promoted (libcpr, plain -m: promoted
- *          to a shared file backend), promoted-live (the same with transfer --precopy live),
+ *          to a shared file backend), promoted-stopped (the same with --precopy stopped),
  *          copy (libcpr, plain -m, CPR_PROMOTE=off),
  *          live (plain QEMU live migration over a UNIX socket),
  *          stopcopy (stop, then plain migration to a new QEMU),
@@ -104,7 +104,7 @@ static double median(double *v, int n)
 }
 
 /* Run cpr-agent transfer --json from old to "new"; parse pause-ms and the tier. */
-static int run_agent(struct testenv *env, const struct vm_config *cfg, bool live_precopy,
+static int run_agent(struct testenv *env, const struct vm_config *cfg, bool stopped_precopy,
 		     double *pause_ms, char *tier, size_t tierlen)
 {
 	const char *qargv[VM_MAX_ARGS], *argv[VM_MAX_ARGS + 16];
@@ -128,9 +128,9 @@ static int run_agent(struct testenv *env, const struct vm_config *cfg, bool live
 	argv[n++] = env->libcpr;
 	argv[n++] = "--timeout";
 	argv[n++] = "300";
-	if (live_precopy) {
+	if (stopped_precopy) {
 		argv[n++] = "--precopy";
-		argv[n++] = "live";
+		argv[n++] = "stopped";
 	}
 	argv[n++] = "--";
 	for (int i = 0; qargv[i]; i++)
@@ -345,7 +345,7 @@ static struct sample run_once(const char *method, const char *size)
 	struct testenv env;
 	struct vm *old = NULL, *dst = NULL;
 	bool cpr = !strcmp(method, "share") || !strcmp(method, "copy") ||
-		   !strcmp(method, "promoted") || !strcmp(method, "promoted-live") ||
+		   !strcmp(method, "promoted") || !strcmp(method, "promoted-stopped") ||
 		   !strcmp(method, "share10");
 	bool ten = !strcmp(method, "share10") || !strcmp(method, "native");
 	struct vm_config ncfg;
@@ -389,7 +389,7 @@ static struct sample run_once(const char *method, const char *size)
 	pthread_create(&sm.t, NULL, sample_loop, &sm);
 	t0 = mono_ns();
 	if (cpr) {
-		if (run_agent(&env, &ncfg, !strcmp(method, "promoted-live"), &smp.pause_ms, tier,
+		if (run_agent(&env, &ncfg, !strcmp(method, "promoted-stopped"), &smp.pause_ms, tier,
 			      sizeof(tier)) < 0)
 			goto stop_sampler;
 		vm_wait_exit(old, 10000);

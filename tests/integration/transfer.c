@@ -331,8 +331,8 @@ int main(int argc, char **argv)
 	/* plain -m is promoted to a shared file backend unless CPR_PROMOTE=off */
 	if (!strcmp(mode, "copy"))
 		setenv("CPR_PROMOTE", "off", 1);
-	if (!strcmp(mode, "live-precopy")) {
-		setenv("CPR_TEST_PRECOPY", "live", 1);
+	if (!strcmp(mode, "stopped-precopy")) {
+		setenv("CPR_TEST_PRECOPY", "stopped", 1);
 		mode = "promoted";
 	}
 	static char huge_dir[160];
