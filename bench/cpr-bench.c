@@ -5,6 +5,7 @@
  *          copy (libcpr, plain -m, CPR_PROMOTE=off),
  *          live (plain QEMU live migration over a UNIX socket),
  *          stopcopy (stop, then plain migration to a new QEMU),
+ *          saverestore (stop, save to a file, quit, restore into a new QEMU),
  *          share10 (libcpr, as share, from QEMU 7.2 to QEMU 10.0: the upgrade),
  *          native (QEMU 10.0's own cpr-transfer, 10.0 to 10.0: the anchor).
  * QEMU 10.0 is $CPR_TEST_QEMU10, else where scripts/qemu10.sh unpacks it.
@@ -208,6 +209,38 @@ static int plain_migration(struct testenv *env, struct vm *src, const struct vm_
 	return 0;
 }
 
+/* What an operator does without a second QEMU running at once: stop, save the guest to a
+ * file, quit, and restore the file into a new QEMU. */
+static int save_restore(struct testenv *env, struct vm *src, const struct vm_config *cfg,
+			double *pause_ms, struct vm **dst_out)
+{
+	struct vm_config dcfg = *cfg;
+	char save[300], load[300];
+	struct vm *dst = NULL;
+
+	snprintf(save, sizeof(save), "exec:cat > %s/state", env->dir);
+	snprintf(load, sizeof(load), "exec:cat %s/state", env->dir);
+	if (vm_qmp(src, "migrate-set-parameters",
+		   json_pack("{s:I}", "max-bandwidth", (json_int_t)1 << 40)) < 0 ||
+	    vm_qmp(src, "stop", NULL) < 0 ||
+	    vm_qmp(src, "migrate", json_pack("{s:s}", "uri", save)) < 0 ||
+	    vm_wait_migration(src, "completed", 600000) < 0)
+		return -1;
+	vm_qmp(src, "quit", NULL);
+	vm_wait_exit(src, 10000);
+	dcfg.name = "new";
+	dcfg.incoming = load;
+	dcfg.preload = false;
+	if (vm_start(&dst, env, &dcfg) < 0)
+		return -1;
+	*dst_out = dst;
+	if (vm_wait_migration(dst, "completed", 600000) < 0 || vm_qmp(dst, "cont", NULL) < 0 ||
+	    vm_wait_runstate(dst, "running", 10000) < 0)
+		return -1;
+	*pause_ms = event_pause(src, dst);
+	return 0;
+}
+
 /* QEMU 10.0: $CPR_TEST_QEMU10, else where scripts/qemu10.sh unpacks it. */
 static const char *qemu10_path(void)
 {
@@ -401,6 +434,9 @@ static struct sample run_once(const char *method, const char *size)
 	} else if (!strcmp(method, "native")) {
 		if (native_transfer(&env, old, &cfg, &smp.pause_ms, &dst) < 0)
 			goto stop_sampler;
+	} else if (!strcmp(method, "saverestore")) {
+		if (save_restore(&env, old, &cfg, &smp.pause_ms, &dst) < 0)
+			goto stop_sampler;
 	} else if (plain_migration(&env, old, &cfg, !strcmp(method, "live"), &smp.pause_ms,
 				   &dst) < 0) {
 		goto stop_sampler;
@@ -426,6 +462,29 @@ out:
 	return smp;
 }
 
+/* Whether every name in the comma-separated list is a method; says which is not. */
+static bool known_methods(const char *list)
+{
+	static const char *const known[] = { "share", "promoted", "promoted-stopped", "copy",
+					     "live", "stopcopy", "saverestore", "share10",
+					     "native" };
+	char copy[256];
+
+	snprintf(copy, sizeof(copy), "%s", list);
+	for (char *save = NULL, *m = strtok_r(copy, ",", &save); m; m = strtok_r(NULL, ",", &save)) {
+		size_t i = 0;
+
+		while (i < sizeof(known) / sizeof(*known) && strcmp(m, known[i]) != 0)
+			i++;
+		if (i == sizeof(known) / sizeof(*known)) {
+			fprintf(stderr, "cpr-bench: unknown method %s (see the comment at the top of "
+					"bench/cpr-bench.c)\n", m);
+			return false;
+		}
+	}
+	return true;
+}
+
 int main(int argc, char **argv)
 {
 	char sizes[256] = "1G,2G,4G", methods[256] = "share,promoted,copy";
@@ -446,6 +505,8 @@ int main(int argc, char **argv)
 	}
 	if (runs < 1 || runs > MAX_RUNS)
 		runs = 3;
+	if (!known_methods(methods))
+		return 2;
 	out = outfile ? fopen(outfile, "w") : stdout;
 	if (!out) {
 		perror(outfile);
