@@ -703,9 +703,9 @@ static int switch_over(struct transfer *t)
 
 	if (set_caps(t, t->oldq, "old") < 0 || set_caps(t, t->newq, "new") < 0)
 		return -1;
-	/* a stopped VM still migrates at max-bandwidth: unthrottle */
+	/* QEMU throttles every migration, stopped or live, to max-bandwidth: unthrottle */
 	if (qmp_execute(t->oldq, "migrate-set-parameters",
-			json_pack("{s:I}", "max-bandwidth", getenv("CPR_BW") ? (json_int_t)atoll(getenv("CPR_BW")) : (json_int_t)INT64_MAX / 2), NULL) < 0)
+			json_pack("{s:I}", "max-bandwidth", (json_int_t)INT64_MAX / 2), NULL) < 0)
 		return why(t, "old QEMU: migrate-set-parameters: %s", qmp_last_error(t->oldq));
 	if (t->defer && qmp_execute(t->newq, "migrate-incoming",
 				    json_pack("{s:s}", "uri", t->incoming_uri), NULL) < 0)
