@@ -624,14 +624,14 @@ static int migration_failed(struct transfer *t, const char *who, const char *sta
 	return -1;
 }
 
-/* Wait for the MIGRATION events that say the new QEMU has loaded the whole state, and
- * with need_old also the old QEMU's "completed"; fail on "failed" or "cancelled" from
+/* Wait for the MIGRATION events that say both QEMUs completed (the old one says so just
+ * before the new one has loaded the last byte); fail on "failed" or "cancelled" from
  * either, on a connection that breaks, or at the time limit. */
-static int wait_migrated(struct transfer *t, bool need_old)
+static int wait_migrated(struct transfer *t)
 {
 	struct qmp *qs[2] = { t->newq, t->oldq };
 	int64_t deadline = mono_ns() + (int64_t)t->timeout_s * 1000000000;
-	bool new_done = false, old_done = !need_old;
+	bool new_done = false, old_done = false;
 	int status;
 
 	while (!new_done || !old_done) {
@@ -669,31 +669,20 @@ static int wait_migrated(struct transfer *t, bool need_old)
 /* After the switch: the old QEMU's own account of the migration, for the report. */
 static void read_old_account(struct transfer *t)
 {
-	for (int tries = 0; tries < 1000; tries++) {
-		json_t *ret = NULL, *ram;
-		const char *st;
+	json_t *ret = NULL, *ram;
 
-		if (qmp_execute(t->oldq, "query-migrate", NULL, &ret) < 0)
-			return;
-		st = json_string_value(json_object_get(ret, "status"));
-		if (!st || strcmp(st, "completed") != 0) {
-			json_decref(ret);
-			usleep(1000); /* it sets "completed" just after its last byte */
-			continue;
-		}
-		ram = json_object_get(ret, "ram");
-		if (ram)
-			t->ram_transferred =
-				(uint64_t)json_integer_value(json_object_get(ram, "transferred"));
-		if (t->verbose)
-			fprintf(stderr, "cpr-agent: old QEMU's own account: setup %lld ms, total "
-					"%lld ms, downtime %lld ms\n",
-				(long long)json_integer_value(json_object_get(ret, "setup-time")),
-				(long long)json_integer_value(json_object_get(ret, "total-time")),
-				(long long)json_integer_value(json_object_get(ret, "downtime")));
-		json_decref(ret);
+	if (qmp_execute(t->oldq, "query-migrate", NULL, &ret) < 0)
 		return;
-	}
+	ram = json_object_get(ret, "ram");
+	if (ram)
+		t->ram_transferred = (uint64_t)json_integer_value(json_object_get(ram, "transferred"));
+	if (t->verbose)
+		fprintf(stderr, "cpr-agent: old QEMU's own account: setup %lld ms, total %lld ms, "
+				"downtime %lld ms\n",
+			(long long)json_integer_value(json_object_get(ret, "setup-time")),
+			(long long)json_integer_value(json_object_get(ret, "total-time")),
+			(long long)json_integer_value(json_object_get(ret, "downtime")));
+	json_decref(ret);
 }
 
 /* Stop old, move device state (and RAM in copy tier), resume new. */
@@ -728,10 +717,9 @@ static int switch_over(struct transfer *t)
 	if (qmp_execute(t->oldq, "migrate", json_pack("{s:s}", "uri", t->incoming_uri), NULL) < 0)
 		return why(t, "old QEMU: migrate: %s", qmp_last_error(t->oldq));
 	fault_point(t, "during-migration");
-	/* The new QEMU's "completed" means it has the whole state; a stopped old QEMU cannot
-	 * resume by itself, so its own "completed" is not waited for. After live precopy it
-	 * is: a source that fails at the very end restarts its guest. */
-	if (wait_migrated(t, t->live_precopy) < 0)
+	/* after live precopy the old QEMU's "completed" matters too: a source that fails at
+	 * the very end restarts its guest */
+	if (wait_migrated(t) < 0)
 		return -1;
 	/* live precopy: QEMU stopped the guest itself at completion */
 	if (t->live_precopy && qmp_wait_event(t->oldq, "STOP", 10000, &ev) == 0) {
