@@ -77,6 +77,19 @@ static void retire(pid_t pid, const char *qmp_path)
 	qmp_close(q);
 }
 
+/* The guest runs in the new QEMU: its libcpr ends its transfer-time hold on heap trims
+ * (best effort; the hold also ends by itself). */
+static void resumed(pid_t pid)
+{
+	char path[256], err[256];
+	struct ctl *ctl = NULL;
+
+	if (target_socket(pid, path, sizeof(path), err, sizeof(err)) == 0 &&
+	    ctl_connect(&ctl, path, err, sizeof(err)) == 0)
+		ctl_resumed(ctl);
+	ctl_close(ctl);
+}
+
 int cmd_recover(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -174,6 +187,7 @@ int cmd_recover(int argc, char **argv)
 			goto out;
 		}
 		printf("the guest runs in the new QEMU %d\n", (int)st.new_pid);
+		resumed(st.new_pid);
 		if (old_alive) {
 			retire(st.old_pid, st.old_qmp);
 			printf("told the old QEMU %d to release the RAM and quit\n", (int)st.old_pid);

@@ -685,6 +685,30 @@ static void read_old_account(struct transfer *t)
 	json_decref(ret);
 }
 
+/* The guest runs in the new QEMU: its libcpr stops holding heap trims (preload/trimhold.c).
+ * A fresh connection, since the one from the start may have idled out. Best effort: the
+ * hold ends by itself after its time limit. */
+static void tell_new_resumed(struct transfer *t)
+{
+	char path[256], err[256], held[16] = "?";
+	struct ctl *c = NULL;
+
+	if (target_socket(t->new_pid, path, sizeof(path), err, sizeof(err)) < 0 ||
+	    ctl_connect(&c, path, err, sizeof(err)) < 0) {
+		if (t->verbose)
+			fprintf(stderr, "cpr-agent: new QEMU's libcpr: %s\n", err);
+		return;
+	}
+	if (ctl_resumed(c) < 0 || ctl_status(c, "trims-held", held, sizeof(held)) < 0) {
+		if (t->verbose)
+			fprintf(stderr, "cpr-agent: new QEMU's libcpr: %s\n", ctl_error(c));
+	} else if (t->verbose) {
+		fprintf(stderr, "cpr-agent: new QEMU's libcpr held %s heap trim(s) during the "
+				"transfer; trims run again\n", held);
+	}
+	ctl_close(c);
+}
+
 /* Stop old, move device state (and RAM in copy tier), resume new. */
 static int switch_over(struct transfer *t)
 {
@@ -738,6 +762,7 @@ static int switch_over(struct transfer *t)
 		json_decref(ev.json);
 	}
 	fault_point(t, "after-resume");
+	tell_new_resumed(t);
 	read_old_account(t);
 	return 0;
 }

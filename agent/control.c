@@ -320,3 +320,10 @@ int ctl_release(struct ctl *c)
 
 	return r < 0 ? r : 0;
 }
+
+int ctl_resumed(struct ctl *c)
+{
+	int r = request(c, "RESUMED\n", NULL, 0, NULL);
+
+	return r < 0 ? r : 0;
+}

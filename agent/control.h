@@ -30,6 +30,9 @@ int ctl_status(struct ctl *c, const char *key, char *buf, size_t buflen);
 /* RELEASE: the RAM belongs to a new QEMU now; the old shim makes discards no-ops. */
 int ctl_release(struct ctl *c);
 
+/* RESUMED: the guest runs in this new QEMU; its shim ends what it held for the transfer. */
+int ctl_resumed(struct ctl *c);
+
 /* Text of the last failure. */
 const char *ctl_error(const struct ctl *c);
 

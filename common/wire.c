@@ -109,8 +109,10 @@ int cpr_wire_parse_request(const char *line, size_t len, struct cpr_request *req
 		req->op = CPR_OP_FDS;
 	else if ((size_t)(p - word) == 7 && memcmp(word, "RELEASE", 7) == 0)
 		req->op = CPR_OP_RELEASE;
+	else if ((size_t)(p - word) == 7 && memcmp(word, "RESUMED", 7) == 0)
+		req->op = CPR_OP_RESUMED;
 	else {
-		*why = "unknown request (LIST, FDS ID..., STATUS, RELEASE)";
+		*why = "unknown request (LIST, FDS ID..., STATUS, RELEASE, RESUMED)";
 		return -EINVAL;
 	}
 	while (p < end) {

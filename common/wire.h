@@ -19,6 +19,7 @@ enum cpr_wire_op {
 	CPR_OP_FDS,      /* "FDS ID...": the records' fds, over SCM_RIGHTS */
 	CPR_OP_STATUS,   /* "STATUS": key=value facts about the shim */
 	CPR_OP_RELEASE,  /* "RELEASE": the RAM now belongs to a new QEMU; discards become no-ops */
+	CPR_OP_RESUMED,  /* "RESUMED": the guest runs in this (new) QEMU; held heap trims run */
 };
 
 struct cpr_request {

@@ -1,4 +1,4 @@
-/* The shim's control socket: answers cpr-agent (LIST, FDS, STATUS; common/wire.h) from a
+/* The shim's control socket: answers cpr-agent (common/wire.h) from a
  * thread of its own, so a slow or hostile client can delay nothing in QEMU. */
 #include "config.h"
 
@@ -25,6 +25,7 @@
 #include "preload/release.h"
 #include "preload/log.h"
 #include "preload/registry.h"
+#include "preload/trimhold.h"
 
 #define MAX_CLIENTS 4
 #define CLIENT_IDLE_MS 10000
@@ -124,11 +125,12 @@ static int do_status(int fd)
 		if (recs[i].kind != CPR_KIND_TAP)
 			ram += recs[i].size;
 	len = snprintf(out, sizeof(out),
-		       "OK 9\nversion=%s\nprotocol=%d\npid=%d\nrole=%s\nrecords=%zu\n"
-		       "ram-bytes=%llu\ninherited=%u\nunclaimed=%u\nreleased=%d\n",
+		       "OK 11\nversion=%s\nprotocol=%d\npid=%d\nrole=%s\nrecords=%zu\n"
+		       "ram-bytes=%llu\ninherited=%u\nunclaimed=%u\nreleased=%d\n"
+		       "trim-hold=%d\ntrims-held=%u\n",
 		       PACKAGE_VERSION, CPR_WIRE_VERSION, (int)getpid(), role, n,
 		       (unsigned long long)ram, cpr_inherit_received(), cpr_inherit_unclaimed(),
-		       cpr_released());
+		       cpr_released(), cpr_trimhold_active(), cpr_trimhold_held());
 	return cpr_send_with_fds(fd, out, (size_t)len, NULL, 0);
 }
 
@@ -150,6 +152,9 @@ static int handle_line(int fd, const char *line, size_t len)
 		return do_status(fd);
 	case CPR_OP_RELEASE:
 		cpr_release();
+		return cpr_send_with_fds(fd, "OK 0\n", 5, NULL, 0);
+	case CPR_OP_RESUMED:
+		cpr_trimhold_end("cpr-agent: the guest runs here");
 		return cpr_send_with_fds(fd, "OK 0\n", 5, NULL, 0);
 	}
 	return reply_error(fd, EINVAL, "unknown request");

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "real.h"
 #include "size.h"
+#include "trimhold.h"
 
 #define INHERIT_MAX 64
 
@@ -260,6 +261,7 @@ void cpr_inherit_init(void)
 	unsetenv("CPR_INHERIT");
 	cpr_control_set_role("inherit");
 	cpr_info("inherit: received %d block(s) of guest RAM from cpr-agent", n);
+	cpr_trimhold_begin(CPR_TRIMHOLD_LIMIT_MS);
 }
 
 bool cpr_inherit_pending(void)

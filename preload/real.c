@@ -141,6 +141,13 @@ static int raw_dup(int fd)
 	return (int)syscall(SYS_dup, fd);
 }
 
+/* Stand-in for malloc_trim: nothing trimmed. */
+static int raw_malloc_trim(size_t pad)
+{
+	(void)pad;
+	return 0;
+}
+
 static const struct cpr_real_fns standins = {
 	.mmap = raw_mmap, .mmap64 = raw_mmap, .munmap = raw_munmap, .madvise = raw_madvise,
 	.memfd_create = raw_memfd_create,
@@ -151,6 +158,7 @@ static const struct cpr_real_fns standins = {
 	.close = raw_close, .close_range = raw_close_range,
 	.fallocate = raw_fallocate, .fallocate64 = raw_fallocate,
 	.ftruncate = raw_ftruncate, .ftruncate64 = raw_ftruncate, .dup = raw_dup,
+	.malloc_trim = raw_malloc_trim,
 };
 
 /* A wrapper without its real function would break QEMU in some later, obscure place. */
@@ -211,6 +219,7 @@ static void resolve(void)
 	R(ftruncate, "ftruncate");
 	R(ftruncate64, "ftruncate64");
 	R(dup, "dup");
+	R(malloc_trim, "malloc_trim");
 #undef R
 	table = t;
 	atomic_store_explicit(&resolved, 1, memory_order_release);

@@ -28,6 +28,7 @@ struct cpr_real_fns {
 	int (*ftruncate)(int fd, off_t len);
 	int (*ftruncate64)(int fd, off_t len);
 	int (*dup)(int fd);
+	int (*malloc_trim)(size_t pad);
 };
 
 /* Resolve every real function (once; a missing one ends the process with a message).

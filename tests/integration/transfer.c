@@ -126,6 +126,28 @@ static int log_says(struct testenv *env, const char *to, const char *s)
 	return file_contains(path, s);
 }
 
+/* How many heap trims the new QEMU's libcpr held until the agent said the guest runs
+ * (the agent's verbose report), or -1 if the agent never said so. */
+static long trims_held(struct testenv *env, const char *to)
+{
+	static const char key[] = "new QEMU's libcpr held ";
+	char path[160], line[512];
+	long n = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/agent-%s.log", env->dir, to);
+	f = fopen(path, "re");
+	while (f && fgets(line, sizeof(line), f)) {
+		char *p = strstr(line, key);
+
+		if (p && strstr(p, "trims run again"))
+			n = strtol(p + strlen(key), NULL, 10);
+	}
+	if (f)
+		fclose(f);
+	return n;
+}
+
 /* After a refusal or rollback: the old QEMU runs the guest, no new QEMU is left. */
 static void check_still_old(struct testenv *env, struct vm *old, const char *to)
 {
@@ -159,6 +181,9 @@ static struct vm *transfer_once(struct testenv *env, struct vm *from, const char
 	rc = run_agent(env, from->name, to, cfg, NULL, NULL);
 	CHECK(rc == 0, "cpr-agent transfer exited %d", rc);
 	CHECK(log_says(env, to, sc->tier), "the report does not say tier %s", sc->tier);
+	/* QEMU's RCU thread trims the heap once it drains, within ms of its start */
+	CHECK(trims_held(env, to) > 0, "the new QEMU's libcpr held %ld heap trims during the "
+	      "transfer (-1: never told the guest runs)", trims_held(env, to));
 	npid = proc_qemu_at(env, to);
 	if (!CHECK_OK(npid > 0, "no new QEMU serves %s.qmp", to))
 		return NULL;

@@ -32,6 +32,10 @@ static void requests(void **state)
 	assert_int_equal(req("RELEASE", &r), 0);
 	assert_int_equal(r.op, CPR_OP_RELEASE);
 	assert_int_equal(req("RELEASE 1", &r), -EINVAL);
+	assert_int_equal(req("RESUMED", &r), 0);
+	assert_int_equal(r.op, CPR_OP_RESUMED);
+	assert_int_equal(req("RESUMED now", &r), -EINVAL);
+	assert_int_equal(req("RESUME", &r), -EINVAL);
 	assert_int_equal(req("FDS 0 7  4294967295", &r), 0);
 	assert_int_equal(r.op, CPR_OP_FDS);
 	assert_int_equal(r.nids, 3);
