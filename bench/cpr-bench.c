@@ -1,5 +1,6 @@
 /* Side-by-side benchmark of moving a running guest to a new QEMU on this host.
- * usage: cpr-bench [-s 1G,2G,4G] [-r RUNS] [-m METHOD,...] [-o FILE]
+ * usage: cpr-bench [-s 1G,4G,8G] [-r RUNS] [-m METHOD,...] [-o FILE]
+ * (defaults: those sizes, 3 runs, every method but share and share10)
  * Methods: share (libcpr, memfd share=on backend), promoted (libcpr, plain -m: promoted
  *          to a shared file backend), promoted-stopped (the same with --precopy stopped),
  *          copy (libcpr, plain -m, CPR_PROMOTE=off),
@@ -487,7 +488,8 @@ static bool known_methods(const char *list)
 
 int main(int argc, char **argv)
 {
-	char sizes[256] = "1G,2G,4G", methods[256] = "share,promoted,copy";
+	char sizes[256] = "1G,4G,8G",
+	     methods[256] = "promoted,promoted-stopped,native,copy,stopcopy,saverestore,live";
 	const char *outfile = NULL;
 	int runs = 3, c;
 	FILE *out;

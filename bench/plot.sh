@@ -9,9 +9,10 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # rows "| method | 4G | pause | gap | total | peak | ok |" -> $tmp/METHOD.dat "GiB pause peak"
 awk -F'|' -v dir="$tmp" '
-	NR > 2 && $3 ~ /G/ && $4 !~ /-/ {
-		gsub(/ /, "", $2); size = $3; gsub(/[ G]/, "", size)
-		printf "%s %s %s\n", size, $4 + 0, $7 / 1024 >> (dir "/" $2 ".dat")
+	NR > 2 && $3 ~ /[0-9][GM] *$/ && $4 !~ /-/ {
+		gsub(/ /, "", $2); size = $3; gsub(/ /, "", size)
+		gib = size ~ /M$/ ? size / 1024 : size + 0
+		printf "%s %s %s\n", gib, $4 + 0, $7 / 1024 >> (dir "/" $2 ".dat")
 	}' "$1"
 plots_pause="" plots_mem=""
 for f in "$tmp"/*.dat; do
