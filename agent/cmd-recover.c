@@ -85,8 +85,8 @@ static void resumed(pid_t pid)
 	struct ctl *ctl = NULL;
 
 	if (target_socket(pid, path, sizeof(path), err, sizeof(err)) == 0 &&
-	    ctl_connect(&ctl, path, err, sizeof(err)) == 0)
-		ctl_resumed(ctl);
+	    ctl_connect(&ctl, path, err, sizeof(err)) == 0 && ctl_resumed(ctl) == 0)
+		printf("told the new QEMU's libcpr that the guest runs (it trims its heap again)\n");
 	ctl_close(ctl);
 }
 

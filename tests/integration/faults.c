@@ -136,6 +136,9 @@ static void one(const struct fault *f, FILE *table)
 		      "the report does not say the guest is lost");
 	}
 	CHECK(seen == f->want, "outcome: %s, want %s", outcome_name[seen], outcome_name[f->want]);
+	if (seen == NEW_RUNS && rrc >= 0)
+		CHECK(file_contains(log, "libcpr that the guest runs"),
+		      "recover did not end the new QEMU's hold on heap trims");
 	printf("=== %s: agent exit %d, recover exit %d: %s\n", f->spec, rc, rrc, outcome_name[seen]);
 	if (table)
 		fprintf(table, "| %s | %s | %d | %s | %s | %s |\n", strtok(strdup(f->spec), ":"),
