@@ -690,7 +690,7 @@ static void read_old_account(struct transfer *t)
  * hold ends by itself after its time limit. */
 static void tell_new_resumed(struct transfer *t)
 {
-	char path[256], err[256], held[16] = "?";
+	char path[256], err[256], held[16] = "?", mapped[24] = "0";
 	struct ctl *c = NULL;
 
 	if (target_socket(t->new_pid, path, sizeof(path), err, sizeof(err)) < 0 ||
@@ -705,6 +705,9 @@ static void tell_new_resumed(struct transfer *t)
 	} else if (t->verbose) {
 		fprintf(stderr, "cpr-agent: new QEMU's libcpr held %s heap trim(s) during the "
 				"transfer; trims run again\n", held);
+		if (!t->share_tier && ctl_status(c, "prefaulted-bytes", mapped, sizeof(mapped)) == 0)
+			fprintf(stderr, "cpr-agent: new QEMU's libcpr mapped %llu MiB of the RAM "
+					"ahead of the stream\n", strtoull(mapped, NULL, 10) >> 20);
 	}
 	ctl_close(c);
 }
@@ -1009,6 +1012,11 @@ int cmd_transfer(int argc, char **argv)
 	 * cost 30-50 ms there on a host where page faults are slow (bench/README.md). */
 	if (t.share_tier && !t.receive_path)
 		t.live_precopy = !t.precopy || !strcmp(t.precopy, "live");
+	/* Copy tier rewrites every page: the new QEMU's page tables are filled ahead of the
+	 * stream (preload/prefault.c). Best effort: without it the stream is only slower. */
+	if (!t.share_tier && ctl_prefault(t.newctl) < 0 && t.verbose)
+		fprintf(stderr, "cpr-agent: new QEMU's libcpr did not prefault: %s\n",
+			ctl_error(t.newctl));
 
 	/* 5. the switch */
 	if (switch_over(&t) < 0) {

@@ -327,3 +327,10 @@ int ctl_resumed(struct ctl *c)
 
 	return r < 0 ? r : 0;
 }
+
+int ctl_prefault(struct ctl *c)
+{
+	int r = request(c, "PREFAULT\n", NULL, 0, NULL);
+
+	return r < 0 ? r : 0;
+}

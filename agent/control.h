@@ -33,6 +33,9 @@ int ctl_release(struct ctl *c);
 /* RESUMED: the guest runs in this new QEMU; its shim ends what it held for the transfer. */
 int ctl_resumed(struct ctl *c);
 
+/* PREFAULT: copy tier; the new QEMU's shim maps the inherited RAM's pages ahead of the stream. */
+int ctl_prefault(struct ctl *c);
+
 /* Text of the last failure. */
 const char *ctl_error(const struct ctl *c);
 

@@ -111,8 +111,10 @@ int cpr_wire_parse_request(const char *line, size_t len, struct cpr_request *req
 		req->op = CPR_OP_RELEASE;
 	else if ((size_t)(p - word) == 7 && memcmp(word, "RESUMED", 7) == 0)
 		req->op = CPR_OP_RESUMED;
+	else if ((size_t)(p - word) == 8 && memcmp(word, "PREFAULT", 8) == 0)
+		req->op = CPR_OP_PREFAULT;
 	else {
-		*why = "unknown request (LIST, FDS ID..., STATUS, RELEASE, RESUMED)";
+		*why = "unknown request (LIST, FDS ID..., STATUS, RELEASE, RESUMED, PREFAULT)";
 		return -EINVAL;
 	}
 	while (p < end) {

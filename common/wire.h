@@ -20,6 +20,7 @@ enum cpr_wire_op {
 	CPR_OP_STATUS,   /* "STATUS": key=value facts about the shim */
 	CPR_OP_RELEASE,  /* "RELEASE": the RAM now belongs to a new QEMU; discards become no-ops */
 	CPR_OP_RESUMED,  /* "RESUMED": the guest runs in this (new) QEMU; held heap trims run */
+	CPR_OP_PREFAULT, /* "PREFAULT": map inherited RAM's pages ahead of a copy-tier stream */
 };
 
 struct cpr_request {

@@ -24,6 +24,7 @@
 #include "preload/inherit.h"
 #include "preload/release.h"
 #include "preload/log.h"
+#include "preload/prefault.h"
 #include "preload/registry.h"
 #include "preload/trimhold.h"
 
@@ -125,12 +126,13 @@ static int do_status(int fd)
 		if (recs[i].kind != CPR_KIND_TAP)
 			ram += recs[i].size;
 	len = snprintf(out, sizeof(out),
-		       "OK 11\nversion=%s\nprotocol=%d\npid=%d\nrole=%s\nrecords=%zu\n"
+		       "OK 12\nversion=%s\nprotocol=%d\npid=%d\nrole=%s\nrecords=%zu\n"
 		       "ram-bytes=%llu\ninherited=%u\nunclaimed=%u\nreleased=%d\n"
-		       "trim-hold=%d\ntrims-held=%u\n",
+		       "trim-hold=%d\ntrims-held=%u\nprefaulted-bytes=%llu\n",
 		       PACKAGE_VERSION, CPR_WIRE_VERSION, (int)getpid(), role, n,
 		       (unsigned long long)ram, cpr_inherit_received(), cpr_inherit_unclaimed(),
-		       cpr_released(), cpr_trimhold_active(), cpr_trimhold_held());
+		       cpr_released(), cpr_trimhold_active(), cpr_trimhold_held(),
+		       (unsigned long long)cpr_prefault_mapped());
 	return cpr_send_with_fds(fd, out, (size_t)len, NULL, 0);
 }
 
@@ -153,6 +155,14 @@ static int handle_line(int fd, const char *line, size_t len)
 	case CPR_OP_RELEASE:
 		cpr_release();
 		return cpr_send_with_fds(fd, "OK 0\n", 5, NULL, 0);
+	case CPR_OP_PREFAULT: {
+		int n = cpr_prefault_inherited();
+
+		if (n < 0)
+			return reply_error(fd, -n, "cannot start the prefault thread");
+		cpr_info("prefault: mapping %d block(s) of inherited RAM for a copy-tier stream", n);
+		return cpr_send_with_fds(fd, "OK 0\n", 5, NULL, 0);
+	}
 	case CPR_OP_RESUMED:
 		cpr_trimhold_end("cpr-agent: the guest runs here");
 		return cpr_send_with_fds(fd, "OK 0\n", 5, NULL, 0);

@@ -148,6 +148,28 @@ static long trims_held(struct testenv *env, const char *to)
 	return n;
 }
 
+/* MiB of RAM the new QEMU's libcpr mapped ahead of a copy-tier stream (the agent's
+ * verbose report), or -1 if it did not say. */
+static long prefaulted_mib(struct testenv *env, const char *to)
+{
+	static const char key[] = "new QEMU's libcpr mapped ";
+	char path[160], line[512];
+	long n = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/agent-%s.log", env->dir, to);
+	f = fopen(path, "re");
+	while (f && fgets(line, sizeof(line), f)) {
+		char *p = strstr(line, key);
+
+		if (p)
+			n = strtol(p + strlen(key), NULL, 10);
+	}
+	if (f)
+		fclose(f);
+	return n;
+}
+
 /* After a refusal or rollback: the old QEMU runs the guest, no new QEMU is left. */
 static void check_still_old(struct testenv *env, struct vm *old, const char *to)
 {
@@ -184,6 +206,11 @@ static struct vm *transfer_once(struct testenv *env, struct vm *from, const char
 	/* QEMU's RCU thread trims the heap once it drains, within ms of its start */
 	CHECK(trims_held(env, to) > 0, "the new QEMU's libcpr held %ld heap trims during the "
 	      "transfer (-1: never told the guest runs)", trims_held(env, to));
+	/* copy tier: the guest filled 90% of RAM, so most of it is data to map ahead */
+	if (strstr(sc->tier, "copy"))
+		CHECK(prefaulted_mib(env, to) > (long)(sc->ram >> 20) / 2,
+		      "the new QEMU's libcpr mapped %ld MiB of %llu ahead of the copy-tier stream",
+		      prefaulted_mib(env, to), (unsigned long long)(sc->ram >> 20));
 	npid = proc_qemu_at(env, to);
 	if (!CHECK_OK(npid > 0, "no new QEMU serves %s.qmp", to))
 		return NULL;

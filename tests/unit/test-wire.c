@@ -36,6 +36,9 @@ static void requests(void **state)
 	assert_int_equal(r.op, CPR_OP_RESUMED);
 	assert_int_equal(req("RESUMED now", &r), -EINVAL);
 	assert_int_equal(req("RESUME", &r), -EINVAL);
+	assert_int_equal(req("PREFAULT", &r), 0);
+	assert_int_equal(r.op, CPR_OP_PREFAULT);
+	assert_int_equal(req("PREFAULT 1", &r), -EINVAL);
 	assert_int_equal(req("FDS 0 7  4294967295", &r), 0);
 	assert_int_equal(r.op, CPR_OP_FDS);
 	assert_int_equal(r.nids, 3);
