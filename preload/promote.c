@@ -81,9 +81,12 @@ static bool drop_element(const char *e, size_t n, bool first)
 	return false;
 }
 
-/* "memory-backend-ram,id=x,size=1G,prealloc=on" -> a file backend on our mem-path. */
-static char *rewrite_object(const char *v, const char *id)
+/* "memory-backend-ram,id=x,size=1G,prealloc=on" -> a file backend on our mem-path; with
+ * hugepage, the path asks for a hugetlb memfd of that page size. */
+static char *rewrite_object(const char *v, const char *id, uint64_t hugepage)
 {
+	char huge[32] = "";
+
 	size_t cap = strlen(v) + strlen(id) + 128, used;
 	char *out = malloc(cap);
 	bool first = true;
@@ -104,26 +107,56 @@ static char *rewrite_object(const char *v, const char *id)
 		if (*s == ',')
 			s++;
 	}
-	snprintf(out + used, cap - used, ",mem-path=" CPR_PROMOTE_PREFIX "%s,share=on", id);
+	if (hugepage)
+		snprintf(huge, sizeof(huge), "@%llu", (unsigned long long)hugepage);
+	snprintf(out + used, cap - used, ",mem-path=" CPR_PROMOTE_PREFIX "%s%s,share=on", id, huge);
 	return out;
 }
 
-/* A memory backend object worth promoting: its id, or NULL (with *skip_why when it is a
- * backend we leave alone). */
-static bool promotable(const char *v, char *id, size_t idlen, const char **skip_why)
+/* The system's default huge page size (what a hugetlb memfd without hugetlbsize gets). */
+static uint64_t default_hugepage(void)
+{
+	char line[128];
+	unsigned long long kb = 0;
+	FILE *f = fopen("/proc/meminfo", "re");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "Hugepagesize: %llu kB", &kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return (uint64_t)kb << 10;
+}
+
+/* A memory backend object worth promoting: its id and, for a hugetlb memfd, its page size
+ * in *hugepage (else 0); or false (with *skip_why when it is a backend we leave alone). */
+static bool promotable(const char *v, char *id, size_t idlen, uint64_t *hugepage,
+		       const char **skip_why)
 {
 	char type[64] = "", val[16];
 
 	*skip_why = NULL;
+	*hugepage = 0;
 	if (qemu_opt_get(v, "qom-type", type, sizeof(type)) != 1 &&
 	    qemu_opt_head(v, type, sizeof(type)) < 0)
 		return false;
-	if (strcmp(type, "memory-backend-ram") && strcmp(type, "memory-backend-memfd"))
+	/* memory-backend-shm (QEMU 9.1+) is shared but not skipped by x-ignore-shared */
+	if (strcmp(type, "memory-backend-ram") && strcmp(type, "memory-backend-memfd") &&
+	    strcmp(type, "memory-backend-shm"))
 		return false;
+	/* a hugetlb memfd stays on huge pages of its size: the shim's memfd is one too */
 	if (!strcmp(type, "memory-backend-memfd") && qemu_opt_get(v, "hugetlb", val, sizeof(val)) == 1 &&
 	    strcmp(val, "off") && strcmp(val, "false") && strcmp(val, "no")) {
-		*skip_why = "a hugetlb memfd backend keeps its huge pages as it is";
-		return false;
+		if (qemu_opt_get(v, "hugetlbsize", val, sizeof(val)) == 1
+			    ? qemu_size_parse(val, 0, hugepage) < 0
+			    : !(*hugepage = default_hugepage())) {
+			*skip_why = "a hugetlb memfd backend whose page size is not known";
+			return false;
+		}
+		if (*hugepage < 4096 || (*hugepage & (*hugepage - 1))) {
+			*skip_why = "a hugetlb memfd backend with an odd hugetlbsize";
+			return false;
+		}
 	}
 	if (qemu_opt_get(v, "id", id, idlen) != 1 || strchr(id, '/')) {
 		*skip_why = "a memory backend without a usable id";
@@ -136,7 +169,7 @@ int cpr_promote_argv(int argc, char *const *argv, struct cpr_promotion *p)
 {
 	const char *mem = NULL, *implicit = NULL, *skip, *mem_path = NULL;
 	bool prealloc = false;
-	uint64_t hugepage = 0;
+	uint64_t hugepage = 0, objpage;
 	char type[64] = "pc", machine_type[64], val[64], id[64];
 	bool explicit = false, implicit_taken = false;
 	uint64_t ram = 128ull << 20;
@@ -172,7 +205,7 @@ int cpr_promote_argv(int argc, char *const *argv, struct cpr_promotion *p)
 				return refuse(p, "-object in JSON form is not rewritten");
 			if (qemu_opt_get(v, "id", id, sizeof(id)) == 1 && !strcmp(id, "pc.ram"))
 				implicit_taken = true;
-			if (promotable(v, id, sizeof(id), &skip))
+			if (promotable(v, id, sizeof(id), &objpage, &skip))
 				n++;
 			else if (skip)
 				cpr_info("promotion: leaving %s alone: %s", v, skip);
@@ -226,8 +259,8 @@ int cpr_promote_argv(int argc, char *const *argv, struct cpr_promotion *p)
 		}
 		p->argv[p->argc++] = argv[i];
 		if (o && !strcmp(o, "object") && i + 1 < argc &&
-		    promotable(argv[i + 1], id, sizeof(id), &skip)) {
-			char *r = rewrite_object(argv[i + 1], id);
+		    promotable(argv[i + 1], id, sizeof(id), &objpage, &skip)) {
+			char *r = rewrite_object(argv[i + 1], id, objpage);
 
 			if (!r)
 				return refuse(p, "out of memory");

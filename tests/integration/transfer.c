@@ -2,9 +2,10 @@
  * memory errors and one copy of its RAM, or the transfer is refused / rolled back and
  * the guest keeps running where it was.
  * usage: transfer copy|promoted|share-memfd|share-ram|chain|receive|fail-start|kill-new|wrong-mem|
- *                 same-qmp|paused|no-libcpr|postcopy|hugetlb
+ *                 same-qmp|paused|no-libcpr|postcopy|hugetlb|hugetlb-memfd
  * hugetlb: -mem-path on a hugetlbfs the test mounts (root): promoted to a hugetlb memfd,
- * moved in share tier, still on 2 MiB pages in the new QEMU. */
+ * moved in share tier, still on 2 MiB pages in the new QEMU. hugetlb-memfd: the same for
+ * a memory-backend-memfd,hugetlb=on object. */
 #include "config.h"
 
 #include <errno.h>
@@ -389,6 +390,12 @@ int main(int argc, char **argv)
 	}
 	static char huge_dir[160];
 	static const char *huge_args[] = { "-mem-path", huge_dir, NULL };
+	static const char *huge_memfd_args[] = {
+		"-object", "memory-backend-memfd,id=ram0,size=512M,hugetlb=on,hugetlbsize=2M",
+		"-machine", "memory-backend=ram0", NULL };
+	bool huge_memfd = !strcmp(mode, "hugetlb-memfd");
+	if (huge_memfd)
+		mode = "hugetlb";
 	if (!strcmp(mode, "hugetlb")) {
 		char cmd[640];
 		FILE *f;
@@ -409,7 +416,8 @@ int main(int argc, char **argv)
 			fclose(f);
 		if (free_pages < 260)
 			testenv_missing("260 free 2 MiB huge pages");
-		sc = (struct scenario){ mode, "512M", huge_args, 512ull << 20, "tier          share" };
+		sc = (struct scenario){ mode, "512M", huge_memfd ? huge_memfd_args : huge_args,
+					512ull << 20, "tier          share" };
 	} else if (!strcmp(mode, "soak"))
 		sc = (struct scenario){ mode, "256M", NULL, 256ull << 20, "tier          share" };
 	else if (!strcmp(mode, "promoted") || !strcmp(mode, "chain"))
@@ -444,7 +452,7 @@ int main(int argc, char **argv)
 		f = fopen(smaps, "re");
 		while (f && fgets(line, sizeof(line), f)) {
 			if (strchr(line, '-') && strstr(line, " rw-s "))
-				in = strstr(line, "/memfd:cpr-pc.ram") != NULL;
+				in = strstr(line, huge_memfd ? "/memfd:cpr-ram0" : "/memfd:cpr-pc.ram");
 			if (in && sscanf(line, "KernelPageSize: %ld kB", &kps) == 1)
 				break;
 		}

@@ -9,6 +9,8 @@
  *   ram-share  memory-backend-ram share=on, CPR_PROMOTE=off: anonymous in 7.2, a memfd
  *              named ram0 in 10: share, copy
  *   promoted   -m 1G promoted to a shared file backend, skipped by both: share, share
+ *   shm        QEMU 10 -> 10 only: memory-backend-shm (9.1+; x-ignore-shared does not skip
+ *              it) promoted to a shared file backend: share
  * The new QEMU is $CPR_TEST_QEMU10 (skip without it; fail under CI=true). */
 #include "config.h"
 
@@ -31,6 +33,9 @@
 
 static const char *const memfd_args[] = { "-object", "memory-backend-memfd,id=ram0,size=1G,share=on",
 					  "-machine", "memory-backend=ram0", NULL };
+
+static const char *const shm_args[] = { "-object", "memory-backend-shm,id=ram0,size=1G",
+					"-machine", "memory-backend=ram0", NULL };
 
 static const char *const ramshare_args[] = { "-object", "memory-backend-ram,id=ram0,size=1G,share=on",
 					     "-machine", "memory-backend=ram0", NULL };
@@ -174,15 +179,15 @@ int main(int argc, char **argv)
 	pid_t mid_pid = 0;
 
 	if (strcmp(mode, "copy") && strcmp(mode, "memfd") && strcmp(mode, "ram-share") &&
-	    strcmp(mode, "promoted")) {
-		fprintf(stderr, "usage: upgrade copy|memfd|ram-share|promoted\n");
+	    strcmp(mode, "promoted") && strcmp(mode, "shm")) {
+		fprintf(stderr, "usage: upgrade copy|memfd|ram-share|promoted|shm\n");
 		return 2;
 	}
 	if (!qemu10 || !*qemu10 || access(qemu10, X_OK) != 0)
 		testenv_missing("no QEMU 10 to upgrade to (run scripts/qemu10.sh, or set "
 				"CPR_TEST_QEMU10)");
 	/* the QEMUs cpr-agent starts inherit our environment */
-	if (strcmp(mode, "promoted") != 0)
+	if (strcmp(mode, "promoted") != 0 && strcmp(mode, "shm") != 0)
 		setenv("CPR_PROMOTE", "off", 1);
 	testenv_init(&env, "upgrade");
 	cfg = (struct vm_config){ .name = "old", .machine = MACHINE, .mem = "1G",
@@ -190,6 +195,18 @@ int main(int argc, char **argv)
 	if (!strcmp(mode, "memfd") || !strcmp(mode, "ram-share")) {
 		cfg.mem = NULL;
 		cfg.extra = !strcmp(mode, "memfd") ? memfd_args : ramshare_args;
+	}
+	if (!strcmp(mode, "shm")) { /* QEMU 10 from the start: 7.2 has no memory-backend-shm */
+		cfg.mem = NULL;
+		cfg.extra = shm_args;
+		cfg.qemu = qemu10;
+		REQUIRE(vm_start(&old, &env, &cfg) == 0, "QEMU 10 did not start");
+		REQUIRE(guestmon_wait(env.gm, filled, NULL, 120000) == 0, "guest did not fill its RAM");
+		/* share tier proves the promotion: QEMU 10 would send a shm backend */
+		mid = transfer_to(&env, "old", old->pid, "new", cfg, share);
+		REQUIRE(mid != NULL, "the transfer 10.0 -> 10.0 failed");
+		CHECK(vm_wait_exit(old, 10000) >= 0, "the old QEMU 10 did not exit");
+		goto out;
 	}
 	if (!strcmp(mode, "copy"))
 		tier1 = copy;

@@ -83,6 +83,19 @@ static void user_backends(void **state)
 				 "-M", "memory-backend=m"), 1);
 	assert_string_equal(p.argv[2], "memory-backend-file,id=m,size=1G,mem-path="
 				       CPR_PROMOTE_PREFIX "m,share=on");
+	assert_int_equal(PROMOTE(&p, "-object", "memory-backend-shm,id=s,size=1G,share=on",
+				 "-M", "memory-backend=s"), 1);
+	assert_string_equal(p.argv[2], "memory-backend-file,id=s,size=1G,mem-path="
+				       CPR_PROMOTE_PREFIX "s,share=on");
+	/* a hugetlb memfd: a hugetlb memfd of the same page size from the shim */
+	assert_int_equal(PROMOTE(&p, "-object", "memory-backend-memfd,id=h,size=1G,hugetlb=on,"
+				 "hugetlbsize=2M,prealloc=on", "-M", "memory-backend=h"), 1);
+	assert_string_equal(p.argv[2], "memory-backend-file,id=h,size=1G,prealloc=on,mem-path="
+				       CPR_PROMOTE_PREFIX "h@2097152,share=on");
+	assert_int_equal(PROMOTE(&p, "-object", "memory-backend-memfd,id=h,size=1G,hugetlb=yes",
+				 "-M", "memory-backend=h"), 1);
+	assert_non_null(strstr(p.argv[2], "mem-path=" CPR_PROMOTE_PREFIX "h@"));
+	assert_null(strstr(p.argv[2], "hugetlb"));
 	/* NUMA: two backends, the default RAM stays implicit too */
 	assert_int_equal(PROMOTE(&p, "-m", "2G", "-object", "memory-backend-ram,id=a,size=1G", "-object",
 				 "qom-type=memory-backend-ram,id=b,size=1G", "-numa", "node,memdev=a",
@@ -97,8 +110,8 @@ static void left_alone(void **state)
 	assert_int_equal(PROMOTE(&p, "-object", "memory-backend-file,id=f,size=1G,mem-path=/x,share=on",
 				 "-machine", "memory-backend=f"), 0);
 	assert_null(p.argv);
-	assert_int_equal(PROMOTE(&p, "-object", "memory-backend-memfd,id=h,size=1G,hugetlb=on",
-				 "-machine", "memory-backend=h"), 0);
+	assert_int_equal(PROMOTE(&p, "-object", "memory-backend-memfd,id=h,size=1G,hugetlb=on,"
+				 "hugetlbsize=3M", "-machine", "memory-backend=h"), 0);
 	assert_int_equal(PROMOTE(&p, "-readconfig", "vm.cfg"), -1);
 	assert_int_equal(PROMOTE(&p, "-m", "1G", "-mem-path", "/nonexistent/hugepages"), -1);
 	assert_int_equal(PROMOTE(&p, "-m", "1G", "-numa", "node,mem=1G"), -1);
