@@ -26,7 +26,7 @@ set output '$2'
 set multiplot layout 1,2 title 'Moving a running guest to a new QEMU on this host (QEMU 7.2/10.0, TCG)'
 set xlabel 'guest RAM (GiB)'
 set grid
-set key top left
+set key below horizontal
 set logscale y
 set ylabel 'pause, STOP to RESUME (ms, log scale)'
 plot $plots_pause
