@@ -4,6 +4,7 @@
  * as /proc/self/cmdline is. */
 #include "config.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/qemu-opts.h"
@@ -46,7 +47,17 @@ static void check_rewritten(const struct cpr_promotion *p, const char *obj)
 	FUZZ_CHECK(qemu_opt_get(obj, "mem-path", path, sizeof(path)) == 1);
 	FUZZ_CHECK(qemu_opt_get(obj, "share", share, sizeof(share)) == 1 && !strcmp(share, "on"));
 	FUZZ_CHECK(cpr_promote_is_path(path));
-	FUZZ_CHECK(strcmp(path + strlen(CPR_PROMOTE_PREFIX), id) == 0);
+	/* "ID", or "ID@PAGESIZE" for a hugetlb memfd of a power-of-two page size */
+	const char *tail = path + strlen(CPR_PROMOTE_PREFIX);
+	size_t idlen = strlen(id);
+
+	FUZZ_CHECK(strncmp(tail, id, idlen) == 0);
+	if (tail[idlen]) {
+		char *end;
+		unsigned long long page = strtoull(tail + idlen + 1, &end, 10);
+
+		FUZZ_CHECK(tail[idlen] == '@' && !*end && page >= 4096 && !(page & (page - 1)));
+	}
 	for (int k = 0; k < p->nblocks; k++)
 		known |= strcmp(p->ids[k], id) == 0;
 	FUZZ_CHECK(known);
