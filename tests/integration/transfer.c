@@ -127,11 +127,11 @@ static int log_says(struct testenv *env, const char *to, const char *s)
 	return file_contains(path, s);
 }
 
-/* How many heap trims the new QEMU's libcpr held until the agent said the guest runs
- * (the agent's verbose report), or -1 if the agent never said so. */
-static long trims_held(struct testenv *env, const char *to)
+/* The number after key on the last line of the agent's log that has key (and also, if
+ * given, the text also), or -1: what the agent's verbose report says of the new libcpr. */
+static long agent_says_number(struct testenv *env, const char *to, const char *key,
+			      const char *also)
 {
-	static const char key[] = "new QEMU's libcpr held ";
 	char path[160], line[512];
 	long n = -1;
 	FILE *f;
@@ -141,7 +141,7 @@ static long trims_held(struct testenv *env, const char *to)
 	while (f && fgets(line, sizeof(line), f)) {
 		char *p = strstr(line, key);
 
-		if (p && strstr(p, "trims run again"))
+		if (p && (!also || strstr(p, also)))
 			n = strtol(p + strlen(key), NULL, 10);
 	}
 	if (f)
@@ -149,26 +149,16 @@ static long trims_held(struct testenv *env, const char *to)
 	return n;
 }
 
-/* MiB of RAM the new QEMU's libcpr mapped ahead of a copy-tier stream (the agent's
- * verbose report), or -1 if it did not say. */
+/* Heap trims the new QEMU's libcpr held until the agent said the guest runs (-1: never
+ * told), and MiB it mapped ahead of a copy-tier stream (-1: not said). */
+static long trims_held(struct testenv *env, const char *to)
+{
+	return agent_says_number(env, to, "new QEMU's libcpr held ", "trims run again");
+}
+
 static long prefaulted_mib(struct testenv *env, const char *to)
 {
-	static const char key[] = "new QEMU's libcpr mapped ";
-	char path[160], line[512];
-	long n = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/agent-%s.log", env->dir, to);
-	f = fopen(path, "re");
-	while (f && fgets(line, sizeof(line), f)) {
-		char *p = strstr(line, key);
-
-		if (p)
-			n = strtol(p + strlen(key), NULL, 10);
-	}
-	if (f)
-		fclose(f);
-	return n;
+	return agent_says_number(env, to, "new QEMU's libcpr mapped ", NULL);
 }
 
 /* After a refusal or rollback: the old QEMU runs the guest, no new QEMU is left. */
