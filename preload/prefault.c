@@ -15,6 +15,8 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +42,7 @@ struct job {
 };
 
 static _Atomic uint64_t mapped_bytes;
+static atomic_bool started;
 
 /* One block: its data extents, mapped; returns the bytes mapped. */
 static uint64_t populate(const struct cpr_record *r)
@@ -106,6 +109,10 @@ int cpr_prefault_inherited(void)
 
 	if (!j)
 		return -ENOMEM;
+	if (atomic_exchange(&started, true)) { /* once: the pages stay mapped */
+		free(j);
+		return 0;
+	}
 	j->n = 0;
 	pthread_mutex_lock(&lock);
 	n = cpr_registry_snapshot(all, CPR_REGISTRY_MAX);

@@ -5,8 +5,8 @@
 #include <stdint.h>
 
 /* Start filling, in a thread of its own, this process's page tables for the pages of
- * inherited RAM that hold data (holes stay holes). Returns the number of blocks it
- * covers, or -errno. */
+ * inherited RAM that hold data (holes stay holes); only the first call does. Returns the
+ * number of blocks it covers, or -errno. */
 int cpr_prefault_inherited(void);
 
 /* Bytes mapped so far (STATUS). */
