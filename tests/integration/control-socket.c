@@ -261,6 +261,18 @@ int main(int argc, char **argv)
 		      strncmp(reply, "ERR E2BIG", 9) == 0, "65 ids answered '%s'", reply);
 	CHECK(raw_exchange(sock, "\n", 1, reply, sizeof(reply)) >= 0 &&
 		      strncmp(reply, "ERR EINVAL", 10) == 0, "an empty line answered '%s'", reply);
+	CHECK(raw_exchange(sock, "RESUMED now\n", 12, reply, sizeof(reply)) >= 0 &&
+		      strncmp(reply, "ERR EINVAL", 10) == 0, "RESUMED now answered '%s'", reply);
+
+	/* transfer requests sent to a QEMU that inherited nothing: answered, nothing done */
+	char val[32];
+	CHECK(ctl_resumed(ctl) == 0, "RESUMED: %s", ctl_error(ctl));
+	CHECK(ctl_prefault(ctl) == 0, "PREFAULT: %s", ctl_error(ctl));
+	CHECK(ctl_status(ctl, "trim-hold", val, sizeof(val)) == 0 && !strcmp(val, "0"),
+	      "a QEMU that inherited nothing holds its heap trims (trim-hold=%s)", val);
+	usleep(100000);
+	CHECK(ctl_status(ctl, "prefaulted-bytes", val, sizeof(val)) == 0 && !strcmp(val, "0"),
+	      "a QEMU that inherited nothing mapped %s bytes ahead of a stream", val);
 
 	/* another uid is refused, even one that can reach the socket (CAP_DAC_OVERRIDE) */
 	if (geteuid() == 0) {
