@@ -431,6 +431,21 @@ void qmp_close(struct qmp *q)
 	free(q);
 }
 
+/* Whether QEMU's run state is finish-migrate: its migration thread is not done yet. */
+static int finishing(struct qmp *q)
+{
+	json_t *ret = NULL;
+	const char *st;
+	int r = qmp_execute(q, "query-status", NULL, &ret);
+
+	if (r < 0)
+		return r;
+	st = json_string_value(json_object_get(ret, "status"));
+	r = st && !strcmp(st, "finish-migrate");
+	json_decref(ret);
+	return r;
+}
+
 int qmp_migration_settle(struct qmp *q, int timeout_ms)
 {
 	bool cancelled = false;
@@ -448,9 +463,11 @@ int qmp_migration_settle(struct qmp *q, int timeout_ms)
 			      !strcmp(st, "device") || !strcmp(st, "pre-switchover") ||
 			      !strcmp(st, "cancelling") || !strcmp(st, "wait-unplug"));
 		json_decref(ret);
-		if (!busy)
-			return 0;
-		if (!cancelled) {
+		if (!busy) {
+			r = finishing(q);
+			if (r <= 0)
+				return r;
+		} else if (!cancelled) {
 			qmp_execute(q, "migrate_cancel", NULL, NULL);
 			cancelled = true;
 		}

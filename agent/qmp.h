@@ -52,7 +52,9 @@ int qmp_wait_event_any(struct qmp *const *qs, size_t n, const char *name, int ti
 int qmp_qemu_version(struct qmp *q);
 
 /* Cancel an outgoing migration that is still under way and wait up to timeout_ms until
- * QEMU says it is over (QEMU refuses 'cont' before that). 0, or -errno. */
+ * QEMU says it is over and has left the finish-migrate run state (QEMU refuses 'cont'
+ * before either; a migration that failed while completing is "failed" before QEMU
+ * restarts the guest or parks it). 0, or -errno. */
 int qmp_migration_settle(struct qmp *q, int timeout_ms);
 
 /* Text of the last failure (QMP error desc, or what broke). */

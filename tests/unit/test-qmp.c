@@ -191,6 +191,26 @@ static void event_wait_names_the_broken_connection(void **state)
 	teardown((void **)&b);
 }
 
+/* A migration that failed while completing reads "failed" before QEMU has left
+ * finish-migrate (and refuses cont): settle waits for the run state too. */
+static void settle_waits_out_finish_migrate(void **state)
+{
+	struct fixture *f = *state;
+	const char *sent;
+	int n = 0;
+
+	put(f->peer, "{\"return\": {\"status\": \"failed\"}, \"id\": 2}\r\n"
+		     "{\"return\": {\"status\": \"finish-migrate\", \"running\": false}, \"id\": 3}\r\n"
+		     "{\"return\": {\"status\": \"failed\"}, \"id\": 4}\r\n"
+		     "{\"return\": {\"status\": \"running\", \"running\": true}, \"id\": 5}\r\n");
+	assert_int_equal(qmp_migration_settle(f->q, 1000), 0);
+	sent = drain(f->peer);
+	for (const char *p = sent; (p = strstr(p, "\"query-status\"")); p++)
+		n++;
+	assert_int_equal(n, 2);
+	assert_null(strstr(sent, "migrate_cancel")); /* nothing to cancel */
+}
+
 static void stale_reply_is_skipped(void **state)
 {
 	struct fixture *f = *state;
@@ -347,6 +367,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(event_wait_times_out, setup, teardown),
 		cmocka_unit_test_setup_teardown(event_wait_names_the_broken_connection, setup, teardown),
 		cmocka_unit_test_setup_teardown(stale_reply_is_skipped, setup, teardown),
+		cmocka_unit_test_setup_teardown(settle_waits_out_finish_migrate, setup, teardown),
 		cmocka_unit_test_setup_teardown(reply_split_across_writes, setup, teardown),
 		cmocka_unit_test_setup_teardown(malformed_json_is_an_error, setup, teardown),
 		cmocka_unit_test_setup_teardown(non_object_is_an_error, setup, teardown),
