@@ -62,12 +62,11 @@ static const char *runstate(const char *qmp_path, struct qmp **q, char *buf, siz
 /* The old QEMU gives the RAM up and quits (after a committed transfer). */
 static void retire(pid_t pid, const char *qmp_path)
 {
-	char path[256], err[256];
+	char err[256];
 	struct ctl *ctl = NULL;
 	struct qmp *q = NULL;
 
-	if (target_socket(pid, path, sizeof(path), err, sizeof(err)) == 0 &&
-	    ctl_connect(&ctl, path, err, sizeof(err)) == 0)
+	if (ctl_connect_pid(&ctl, pid, err, sizeof(err)) == 0)
 		ctl_release(ctl);
 	ctl_close(ctl);
 	if (qmp_connect(&q, qmp_path, 3000, err, sizeof(err)) == 0)
@@ -81,11 +80,10 @@ static void retire(pid_t pid, const char *qmp_path)
  * (best effort; the hold also ends by itself). */
 static void resumed(pid_t pid)
 {
-	char path[256], err[256];
+	char err[256];
 	struct ctl *ctl = NULL;
 
-	if (target_socket(pid, path, sizeof(path), err, sizeof(err)) == 0 &&
-	    ctl_connect(&ctl, path, err, sizeof(err)) == 0 && ctl_resumed(ctl) == 0)
+	if (ctl_connect_pid(&ctl, pid, err, sizeof(err)) == 0 && ctl_resumed(ctl) == 0)
 		printf("told the new QEMU's libcpr that the guest runs (it trims its heap again)\n");
 	ctl_close(ctl);
 }

@@ -549,7 +549,7 @@ static int verify_claim(struct transfer *t, struct memdev *olddevs, size_t nold)
 {
 	struct memdev newdevs[MAX_PRESERVED];
 	struct cpr_record *recs = NULL;
-	char path[256], err[512], val[32];
+	char err[512], val[32];
 	size_t nnew = 0, n = 0, claimed = 0;
 
 	if (list_memdevs(t, t->newq, newdevs, MAX_PRESERVED, &nnew) < 0)
@@ -570,8 +570,7 @@ static int verify_claim(struct transfer *t, struct memdev *olddevs, size_t nold)
 				      " in the new one: the command lines differ", olddevs[i].id,
 				   olddevs[i].size, newdevs[j].size);
 	}
-	if (target_socket(t->new_pid, path, sizeof(path), err, sizeof(err)) < 0 ||
-	    ctl_connect(&t->newctl, path, err, sizeof(err)) < 0)
+	if (ctl_connect_pid(&t->newctl, t->new_pid, err, sizeof(err)) < 0)
 		return why(t, "new QEMU's libcpr: %s", err);
 	if (ctl_status(t->newctl, "unclaimed", val, sizeof(val)) < 0)
 		return why(t, "new QEMU's libcpr: %s", ctl_error(t->newctl));
@@ -690,11 +689,10 @@ static void read_old_account(struct transfer *t)
  * hold ends by itself after its time limit. */
 static void tell_new_resumed(struct transfer *t)
 {
-	char path[256], err[256], held[16] = "?", mapped[24] = "0";
+	char err[256], held[16] = "?", mapped[24] = "0";
 	struct ctl *c = NULL;
 
-	if (target_socket(t->new_pid, path, sizeof(path), err, sizeof(err)) < 0 ||
-	    ctl_connect(&c, path, err, sizeof(err)) < 0) {
+	if (ctl_connect_pid(&c, t->new_pid, err, sizeof(err)) < 0) {
 		if (t->verbose)
 			fprintf(stderr, "cpr-agent: new QEMU's libcpr: %s\n", err);
 		return;
@@ -877,7 +875,7 @@ int cmd_transfer(int argc, char **argv)
 	struct transfer t = { .timeout_s = 60 };
 	struct memdev devs[MAX_PRESERVED];
 	struct qemu_argv new_args = { 0 };
-	char err[512], path[256], libcpr[4096];
+	char err[512], libcpr[4096];
 	int c, chan = -1, rc = EXIT_REFUSED, old_ver, new_ver;
 	size_t ndevs = 0;
 
@@ -916,8 +914,7 @@ int cmd_transfer(int argc, char **argv)
 	/* 1. the old QEMU: reachable, under libcpr, in a state CPR can move */
 	if (target_pid_from_qmp(t.old_qmp_path, &t.old_pid, err, sizeof(err)) < 0 ||
 	    qmp_connect(&t.oldq, t.old_qmp_path, 5000, err, sizeof(err)) < 0 ||
-	    target_socket(t.old_pid, path, sizeof(path), err, sizeof(err)) < 0 ||
-	    ctl_connect(&t.oldctl, path, err, sizeof(err)) < 0) {
+	    ctl_connect_pid(&t.oldctl, t.old_pid, err, sizeof(err)) < 0) {
 		why(&t, "%s", err);
 		goto refuse;
 	}

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "agent/control.h"
+#include "agent/target.h"
 #include "common/wire.h"
 
 #define REPLY_TIMEOUT_MS 10000
@@ -312,6 +313,14 @@ int ctl_status(struct ctl *c, const char *key, char *buf, size_t buflen)
 		consume(c, used);
 	}
 	return found;
+}
+
+int ctl_connect_pid(struct ctl **out, pid_t pid, char *err, size_t errlen)
+{
+	char path[256];
+	int r = target_socket(pid, path, sizeof(path), err, errlen);
+
+	return r < 0 ? r : ctl_connect(out, path, err, errlen);
 }
 
 int ctl_release(struct ctl *c)

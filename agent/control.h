@@ -11,6 +11,9 @@ struct ctl;
 
 /* Connect and read the greeting. On failure err says what and why. */
 int ctl_connect(struct ctl **out, const char *path, char *err, size_t errlen);
+
+/* The same for the libcpr inside QEMU process pid (its socket found by target_socket). */
+int ctl_connect_pid(struct ctl **out, pid_t pid, char *err, size_t errlen);
 void ctl_close(struct ctl *c);
 
 /* What the greeting said. */
