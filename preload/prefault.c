@@ -4,8 +4,9 @@
  * every page of it. Its page tables start empty and the memfd has 4 KiB pages, so each
  * page the stream writes is first a page fault in the new process: ~1.9 million of them
  * for 8 GiB (a plain QEMU's private RAM gets huge pages instead). Measured on the test
- * host: copy tier at 1 / 4 GiB paused 2.3 / 9.9 s with it, 3.7 / 14.5 s without. Asked by cpr-agent (PREFAULT) once it knows the tier, a thread maps the
- * pages with MADV_POPULATE_WRITE, extent by extent (SEEK_DATA), so pages the guest never
+ * host: copy tier at 1 / 4 GiB paused 2.3 / 9.9 s with it, 3.7 / 14.5 s without. Asked
+ * by cpr-agent (PREFAULT) once it knows the tier, a thread maps the pages with
+ * MADV_POPULATE_WRITE, extent by extent (SEEK_DATA), so pages the guest never
  * touched stay unallocated; the stream, which starts at the same end, soon runs behind it.
  * In share tier it is not used: nothing writes all of RAM, and the work would compete
  * with the running guest for the CPU. */
@@ -44,12 +45,11 @@ struct job {
 static _Atomic uint64_t mapped_bytes;
 static atomic_bool started;
 
-/* One block: its data extents, mapped; returns the bytes mapped. */
-static uint64_t populate(const struct cpr_record *r)
+/* One block: its data extents, mapped (counted in mapped_bytes). */
+static void populate(const struct cpr_record *r)
 {
 	off_t pos = (off_t)r->offset, end = (off_t)(r->offset + r->size);
 	long ps = sysconf(_SC_PAGESIZE);
-	uint64_t done = 0;
 
 	while (pos < end) {
 		off_t data = lseek(r->fd, pos, SEEK_DATA), hole;
@@ -66,27 +66,24 @@ static uint64_t populate(const struct cpr_record *r)
 				  (unsigned long long)data, strerror(errno));
 			break;
 		}
-		done += (uint64_t)(hole - data);
 		mapped_bytes += (uint64_t)(hole - data);
 		pos = hole;
 	}
-	return done;
 }
 
 static void *run(void *arg)
 {
 	struct job *j = arg;
 	struct timespec t0, t1;
-	uint64_t done = 0;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (size_t i = 0; i < j->n; i++) {
-		done += populate(&j->recs[i]);
+		populate(&j->recs[i]);
 		cpr_real()->close(j->recs[i].fd);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	cpr_info("prefault: %llu MiB of inherited RAM mapped in %.0f ms",
-		 (unsigned long long)(done >> 20),
+		 (unsigned long long)(mapped_bytes >> 20),
 		 (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
 	free(j);
 	return NULL;
@@ -99,8 +96,6 @@ uint64_t cpr_prefault_mapped(void)
 
 int cpr_prefault_inherited(void)
 {
-	static struct cpr_record all[CPR_REGISTRY_MAX];
-	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 	struct job *j = malloc(sizeof(*j) + CPR_REGISTRY_MAX * sizeof(struct cpr_record));
 	sigset_t every, old;
 	pthread_t t;
@@ -113,22 +108,24 @@ int cpr_prefault_inherited(void)
 		free(j);
 		return 0;
 	}
+	/* keep, in place, the records to map, each with a descriptor of the thread's own */
 	j->n = 0;
-	pthread_mutex_lock(&lock);
-	n = cpr_registry_snapshot(all, CPR_REGISTRY_MAX);
+	n = cpr_registry_snapshot(j->recs, CPR_REGISTRY_MAX);
 	for (size_t i = 0; i < n && i < CPR_REGISTRY_MAX; i++) {
+		struct cpr_record *rec = &j->recs[i];
 		struct statfs fs;
+		int fd;
 
 		/* only shmem: hugetlbfs has no holes to skip, a disk file would be read in */
-		if (!(all[i].flags & CPR_REC_INHERITED) || all[i].kind == CPR_KIND_TAP ||
-		    all[i].fd < 0 || fstatfs(all[i].fd, &fs) < 0 || fs.f_type != TMPFS_MAGIC)
+		if (!(rec->flags & CPR_REC_INHERITED) || rec->kind == CPR_KIND_TAP || rec->fd < 0 ||
+		    fstatfs(rec->fd, &fs) < 0 || fs.f_type != TMPFS_MAGIC)
 			continue;
-		j->recs[j->n] = all[i];
-		j->recs[j->n].fd = cpr_real()->fcntl(all[i].fd, F_DUPFD_CLOEXEC, 0);
-		if (j->recs[j->n].fd >= 0)
-			j->n++;
+		fd = cpr_real()->fcntl(rec->fd, F_DUPFD_CLOEXEC, 0);
+		if (fd < 0)
+			continue;
+		j->recs[j->n] = *rec;
+		j->recs[j->n++].fd = fd;
 	}
-	pthread_mutex_unlock(&lock);
 	if (j->n == 0) {
 		free(j);
 		return 0;

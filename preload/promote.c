@@ -85,10 +85,8 @@ static bool drop_element(const char *e, size_t n, bool first)
  * hugepage, the path asks for a hugetlb memfd of that page size. */
 static char *rewrite_object(const char *v, const char *id, uint64_t hugepage)
 {
-	char huge[32] = "";
-
 	size_t cap = strlen(v) + strlen(id) + 128, used;
-	char *out = malloc(cap);
+	char *out = malloc(cap), huge[32] = "";
 	bool first = true;
 
 	if (!out)
