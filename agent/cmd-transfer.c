@@ -69,6 +69,9 @@ struct transfer {
 	bool old_stopped, committed;
 	int64_t t0_ns, stop_usec, resume_usec;
 	uint64_t ram_transferred;
+	/* what the new QEMU's libcpr said when told the guest runs (-1: not said) */
+	int trim_hold_at_resume, trim_hold_after;
+	long long trims_held, prefaulted_bytes;
 	char err[1024];
 };
 
@@ -684,12 +687,22 @@ static void read_old_account(struct transfer *t)
 	json_decref(ret);
 }
 
+/* One STATUS value of the new QEMU's libcpr as a number, or -1. */
+static long long new_status_number(struct ctl *c, const char *key)
+{
+	char val[24];
+
+	return ctl_status(c, key, val, sizeof(val)) == 0 ? strtoll(val, NULL, 10) : -1;
+}
+
 /* The guest runs in the new QEMU: its libcpr stops holding heap trims (preload/trimhold.c).
- * A fresh connection, since the one from the start may have idled out. Best effort: the
- * hold ends by itself after its time limit. */
+ * The hold must have lasted from the handover to here and must end now: both are states
+ * the report gives (how many trims QEMU happened to attempt meanwhile is the RCU thread's
+ * timing, not a check). A fresh connection, since the one from the start may have idled
+ * out. Best effort: the hold ends by itself after its time limit. */
 static void tell_new_resumed(struct transfer *t)
 {
-	char err[256], held[16] = "?", mapped[24] = "0";
+	char err[256];
 	struct ctl *c = NULL;
 
 	if (ctl_connect_pid(&c, t->new_pid, err, sizeof(err)) < 0) {
@@ -697,15 +710,14 @@ static void tell_new_resumed(struct transfer *t)
 			fprintf(stderr, "cpr-agent: new QEMU's libcpr: %s\n", err);
 		return;
 	}
-	if (ctl_resumed(c) < 0 || ctl_status(c, "trims-held", held, sizeof(held)) < 0) {
+	t->trim_hold_at_resume = (int)new_status_number(c, "trim-hold");
+	if (ctl_resumed(c) < 0) {
 		if (t->verbose)
 			fprintf(stderr, "cpr-agent: new QEMU's libcpr: %s\n", ctl_error(c));
-	} else if (t->verbose) {
-		fprintf(stderr, "cpr-agent: new QEMU's libcpr held %s heap trim(s) during the "
-				"transfer; trims run again\n", held);
-		if (!t->share_tier && ctl_status(c, "prefaulted-bytes", mapped, sizeof(mapped)) == 0)
-			fprintf(stderr, "cpr-agent: new QEMU's libcpr mapped %llu MiB of the RAM "
-					"ahead of the stream\n", strtoull(mapped, NULL, 10) >> 20);
+	} else {
+		t->trim_hold_after = (int)new_status_number(c, "trim-hold");
+		t->trims_held = new_status_number(c, "trims-held");
+		t->prefaulted_bytes = new_status_number(c, "prefaulted-bytes");
 	}
 	ctl_close(c);
 }
@@ -840,6 +852,13 @@ static void report(struct transfer *t, int64_t total_ns)
 				      "blocks-preserved", (json_int_t)t->nkeep, "total-ms",
 				      (double)total_ns / 1e6);
 
+		json_object_set_new(j, "new-libcpr",
+				    json_pack("{s:i,s:i,s:I,s:I}", "trim-hold-at-resume",
+					      t->trim_hold_at_resume, "trim-hold-after",
+					      t->trim_hold_after, "trims-held",
+					      (json_int_t)t->trims_held, "prefaulted-bytes",
+					      (json_int_t)t->prefaulted_bytes));
+
 		json_dumpf(j, stdout, JSON_INDENT(2));
 		putchar('\n');
 		json_decref(j);
@@ -855,6 +874,15 @@ static void report(struct transfer *t, int64_t total_ns)
 	       t->nkeep, t->nkeep == 1 ? "" : "s");
 	printf("  RAM in stream %.1f MiB\n", (double)t->ram_transferred / 1048576.0);
 	printf("  total         %.0f ms\n", (double)total_ns / 1e6);
+	if (t->trim_hold_at_resume == 1 && t->trim_hold_after == 0)
+		printf("  heap trims    held from the handover until the guest ran (%lld held)\n",
+		       t->trims_held);
+	else
+		printf("  heap trims    the new QEMU's libcpr did not confirm its hold (at resume %d, "
+		       "after %d; -1: not said)\n", t->trim_hold_at_resume, t->trim_hold_after);
+	if (!t->share_tier && t->prefaulted_bytes >= 0)
+		printf("  prefaulted    %lld MiB of RAM mapped ahead of the stream\n",
+		       t->prefaulted_bytes >> 20);
 }
 
 int cmd_transfer(int argc, char **argv)
@@ -872,7 +900,8 @@ int cmd_transfer(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	struct transfer t = { .timeout_s = 60 };
+	struct transfer t = { .timeout_s = 60, .trim_hold_at_resume = -1, .trim_hold_after = -1,
+			      .trims_held = -1, .prefaulted_bytes = -1 };
 	struct memdev devs[MAX_PRESERVED];
 	struct qemu_argv new_args = { 0 };
 	char err[512], libcpr[4096];

@@ -286,5 +286,8 @@ int guestmon_wait_reports(struct guestmon *gm, uint64_t n, int timeout_ms)
 
 uint64_t guest_summary_problems(const struct guest_summary *s)
 {
-	return s->errors + s->error_lines + s->seq_breaks + (s->boots > 1 ? s->boots - 1 : 0);
+	/* a malformed line is a report the guest did not write: bytes lost or mixed up on the
+	 * way (all connections share one line buffer, so a line split across QEMUs is whole) */
+	return s->errors + s->error_lines + s->seq_breaks + s->malformed +
+	       (s->boots > 1 ? s->boots - 1 : 0);
 }

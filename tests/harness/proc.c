@@ -1,12 +1,9 @@
 /* What /proc says about the QEMUs a test started. */
 #include "config.h"
 
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "agent/target.h"
 #include "proc.h"
@@ -56,43 +53,4 @@ pid_t proc_qemu_at(const struct testenv *env, const char *name)
 
 	snprintf(path, sizeof(path), "%s/%s.qmp", env->dir, name);
 	return target_pid_from_qmp(path, &pid, err, sizeof(err)) < 0 ? 0 : pid;
-}
-
-bool file_contains(const char *path, const char *s)
-{
-	static char text[65536];
-	FILE *f = fopen(path, "re");
-	size_t n;
-
-	if (!f)
-		return false;
-	n = fread(text, 1, sizeof(text) - 1, f);
-	text[n] = 0;
-	fclose(f);
-	return strstr(text, s) != NULL;
-}
-
-pid_t run_logged(const char *const *argv, const char *log, bool append)
-{
-	pid_t pid = fork();
-
-	if (pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC),
-			      0644);
-
-		dup2(fd, 1);
-		dup2(fd, 2);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	return pid;
-}
-
-int wait_exit_status(pid_t pid)
-{
-	int st;
-
-	if (pid < 0 || waitpid(pid, &st, 0) < 0)
-		return -1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }

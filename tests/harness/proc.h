@@ -19,14 +19,4 @@ unsigned long proc_ram_inode(pid_t pid, uint64_t size);
 /* The pid serving QMP at DIR/NAME.qmp, or 0. */
 pid_t proc_qemu_at(const struct testenv *env, const char *name);
 
-/* Start argv[0] (NULL-terminated argv) with stdout and stderr written to log, emptied
- * first unless append. */
-pid_t run_logged(const char *const *argv, const char *log, bool append);
-
-/* Wait for a child; its exit status, or 128 + the signal that ended it, or -1. */
-int wait_exit_status(pid_t pid);
-
-/* Whether the file at path contains s (its first 64 KiB). */
-bool file_contains(const char *path, const char *s);
-
 #endif

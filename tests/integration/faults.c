@@ -19,6 +19,7 @@
 #include "agent/target.h"
 #include "tests/harness/check.h"
 #include "tests/harness/proc.h"
+#include "tests/harness/run.h"
 #include "tests/harness/vm.h"
 
 enum outcome { OLD_RUNS, NEW_RUNS, LOST };
@@ -54,9 +55,17 @@ static int run(const char *const *argv, const char *fault, const char *log)
 
 	if (fault)
 		setenv("CPR_AGENT_FAULT", fault, 1);
-	pid = run_logged(argv, log, true);
+	pid = run_logged(argv, log, NULL, true);
 	unsetenv("CPR_AGENT_FAULT");
 	return wait_exit_status(pid);
+}
+
+/* Whether pid is gone (or a zombie) within ms. */
+static bool gone_within(pid_t pid, int ms)
+{
+	for (int i = 0; i < ms / 10 && !proc_gone(pid); i++)
+		usleep(10000);
+	return proc_gone(pid);
 }
 
 /* One case, in a world of its own. Returns the outcome seen, writes a table row. */
@@ -111,8 +120,8 @@ static void one(const struct fault *f, FILE *table)
 		if (!new_pid && target_pid_from_qmp(newqmp, &new_pid, err, sizeof(err)) < 0)
 			new_pid = 0;
 	}
-	usleep(300000);
-	/* which QEMU runs the guest now? */
+	/* which QEMU runs the guest now? (agent and recover have exited: what they killed is
+	 * dying or gone, so "gone" is waited for, with a bound, before it is judged) */
 	if ((old_pid > 0 && !proc_gone(old_pid)) && vm_wait_runstate(old, "running", 500) == 0)
 		seen = OLD_RUNS;
 	else if (new_pid && (new_pid > 0 && !proc_gone(new_pid)))
@@ -120,10 +129,10 @@ static void one(const struct fault *f, FILE *table)
 	else
 		seen = LOST;
 	if (seen == OLD_RUNS)
-		CHECK(!new_pid || !(new_pid > 0 && !proc_gone(new_pid)), "a new QEMU %d is left beside the running old one",
-		      (int)new_pid);
+		CHECK(!new_pid || gone_within(new_pid, 5000),
+		      "a new QEMU %d is left beside the running old one", (int)new_pid);
 	if (seen == NEW_RUNS)
-		CHECK(!(old_pid > 0 && !proc_gone(old_pid)) || vm_wait_runstate(old, "running", 100) != 0,
+		CHECK(gone_within(old_pid, 5000) || vm_wait_runstate(old, "running", 100) != 0,
 		      "two QEMUs run the guest");
 	if (seen != LOST) {
 		CHECK(guestmon_wait_reports(env.gm, 25, 5000) == 0, "the guest does not run");

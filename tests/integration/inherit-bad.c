@@ -23,6 +23,7 @@
 #include "agent/handover.h"
 #include "tests/harness/check.h"
 #include "tests/harness/proc.h"
+#include "tests/harness/run.h"
 #include "tests/harness/vm.h"
 
 #define RAM (256ull << 20)
@@ -97,18 +98,25 @@ int main(int argc, char **argv)
 
 		REQUIRE(geteuid() == 0, "needs root to become another uid");
 		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/foreign.sock", env.dir);
+		int ready[2];
+		char byte = 0;
+
 		REQUIRE(lfd >= 0 && bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "bind");
+		REQUIRE(pipe2(ready, O_CLOEXEC) == 0, "pipe");
 		pid_t lpid = fork();
 		if (lpid == 0) {
 			if (setresgid(65534, 65534, 65534) < 0 || setresuid(65534, 65534, 65534) < 0 ||
-			    listen(lfd, 1) < 0)
+			    listen(lfd, 1) < 0 || write(ready[1], "L", 1) != 1)
 				_exit(1);
 			int c = accept(lfd, NULL, NULL);
 			sleep(10); /* hold the connection open; say nothing */
 			_exit(c >= 0 ? 0 : 1);
 		}
 		close(lfd);
-		usleep(200000);
+		close(ready[1]);
+		/* QEMU connects only once the listener listens as nobody */
+		REQUIRE(read(ready[0], &byte, 1) == 1, "the listener did not become nobody");
+		close(ready[0]);
 		snprintf(spec, sizeof(spec), "unix:%s", sa.sun_path);
 		pid = start_qemu(&env, -1, spec, log);
 		want = "is neither root nor our uid";

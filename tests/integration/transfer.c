@@ -21,6 +21,7 @@
 #include "agent/target.h"
 #include "tests/harness/check.h"
 #include "tests/harness/proc.h"
+#include "tests/harness/run.h"
 #include "tests/harness/vm.h"
 
 struct scenario {
@@ -58,14 +59,14 @@ static int mappers_of(unsigned long inode, uint64_t size)
 	return atoi(out);
 }
 
-/* Run cpr-agent transfer from QEMU `from` to a new QEMU named `to` built from cfg (or
- * from argv_override). Output goes to DIR/agent-TO.log and is printed. Returns the exit
- * status, or -1. When async, returns at once with *pid set. */
+/* Run cpr-agent transfer --json from QEMU `from` to a new QEMU named `to` built from cfg.
+ * Its messages go to DIR/agent-TO.log, its report to DIR/agent-TO.json; both are printed.
+ * Returns the exit status, or -1. */
 static int run_agent(struct testenv *env, const char *from, const char *to,
-		     const struct vm_config *cfg, const char *old_qmp_override, pid_t *async_pid)
+		     const struct vm_config *cfg)
 {
 	const char *qargv[VM_MAX_ARGS], *argv[VM_MAX_ARGS + 16];
-	char buf[2048], qmp[160], log[160], cmd[256];
+	char buf[2048], qmp[160], log[160], json[160], cmd[256];
 	const char *builddir = getenv("CPR_BUILDDIR");
 	int n = 0, status;
 	pid_t pid;
@@ -74,16 +75,18 @@ static int run_agent(struct testenv *env, const char *from, const char *to,
 		return -1;
 	snprintf(qmp, sizeof(qmp), "%s/%s-agent.qmp", env->dir, from);
 	snprintf(log, sizeof(log), "%s/agent-%s.log", env->dir, to);
+	snprintf(json, sizeof(json), "%s/agent-%s.json", env->dir, to);
 	snprintf(cmd, sizeof(cmd), "%s/cpr-agent", builddir ? builddir : ".");
 	argv[n++] = cmd;
 	argv[n++] = "transfer";
 	argv[n++] = "--qmp";
-	argv[n++] = old_qmp_override ? old_qmp_override : qmp;
+	argv[n++] = qmp;
 	argv[n++] = "--libcpr";
 	argv[n++] = env->libcpr;
 	argv[n++] = "--timeout";
 	argv[n++] = "60";
 	argv[n++] = "--verbose";
+	argv[n++] = "--json";
 	if (getenv("CPR_TEST_PRECOPY")) { /* live or stopped, as an operator may choose */
 		argv[n++] = "--precopy";
 		argv[n++] = getenv("CPR_TEST_PRECOPY");
@@ -92,27 +95,11 @@ static int run_agent(struct testenv *env, const char *from, const char *to,
 	for (int i = 0; qargv[i]; i++)
 		argv[n++] = qargv[i];
 	argv[n] = NULL;
-	pid = run_logged(argv, log, false);
+	pid = run_logged(argv, log, json, false);
 	if (pid < 0)
 		return -1;
-	if (async_pid) {
-		*async_pid = pid;
-		return 0;
-	}
 	status = wait_exit_status(pid);
-	snprintf(buf, sizeof(buf), "cat '%s'", log);
-	if (system(buf) != 0)
-		return -1;
-	return status;
-}
-
-/* Print the agent's log once an async run ends; returns its exit status. */
-static int finish_agent(struct testenv *env, const char *to, pid_t pid)
-{
-	char buf[256];
-	int status = wait_exit_status(pid);
-
-	snprintf(buf, sizeof(buf), "cat '%s/agent-%s.log'", env->dir, to);
+	snprintf(buf, sizeof(buf), "cat '%s' '%s'", log, json);
 	if (system(buf) != 0)
 		return -1;
 	return status;
@@ -127,38 +114,13 @@ static int log_says(struct testenv *env, const char *to, const char *s)
 	return file_contains(path, s);
 }
 
-/* The number after key on the last line of the agent's log that has key (and also, if
- * given, the text also), or -1: what the agent's verbose report says of the new libcpr. */
-static long agent_says_number(struct testenv *env, const char *to, const char *key,
-			      const char *also)
+/* The report cpr-agent --json printed for the transfer to `to`, or NULL. */
+static json_t *report_of(struct testenv *env, const char *to)
 {
-	char path[160], line[512];
-	long n = -1;
-	FILE *f;
+	char path[160];
 
-	snprintf(path, sizeof(path), "%s/agent-%s.log", env->dir, to);
-	f = fopen(path, "re");
-	while (f && fgets(line, sizeof(line), f)) {
-		char *p = strstr(line, key);
-
-		if (p && (!also || strstr(p, also)))
-			n = strtol(p + strlen(key), NULL, 10);
-	}
-	if (f)
-		fclose(f);
-	return n;
-}
-
-/* Heap trims the new QEMU's libcpr held until the agent said the guest runs (-1: never
- * told), and MiB it mapped ahead of a copy-tier stream (-1: not said). */
-static long trims_held(struct testenv *env, const char *to)
-{
-	return agent_says_number(env, to, "new QEMU's libcpr held ", "trims run again");
-}
-
-static long prefaulted_mib(struct testenv *env, const char *to)
-{
-	return agent_says_number(env, to, "new QEMU's libcpr mapped ", NULL);
+	snprintf(path, sizeof(path), "%s/agent-%s.json", env->dir, to);
+	return agent_report(path);
 }
 
 /* After a refusal or rollback: the old QEMU runs the guest, no new QEMU is left. */
@@ -191,17 +153,26 @@ static struct vm *transfer_once(struct testenv *env, struct vm *from, const char
 	guestmon_summary(env->gm, &before);
 	guestmon_mark(env->gm);
 	cfg->name = to;
-	rc = run_agent(env, from->name, to, cfg, NULL, NULL);
+	rc = run_agent(env, from->name, to, cfg);
 	CHECK(rc == 0, "cpr-agent transfer exited %d", rc);
-	CHECK(log_says(env, to, sc->tier), "the report does not say tier %s", sc->tier);
-	/* QEMU's RCU thread trims the heap once it drains, within ms of its start */
-	CHECK(trims_held(env, to) > 0, "the new QEMU's libcpr held %ld heap trims during the "
-	      "transfer (-1: never told the guest runs)", trims_held(env, to));
+	json_t *r = report_of(env, to);
+	CHECK(r && !strcmp(report_str(r, "tier"), sc->tier), "the report says tier '%s', not %s",
+	      report_str(r, "tier"), sc->tier);
+	/* the new libcpr held QEMU's heap trims from the handover until told the guest runs,
+	 * and stopped then: states, not a count of trims QEMU's RCU thread happened to try */
+	CHECK(report_num(r, "new-libcpr.trim-hold-at-resume") == 1, "the new QEMU's libcpr did "
+	      "not hold heap trims until the guest ran (trim-hold %g at resume; -1: not said)",
+	      report_num(r, "new-libcpr.trim-hold-at-resume"));
+	CHECK(report_num(r, "new-libcpr.trim-hold-after") == 0, "the new QEMU's libcpr still "
+	      "holds heap trims after it was told the guest runs (trim-hold %g)",
+	      report_num(r, "new-libcpr.trim-hold-after"));
 	/* copy tier: the guest filled 90% of RAM, so most of it is data to map ahead */
-	if (strstr(sc->tier, "copy"))
-		CHECK(prefaulted_mib(env, to) > (long)(sc->ram >> 20) / 2,
-		      "the new QEMU's libcpr mapped %ld MiB of %llu ahead of the copy-tier stream",
-		      prefaulted_mib(env, to), (unsigned long long)(sc->ram >> 20));
+	double mapped_mib = report_num(r, "new-libcpr.prefaulted-bytes") / 1048576.0;
+	if (!strcmp(sc->tier, "copy"))
+		CHECK(mapped_mib > (double)(sc->ram >> 20) / 2,
+		      "the new QEMU's libcpr mapped %.0f MiB of %llu ahead of the copy-tier stream",
+		      mapped_mib, (unsigned long long)(sc->ram >> 20));
+	json_decref(r);
 	npid = proc_qemu_at(env, to);
 	if (!CHECK_OK(npid > 0, "no new QEMU serves %s.qmp", to))
 		return NULL;
@@ -240,20 +211,13 @@ static struct vm *transfer_once(struct testenv *env, struct vm *from, const char
 	return nvm;
 }
 
-/* The agent's reported pause, from its log. */
+/* The pause the agent reported, in ms, or -1. */
 static double reported_pause(struct testenv *env, const char *to)
 {
-	char path[160], line[256];
-	double ms = -1;
-	FILE *f;
+	json_t *r = report_of(env, to);
+	double ms = report_num(r, "pause-ms");
 
-	snprintf(path, sizeof(path), "%s/agent-%s.log", env->dir, to);
-	f = fopen(path, "re");
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "  pause %lf ms", &ms) == 1)
-			break;
-	if (f)
-		fclose(f);
+	json_decref(r);
 	return ms;
 }
 
@@ -303,7 +267,7 @@ static void soak(struct testenv *env, struct vm *old, struct vm_config *cfg, int
 
 		snprintf(to, sizeof(to), "q%d", i + 1);
 		ncfg.name = to;
-		rc = run_agent(env, from, to, &ncfg, NULL, NULL);
+		rc = run_agent(env, from, to, &ncfg);
 		if (!CHECK_OK(rc == 0, "transfer %d exited %d", i + 1, rc))
 			break;
 		pause[n++] = reported_pause(env, to);
@@ -364,7 +328,7 @@ static void end_agent_qemu(struct testenv *env, struct vm *vm)
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "copy";
-	struct scenario sc = { "copy", "1G", NULL, 1ull << 30, "tier          copy" };
+	struct scenario sc = { "copy", "1G", NULL, 1ull << 30, "copy" };
 	struct testenv env;
 	struct vm *old = NULL, *cur = NULL;
 	struct vm_config cfg;
@@ -407,18 +371,18 @@ int main(int argc, char **argv)
 		if (free_pages < 260)
 			testenv_missing("260 free 2 MiB huge pages");
 		sc = (struct scenario){ mode, "512M", huge_memfd ? huge_memfd_args : huge_args,
-					512ull << 20, "tier          share" };
+					512ull << 20, "share" };
 	} else if (!strcmp(mode, "soak"))
-		sc = (struct scenario){ mode, "256M", NULL, 256ull << 20, "tier          share" };
+		sc = (struct scenario){ mode, "256M", NULL, 256ull << 20, "share" };
 	else if (!strcmp(mode, "promoted") || !strcmp(mode, "chain"))
-		sc = (struct scenario){ mode, "1G", NULL, 1ull << 30, "tier          share" };
+		sc = (struct scenario){ mode, "1G", NULL, 1ull << 30, "share" };
 	else if (!strcmp(mode, "share-memfd"))
-		sc = (struct scenario){ "share-memfd", "1G", memfd_args, 1ull << 30, "tier          share" };
+		sc = (struct scenario){ "share-memfd", "1G", memfd_args, 1ull << 30, "share" };
 	else if (!strcmp(mode, "share-ram"))
-		sc = (struct scenario){ "share-ram", "1G", ramshare_args, 1ull << 30, "tier          share" };
+		sc = (struct scenario){ "share-ram", "1G", ramshare_args, 1ull << 30, "share" };
 	else if (strcmp(mode, "copy") != 0 && strcmp(mode, "promoted") != 0 &&
 		 strcmp(mode, "chain") != 0 && strcmp(mode, "soak") != 0 && strcmp(mode, "hugetlb") != 0)
-		sc = (struct scenario){ mode, "512M", NULL, 512ull << 20, "tier          copy" };
+		sc = (struct scenario){ mode, "512M", NULL, 512ull << 20, "copy" };
 
 	cfg = (struct vm_config){ .name = "old", .mem = sc.mem, .append = "fill=90 tick=20 wr=16",
 				  .preload = strcmp(mode, "no-libcpr") != 0, .extra = sc.extra };
@@ -528,7 +492,7 @@ int main(int argc, char **argv)
 				       json_pack("{s:[{s:s,s:b}]}", "capabilities", "capability",
 						 "postcopy-ram", "state", 1)) == 0, "postcopy on");
 		ncfg.name = "new";
-		rc = run_agent(&env, "old", "new", &ncfg, NULL, NULL);
+		rc = run_agent(&env, "old", "new", &ncfg);
 		CHECK(rc == 1, "agent exited %d, want 1 (refused)", rc);
 		CHECK(log_says(&env, "new", want), "the refusal does not say '%s'", want);
 		CHECK(log_says(&env, "new", "nothing was changed"), "the refusal does not say the "
@@ -542,7 +506,7 @@ int main(int argc, char **argv)
 
 		ncfg.name = "new";
 		ncfg.extra = bogus;
-		rc = run_agent(&env, "old", "new", &ncfg, NULL, NULL);
+		rc = run_agent(&env, "old", "new", &ncfg);
 		CHECK(rc == 1, "agent exited %d, want 1 (refused, old never stopped)", rc);
 		CHECK(log_says(&env, "new", "exited with status"), "the message does not say the new "
 								    "QEMU exited");
@@ -552,7 +516,7 @@ int main(int argc, char **argv)
 
 		ncfg.name = "new";
 		ncfg.mem = "1G";
-		rc = run_agent(&env, "old", "new", &ncfg, NULL, NULL);
+		rc = run_agent(&env, "old", "new", &ncfg);
 		CHECK(rc == 1, "agent exited %d, want 1 (refused before the stop)", rc);
 		check_still_old(&env, old, "new");
 	} else if (!strcmp(mode, "same-qmp")) {
@@ -565,44 +529,21 @@ int main(int argc, char **argv)
 		snprintf(opt, sizeof(opt), "unix:%s,server=on,wait=off", path);
 		ncfg.name = "new";
 		ncfg.extra = extra;
-		rc = run_agent(&env, "old", "new", &ncfg, NULL, NULL);
+		rc = run_agent(&env, "old", "new", &ncfg);
 		CHECK(rc == 1, "agent exited %d, want 1 (refused)", rc);
 		CHECK(log_says(&env, "new", "would take over"), "the refusal does not name the socket");
 		check_still_old(&env, old, "new");
 	} else if (!strcmp(mode, "kill-new")) {
+		/* the new QEMU dies while it receives: the agent's fault point kills it right
+		 * after the migration started, so the test does not race the migration */
 		struct vm_config ncfg = cfg;
-		struct qmp *nq = NULL;
-		char path[160], err[256];
-		pid_t agent, npid = 0;
-		int killed = 0;
 
 		ncfg.name = "new";
-		REQUIRE(run_agent(&env, "old", "new", &ncfg, NULL, &agent) == 0, "cannot run agent");
-		snprintf(path, sizeof(path), "%s/new-agent.qmp", env.dir);
-		/* watch the new QEMU's incoming migration on its spare monitor; kill it mid-way */
-		for (int i = 0; i < 6000 && !killed; i++) {
-			json_t *ret = NULL;
-
-			if (!nq && qmp_connect(&nq, path, 10, err, sizeof(err)) < 0) {
-				usleep(5000);
-				continue;
-			}
-			if (!npid)
-				npid = proc_qemu_at(&env, "new");
-			if (qmp_execute(nq, "query-migrate", NULL, &ret) == 0) {
-				const char *st = json_string_value(json_object_get(ret, "status"));
-
-				if (st && !strcmp(st, "active") && npid > 0) {
-					kill(npid, SIGKILL);
-					killed = 1;
-				}
-			}
-			json_decref(ret);
-			usleep(1000);
-		}
-		qmp_close(nq);
-		CHECK(killed, "never saw the incoming migration running");
-		rc = finish_agent(&env, "new", agent);
+		setenv("CPR_AGENT_FAULT", "during-migration:new", 1);
+		rc = run_agent(&env, "old", "new", &ncfg);
+		unsetenv("CPR_AGENT_FAULT");
+		CHECK(log_says(&env, "new", "fault injection: killing new"),
+		      "the agent never reached the migration");
 		CHECK(rc == 3, "agent exited %d, want 3 (rolled back)", rc);
 		check_still_old(&env, old, "new");
 	} else {

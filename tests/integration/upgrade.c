@@ -26,6 +26,7 @@
 #include "agent/target.h"
 #include "tests/harness/check.h"
 #include "tests/harness/proc.h"
+#include "tests/harness/run.h"
 #include "tests/harness/vm.h"
 
 #define RAM_BYTES (1ull << 30)
@@ -45,41 +46,43 @@ static int filled(const struct guest_summary *s, void *arg)
 	return s->status_lines > 0 && s->last.gen > 0;
 }
 
-/* Run a cpr-agent subcommand; its output goes to DIR/LOG and is printed. Returns the exit
- * status, or -1. */
+/* Run a cpr-agent subcommand with --json; its messages go to DIR/LOG, its report to
+ * DIR/LOG.json, and both are printed. Returns the exit status, or -1. */
 static int agent(struct testenv *env, const char *log, const char *const *args)
 {
 	const char *argv[VM_MAX_ARGS + 16];
 	const char *builddir = getenv("CPR_BUILDDIR");
-	char cmd[256], path[160];
+	char cmd[512], path[160], json[180];
 	int n = 0, status;
 	pid_t pid;
 
 	snprintf(cmd, sizeof(cmd), "%s/cpr-agent", builddir ? builddir : ".");
 	snprintf(path, sizeof(path), "%s/%s", env->dir, log);
+	snprintf(json, sizeof(json), "%s.json", path);
 	argv[n++] = cmd;
+	argv[n++] = *args++; /* the subcommand */
+	argv[n++] = "--json";
 	for (; *args && n < VM_MAX_ARGS + 15; args++)
 		argv[n++] = *args;
 	argv[n] = NULL;
-	pid = run_logged(argv, path, false);
+	pid = run_logged(argv, path, json, false);
 	if (pid < 0)
 		return -1;
 	status = wait_exit_status(pid);
-	snprintf(cmd, sizeof(cmd), "cat '%s'", path);
+	snprintf(cmd, sizeof(cmd), "cat '%s' '%s'", path, json);
 	if (system(cmd) != 0)
 		return -1;
 	return status;
 }
 
-/* Whether DIR/LOG contains s. */
-static int log_says(struct testenv *env, const char *log, const char *s)
+/* The JSON report of the agent run that logged to DIR/LOG, or NULL. */
+static json_t *report_of(struct testenv *env, const char *log)
 {
-	char path[160];
+	char path[180];
 
-	snprintf(path, sizeof(path), "%s/%s", env->dir, log);
-	return file_contains(path, s);
+	snprintf(path, sizeof(path), "%s/%s.json", env->dir, log);
+	return agent_report(path);
 }
-
 
 /* Free a vm the agent started (not our child); kill its QEMU if kill_it. */
 static void drop(struct testenv *env, struct vm *vm, bool kill_it)
@@ -127,7 +130,10 @@ static struct vm *transfer_to(struct testenv *env, const char *from, pid_t from_
 	rc = agent(env, log, args);
 	if (!CHECK_OK(rc == 0, "cpr-agent transfer %s -> %s exited %d", from, to, rc))
 		return NULL;
-	CHECK(log_says(env, log, tier), "the report does not say %s", tier);
+	json_t *r = report_of(env, log);
+	CHECK(r && !strcmp(report_str(r, "tier"), tier), "the report says tier '%s', not %s",
+	      report_str(r, "tier"), tier);
+	json_decref(r);
 	npid = proc_qemu_at(env, to);
 	if (!CHECK_OK(npid > 0, "no QEMU serves %s.qmp", to))
 		return NULL;
@@ -162,14 +168,18 @@ static struct vm *transfer_to(struct testenv *env, const char *from, pid_t from_
 	const char *status[] = { "status", "--qmp", qmp, NULL };
 	rc = agent(env, log, status);
 	CHECK(rc == 0, "cpr-agent status on %s exited %d", to, rc);
-	CHECK(log_says(env, log, "1 record, 1 GiB of guest RAM"), "%s's libcpr does not hold "
-	      "exactly the 1 GiB of guest RAM", to);
+	r = report_of(env, log);
+	json_t *recs = json_object_get(r, "records");
+	CHECK(json_array_size(recs) == 1 && json_integer_value(json_object_get(
+		      json_array_get(recs, 0), "size")) == (json_int_t)RAM_BYTES,
+	      "%s's libcpr does not hold exactly the 1 GiB of guest RAM", to);
+	json_decref(r);
 	return nvm;
 }
 
 int main(int argc, char **argv)
 {
-	static const char share[] = "tier          share", copy[] = "tier          copy";
+	static const char share[] = "share", copy[] = "copy";
 	const char *mode = argc > 1 ? argv[1] : "copy";
 	const char *qemu10 = getenv("CPR_TEST_QEMU10");
 	const char *tier1 = share, *tier2 = copy;
