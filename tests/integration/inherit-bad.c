@@ -15,12 +15,12 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "agent/handover.h"
+#include "common/usock.h"
 #include "tests/harness/check.h"
 #include "tests/harness/proc.h"
 #include "tests/harness/vm.h"
@@ -91,12 +91,13 @@ int main(int argc, char **argv)
 	t0 = time(NULL);
 	if (!strcmp(mode, "foreign")) {
 		/* a listener whose credentials (taken at listen()) are nobody's */
-		struct sockaddr_un sa = { .sun_family = AF_UNIX };
-		char spec[160];
+		struct sockaddr_un sa;
+		char spec[160], path[160];
 		int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 		REQUIRE(geteuid() == 0, "needs root to become another uid");
-		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/foreign.sock", env.dir);
+		snprintf(path, sizeof(path), "%s/foreign.sock", env.dir);
+		REQUIRE(cpr_sockaddr_un(&sa, path) == 0, "socket path too long");
 		REQUIRE(lfd >= 0 && bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "bind");
 		pid_t lpid = fork();
 		if (lpid == 0) {
