@@ -147,7 +147,8 @@ static const char *check_fd(const struct cpr_record *r, int fd, struct stat *st)
 
 	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode))
 		return "not a regular file or memfd";
-	if ((uint64_t)st->st_size < r->offset + r->size)
+	/* offset + size must not wrap: a mapping past the end of the file is SIGBUS */
+	if (r->offset > UINT64_MAX - r->size || (uint64_t)st->st_size < r->offset + r->size)
 		return "smaller than the block";
 	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
 	n = readlink(link, target, sizeof(target) - 1);
@@ -251,10 +252,14 @@ int cpr_inherit_claim(uint32_t kind, uint64_t len, int fd, struct cpr_record *re
 	in = &table[next_claim];
 	cpr_size_str(in->rec.size, want, sizeof(want));
 	cpr_size_str(len, got, sizeof(got));
-	if (!same_kind(&in->rec, kind, fd) || in->rec.size != len)
-		fatal("preserved block %s%u (%s) does not match what this QEMU allocates next "
-		      "(%s, %s): the new command line must describe the same RAM as the old one",
+	if (!same_kind(&in->rec, kind, fd))
+		fatal("preserved block %s%u (%s) does not match the kind of what this QEMU "
+		      "allocates next (%s, %s): the memory backends differ",
 		      cpr_kind_name(in->rec.kind), in->rec.ordinal, want, cpr_kind_name(kind), got);
+	if (in->rec.size != len)
+		fatal("preserved block %s%u is %s, what this QEMU allocates next is %s: the new "
+		      "command line must describe the same RAM as the old one",
+		      cpr_kind_name(in->rec.kind), in->rec.ordinal, want, got);
 	if (fd >= 0) {
 		struct stat st;
 

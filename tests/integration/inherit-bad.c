@@ -146,11 +146,21 @@ int main(int argc, char **argv)
 			fd = memfd_create("cpr-ram-anon0", MFD_CLOEXEC);
 			REQUIRE(fd >= 0 && ftruncate(fd, (off_t)RAM / 2) == 0, "memfd");
 			want = "its fd is smaller than the block";
-		} else { /* size: a good memfd, but QEMU allocates 256 MiB, not 512 */
-			rec.size = 2 * RAM;
+		} else if (!strcmp(mode, "wrap")) {
+			/* offset + size wraps to 0: no memfd is that large */
 			fd = memfd_create("cpr-ram-anon0", MFD_CLOEXEC);
+			REQUIRE(fd >= 0 && ftruncate(fd, (off_t)RAM) == 0, "memfd");
+			rec.offset = UINT64_MAX - RAM + 1;
+			want = "its fd is smaller than the block";
+		} else { /* size: the promoted pc.ram QEMU allocates first, 256 MiB, not 512 */
+			rec.kind = CPR_KIND_RAM_MEMFD;
+			rec.flags = CPR_REC_SHARED;
+			rec.size = 2 * RAM;
+			strcpy(rec.name, "cpr-pc.ram");
+			fd = memfd_create("cpr-pc.ram", MFD_CLOEXEC);
 			REQUIRE(fd >= 0 && ftruncate(fd, (off_t)rec.size) == 0, "memfd");
-			want = "preserved block ram-anon0 (512 MiB) does not match";
+			want = "preserved block ram-memfd0 is 512 MiB, what this QEMU allocates next "
+			       "is 256 MiB";
 		}
 		rc = handover_send(sv[0], &rec, &fd, 1, 10000, err, sizeof(err));
 		printf("handover: %s\n", rc == 0 ? "accepted" : err);
