@@ -18,6 +18,7 @@
 #include "common/usock.h"
 #include "common/wire.h"
 #include "control.h"
+#include "fdtrack.h"
 #include "inherit.h"
 #include "log.h"
 #include "real.h"
@@ -299,50 +300,67 @@ static int give_memfd(struct inherited *in, bool cloexec)
 	return r;
 }
 
-/* QEMU 10 backs a shared RAM block with memfd_create(the block's name) where 7.2 mapped
- * shared anonymous memory: when the next record is shared RAM, this memfd is it. "test" is
- * QEMU's probe, never RAM. A wrong guess cannot hurt the guest: the claim at mmap checks
- * size and inode and ends QEMU on a mismatch, and a converted memfd's size is sealed. */
-static int shared_block_memfd(const char *name, unsigned flags)
+/* The name of memfd fd (without "memfd:"), into name; false if fd is no memfd. */
+static bool memfd_name(int fd, char *name, size_t len)
 {
-	struct inherited *in;
-	int r = -ENOENT;
+	static const char prefix[] = "/memfd:", deleted[] = " (deleted)";
+	char link[32], target[300];
+	ssize_t n;
 
-	if (strcmp(name, "test") == 0)
-		return -ENOENT;
-	pthread_mutex_lock(&lock);
-	in = &table[next_claim];
-	if (next_claim < count && !in->memfd_given &&
-	    (in->rec.kind == CPR_KIND_RAM_MEMFD ||
-	     (in->rec.kind == CPR_KIND_RAM_ANON && (in->rec.flags & CPR_REC_SHARED))))
-		r = give_memfd(in, flags & MFD_CLOEXEC);
-	pthread_mutex_unlock(&lock);
-	return r;
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, target, sizeof(target) - 1);
+	if (n < (ssize_t)sizeof(prefix) - 1)
+		return false;
+	target[n] = 0;
+	if (strncmp(target, prefix, sizeof(prefix) - 1) != 0)
+		return false;
+	if ((size_t)n >= sizeof(deleted) - 1 && !strcmp(target + n - sizeof(deleted) + 1, deleted))
+		target[n - sizeof(deleted) + 1] = 0;
+	n = (ssize_t)strnlen(target + sizeof(prefix) - 1, len - 1);
+	memcpy(name, target + sizeof(prefix) - 1, (size_t)n);
+	name[n] = 0;
+	return true;
 }
 
-int cpr_inherit_memfd(const char *name, unsigned flags)
+/* Whether the next record is the block QEMU's memfd fd (named name) stands for. A
+ * ram-memfd record by its memfd name (QEMU names every memory-backend-memfd
+ * "memory-backend-memfd", QEMU 10 the memfd of a shared RAM block after the block). Shared
+ * RAM that 7.2 mapped anonymously was converted to libcpr's own memfd, named cpr-ram-anonN
+ * (and keeps that name through later transfers): QEMU 10's memfd of a shared RAM block is
+ * that block. Size, offset and order are checked by the caller. */
+static bool is_block(const struct inherited *in, int fd, const char *name)
 {
-	int r = -ENOENT;
+	bool block_memfd = cpr_fd_flags(fd) & CPR_FD_BLOCK_MEMFD;
 
-	if (!pending)
-		return -ENOENT;
-	if (strcmp(name, "memory-backend-memfd") != 0)
-		return shared_block_memfd(name, flags);
+	if (in->rec.kind == CPR_KIND_RAM_MEMFD)
+		return strcmp(in->rec.name, name) == 0 ||
+		       (block_memfd && strncmp(in->rec.name, "cpr-ram-anon", 12) == 0);
+	return in->rec.kind == CPR_KIND_RAM_ANON && (in->rec.flags & CPR_REC_SHARED) &&
+	       block_memfd;
+}
+
+void cpr_inherit_substitute(int fd, uint64_t len, uint64_t offset)
+{
+	struct inherited *in;
+	char name[256];
+	int cloexec;
+
+	if (!pending || !memfd_name(fd, name, sizeof(name)))
+		return;
 	pthread_mutex_lock(&lock);
-	for (unsigned i = next_claim; i < count; i++) {
-		struct inherited *in = &table[i];
-
-		if (in->memfd_given)
-			continue;
-		if (in->rec.kind != CPR_KIND_RAM_MEMFD || strcmp(in->rec.name, name) != 0)
-			fatal("QEMU creates a memory-backend-memfd where the old QEMU had %s%u (%s): "
-			      "the memory backends differ", cpr_kind_name(in->rec.kind),
-			      in->rec.ordinal, in->rec.name);
-		r = give_memfd(in, flags & MFD_CLOEXEC);
-		break;
-	}
+	in = &table[next_claim];
+	if (next_claim >= count || in->memfd_given || in->fd < 0 || in->rec.size != len ||
+	    in->rec.offset != offset || !is_block(in, fd, name))
+		goto out;
+	cloexec = cpr_real()->fcntl(fd, F_GETFD);
+	if (cloexec < 0 || cpr_real()->dup3(in->fd, fd, cloexec & FD_CLOEXEC ? O_CLOEXEC : 0) < 0)
+		fatal("cannot put the inherited memfd %s in place of QEMU's: %s", in->rec.name,
+		      strerror(errno));
+	in->memfd_given = true;
+	cpr_debug("inherit: memfd %s (fd %d) is %s%u", name, fd, cpr_kind_name(in->rec.kind),
+		  in->rec.ordinal);
+out:
 	pthread_mutex_unlock(&lock);
-	return r;
 }
 
 int cpr_inherit_named_memfd(const char *name, int open_flags)
