@@ -17,7 +17,6 @@
 #include <linux/close_range.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,6 +30,7 @@
 #include "agent/sockets.h"
 #include "agent/target.h"
 #include "common/rundir.h"
+#include "common/usock.h"
 
 #define MAX_PRESERVED 64
 
@@ -449,24 +449,14 @@ static int spawn_new(struct transfer *t, const char *libcpr, bool add_defer)
 /* Wait for a new QEMU started elsewhere to connect to PATH with CPR_INHERIT=unix:PATH. */
 static int receive_new(struct transfer *t)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct ucred cred;
-	socklen_t clen = sizeof(cred);
+	struct ucred cred = { 0 };
 	struct timeval tv = { .tv_sec = t->timeout_s };
 	int lfd, fd;
 
-	if (strlen(t->receive_path) >= sizeof(sa.sun_path))
-		return why(t, "%s: path too long", t->receive_path);
-	strcpy(sa.sun_path, t->receive_path);
-	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	unlink(t->receive_path);
-	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    chmod(t->receive_path, 0600) < 0 || listen(lfd, 1) < 0) {
-		why(t, "%s: %s", t->receive_path, strerror(errno));
-		if (lfd >= 0)
-			close(lfd);
-		return -1;
-	}
+	lfd = cpr_unix_listen(t->receive_path, 1);
+	if (lfd < 0)
+		return why(t, "%s: %s", t->receive_path,
+			   lfd == -ENAMETOOLONG ? "path too long" : strerror(-lfd));
 	setsockopt(lfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	fprintf(stderr, "cpr-agent: waiting %d s for a new QEMU with CPR_INHERIT=unix:%s\n",
 		t->timeout_s, t->receive_path);
@@ -476,8 +466,7 @@ static int receive_new(struct transfer *t)
 	if (fd < 0)
 		return why(t, "no new QEMU connected to %s within %d s", t->receive_path,
 			   t->timeout_s);
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0 ||
-	    (cred.uid != 0 && cred.uid != geteuid())) {
+	if (cpr_peer_check(fd, &cred) < 0) {
 		close(fd);
 		return why(t, "refused a peer of uid %u on %s", (unsigned)cred.uid, t->receive_path);
 	}

@@ -2,27 +2,25 @@
 #include "config.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "agent/control.h"
 #include "agent/target.h"
+#include "common/fdpass.h"
+#include "common/usock.h"
 #include "common/wire.h"
 
 #define REPLY_TIMEOUT_MS 10000
 
 struct ctl {
-	int fd;
+	struct cpr_reader rd; /* rd.sock: the connection */
 	pid_t pid;
 	char role[16];
-	size_t len;
-	char buf[CPR_WIRE_MAX_LINE * 4];
 	char err[256];
 };
 
@@ -51,89 +49,34 @@ const char *ctl_role(const struct ctl *c)
 	return c->role;
 }
 
-/* Close every fd that arrived in a control message. */
-static void close_cmsg_fds(struct msghdr *msg)
-{
-	for (struct cmsghdr *h = CMSG_FIRSTHDR(msg); h; h = CMSG_NXTHDR(msg, h)) {
-		if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
-			continue;
-		size_t n = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < n; i++) {
-			int fd;
-
-			memcpy(&fd, CMSG_DATA(h) + i * sizeof(int), sizeof(int));
-			close(fd);
-		}
-	}
-}
-
-/* Read one line (NUL-terminated in place, newline removed). Fds that come with it are
- * stored in fds (up to maxfds) and counted in *nfds; fds without room are an error. */
+/* Read one line (NUL-terminated in place, newline removed); returns the bytes to consume.
+ * Fds that come with it are stored in fds (up to maxfds) and counted in *nfds; fds without
+ * room are an error, and on any error no fd is left open. */
 static int read_line(struct ctl *c, char **line, int *fds, unsigned maxfds, unsigned *nfds)
 {
+	int r;
+
 	if (nfds)
 		*nfds = 0;
-	for (;;) {
-		char *nl = memchr(c->buf, '\n', c->len);
-
-		if (nl) {
-			*nl = 0;
-			*line = c->buf;
-			return (int)(nl - c->buf) + 1;
-		}
-		if (c->len == sizeof(c->buf))
-			return fail(c, -EPROTO, "reply line too long");
-
-		union {
-			char b[CMSG_SPACE(sizeof(int) * CPR_WIRE_MAX_FDS)];
-			struct cmsghdr align;
-		} u;
-		struct iovec iov = { .iov_base = c->buf + c->len, .iov_len = sizeof(c->buf) - c->len };
-		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b,
-				      .msg_controllen = sizeof(u.b) };
-		struct pollfd p = { .fd = c->fd, .events = POLLIN };
-		ssize_t n;
-		int r = poll(&p, 1, REPLY_TIMEOUT_MS);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r == 0)
-			return fail(c, -ETIMEDOUT, "libcpr did not answer within %d s",
-				    REPLY_TIMEOUT_MS / 1000);
-		n = recvmsg(c->fd, &msg, MSG_CMSG_CLOEXEC);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return fail(c, -errno, "read from control socket: %s", strerror(errno));
-		if (msg.msg_flags & MSG_CTRUNC) {
-			close_cmsg_fds(&msg);
-			return fail(c, -EPROTO, "fds were truncated in transit (fd limit reached?)");
-		}
-		for (struct cmsghdr *h = CMSG_FIRSTHDR(&msg); h; h = CMSG_NXTHDR(&msg, h)) {
-			size_t k = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-
-			if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
-				continue;
-			if (!nfds || *nfds + k > maxfds) {
-				close_cmsg_fds(&msg);
-				for (unsigned i = 0; nfds && i < *nfds; i++)
-					close(fds[i]);
-				return fail(c, -EPROTO, "unexpected fds from libcpr");
-			}
-			memcpy(fds + *nfds, CMSG_DATA(h), k * sizeof(int));
-			*nfds += (unsigned)k;
-		}
-		if (n == 0)
-			return fail(c, -ECONNRESET, "libcpr closed the control connection");
-		c->len += (size_t)n;
+	r = cpr_recv_line(&c->rd, cpr_now_ms() + REPLY_TIMEOUT_MS, line, fds, maxfds, nfds);
+	switch (r) {
+	case -ETIMEDOUT:
+		return fail(c, r, "libcpr did not answer within %d s", REPLY_TIMEOUT_MS / 1000);
+	case -ECONNRESET:
+		return fail(c, r, "libcpr closed the control connection");
+	case -EMSGSIZE:
+		return fail(c, -EPROTO, "reply line too long");
+	case -EPROTO:
+		return fail(c, r, "unexpected or truncated fds from libcpr (fd limit reached?)");
+	default:
+		return r < 0 ? fail(c, r, "read from control socket: %s", strerror(-r)) : r;
 	}
 }
 
 /* Drop a consumed line of length used from the buffer. */
 static void consume(struct ctl *c, int used)
 {
-	memmove(c->buf, c->buf + used, c->len - (size_t)used);
-	c->len -= (size_t)used;
+	cpr_consume(&c->rd, (size_t)used);
 }
 
 /* Send a request and read its reply header; returns N of "OK N" or -errno. */
@@ -144,7 +87,7 @@ static int request(struct ctl *c, const char *req, int *fds, unsigned maxfds, un
 	char *line;
 	int used, r;
 
-	if (send(c->fd, req, len, MSG_NOSIGNAL) != (ssize_t)len)
+	if (send(c->rd.sock, req, len, MSG_NOSIGNAL) != (ssize_t)len)
 		return fail(c, -errno, "write to control socket: %s", strerror(errno));
 	used = read_line(c, &line, fds, maxfds, nfds);
 	if (used < 0)
@@ -160,25 +103,19 @@ static int request(struct ctl *c, const char *req, int *fds, unsigned maxfds, un
 
 int ctl_connect(struct ctl **out, const char *path, char *err, size_t errlen)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct ctl *c;
 	char *line;
 	int used, r;
 
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		snprintf(err, errlen, "%s: path too long", path);
-		return -ENAMETOOLONG;
-	}
-	strcpy(sa.sun_path, path);
 	c = calloc(1, sizeof(*c));
 	if (!c) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		r = -errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(-r));
+	c->rd.sock = r = cpr_unix_connect(path);
+	if (r < 0) {
+		snprintf(err, errlen, "%s: %s", path,
+			 r == -ENAMETOOLONG ? "path too long" : strerror(-r));
 		goto fail;
 	}
 	used = read_line(c, &line, NULL, 0, NULL);
@@ -219,8 +156,8 @@ void ctl_close(struct ctl *c)
 {
 	if (!c)
 		return;
-	if (c->fd >= 0)
-		close(c->fd);
+	if (c->rd.sock >= 0)
+		close(c->rd.sock);
 	free(c);
 }
 

@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "preload/registry.h"
+#include "common/record.h"
 
 struct ctl;
 

@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#include "preload/registry.h"
+#include "common/record.h"
 
 /* Send n records with fds[i] for recs[i], then wait up to timeout_ms for the shim's
  * verdict. Returns 0 if it accepted them all; else -errno with err saying why. */

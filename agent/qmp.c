@@ -9,11 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "common/fdpass.h"
+#include "common/usock.h"
 #include "qmp.h"
 
 /* A reply larger than this is treated as a broken peer rather than buffered forever. */
@@ -388,24 +388,17 @@ int qmp_attach(struct qmp **out, int fd, int timeout_ms, char *err, size_t errle
 int qmp_connect(struct qmp **out, const char *path, int timeout_ms, char *err, size_t errlen)
 {
 	int64_t deadline = now_ns() + (int64_t)timeout_ms * 1000000;
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd, r;
+	int fd;
 
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		snprintf(err, errlen, "%s: socket path too long", path);
-		return -ENAMETOOLONG;
-	}
-	strcpy(sa.sun_path, path);
 	for (;;) {
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd < 0) {
-			snprintf(err, errlen, "socket: %s", strerror(errno));
-			return -errno;
-		}
-		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+		int r = fd = cpr_unix_connect(path);
+
+		if (fd >= 0)
 			break;
-		r = -errno;
-		close(fd);
+		if (r == -ENAMETOOLONG) {
+			snprintf(err, errlen, "%s: socket path too long", path);
+			return r;
+		}
 		if ((r != -ENOENT && r != -ECONNREFUSED) || now_ns() >= deadline) {
 			snprintf(err, errlen, "%s: %s%s", path, strerror(-r),
 				 r == -ENOENT || r == -ECONNREFUSED ? " (is QEMU running?)" : "");

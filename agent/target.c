@@ -6,45 +6,35 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "agent/target.h"
 #include "common/rundir.h"
+#include "common/usock.h"
 
 int target_pid_from_qmp(const char *qmp_path, pid_t *pid, char *err, size_t errlen)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct ucred cred;
-	socklen_t clen = sizeof(cred);
-	int fd, r = 0;
+	int fd, r;
 
-	if (strlen(qmp_path) >= sizeof(sa.sun_path)) {
-		snprintf(err, errlen, "%s: path too long", qmp_path);
-		return -ENAMETOOLONG;
-	}
-	strcpy(sa.sun_path, qmp_path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		snprintf(err, errlen, "socket: %s", strerror(errno));
-		return -errno;
-	}
 	/* The kernel records the listener's credentials at connect time, so this works
 	 * even while another client holds QEMU's single QMP session. */
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		r = -errno;
-		snprintf(err, errlen, "%s: %s%s", qmp_path, strerror(-r),
-			 r == -ENOENT || r == -ECONNREFUSED ? " (is QEMU running?)" : "");
-	} else if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0) {
-		r = -errno;
-		snprintf(err, errlen, "%s: cannot tell who listens: %s", qmp_path, strerror(-r));
-	} else {
-		*pid = cred.pid;
+	fd = cpr_unix_connect(qmp_path);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: %s%s", qmp_path,
+			 fd == -ENAMETOOLONG ? "path too long" : strerror(-fd),
+			 fd == -ENOENT || fd == -ECONNREFUSED ? " (is QEMU running?)" : "");
+		return fd;
 	}
+	/* any uid: only the pid is wanted here, the QMP socket's own mode guards QEMU */
+	r = cpr_peer_check(fd, &cred);
+	if (r < 0 && r != -EPERM)
+		snprintf(err, errlen, "%s: cannot tell who listens: %s", qmp_path, strerror(-r));
+	else
+		*pid = cred.pid;
 	close(fd);
-	return r;
+	return r == -EPERM ? 0 : r;
 }
 
 /* Whether libcpr.so is mapped into pid. */

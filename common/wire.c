@@ -34,22 +34,6 @@ int cpr_wire_errno_value(const char *name, size_t len)
 	return EIO;
 }
 
-const char *cpr_kind_name(uint32_t kind)
-{
-	switch (kind) {
-	case CPR_KIND_RAM_ANON:
-		return "ram-anon";
-	case CPR_KIND_RAM_MEMFD:
-		return "ram-memfd";
-	case CPR_KIND_RAM_FILE:
-		return "ram-file";
-	case CPR_KIND_TAP:
-		return "tap";
-	default:
-		return NULL;
-	}
-}
-
 /* A decimal uint64 that fills [s, end) exactly. */
 static int parse_dec(const char *s, const char *end, uint64_t max, uint64_t *out)
 {
@@ -207,18 +191,31 @@ int cpr_wire_unescape(const char *src, size_t len, char *dst, size_t dstlen)
 	return 0;
 }
 
+/* "shared" or "private", then ",NAME" for each further flag set. */
+static void format_flags(uint32_t flags, char *buf, size_t buflen)
+{
+	size_t used = (size_t)snprintf(buf, buflen, "%s",
+				       flags & CPR_REC_SHARED ? cpr_flag_name(CPR_REC_SHARED)
+							      : "private");
+
+	for (uint32_t bit = CPR_REC_SHARED << 1; bit && used < buflen; bit <<= 1)
+		if ((flags & bit) && cpr_flag_name(bit))
+			used += (size_t)snprintf(buf + used, buflen - used, ",%s",
+						 cpr_flag_name(bit));
+}
+
 int cpr_wire_format_record(const struct cpr_record *rec, char *buf, size_t buflen)
 {
 	size_t used = 0;
+	char flags[64];
 	int n;
 
+	format_flags(rec->flags, flags, sizeof(flags));
 	n = snprintf(buf, buflen,
 		     "R id=%" PRIu32 " kind=%s ordinal=%" PRIu32 " size=%" PRIu64
-		     " offset=%" PRIu64 " addr=0x%" PRIx64 " flags=%s%s%s name=",
+		     " offset=%" PRIu64 " addr=0x%" PRIx64 " flags=%s name=",
 		     rec->id, cpr_kind_name(rec->kind), rec->ordinal, rec->size, rec->offset,
-		     rec->addr, rec->flags & CPR_REC_SHARED ? "shared" : "private",
-		     rec->flags & CPR_REC_CONVERTED ? ",converted" : "",
-		     rec->flags & CPR_REC_INHERITED ? ",inherited" : "");
+		     rec->addr, flags);
 	if (n < 0 || (size_t)n >= buflen)
 		return -ENOBUFS;
 	used = (size_t)n;
@@ -239,35 +236,18 @@ int cpr_wire_format_record(const struct cpr_record *rec, char *buf, size_t bufle
 	return (int)used;
 }
 
-/* The kind named by [s, end), or 0. */
-static uint32_t kind_value(const char *s, const char *end)
-{
-	for (uint32_t k = 1; k < 16; k++) {
-		const char *name = cpr_kind_name(k);
-
-		if (name && strlen(name) == (size_t)(end - s) && memcmp(name, s, (size_t)(end - s)) == 0)
-			return k;
-	}
-	return 0;
-}
-
-/* Flags from "shared|private[,converted]". */
+/* Flags from "shared|private[,converted][,inherited]" (names in common/record.c). */
 static int parse_flags(const char *s, const char *end, uint32_t *flags)
 {
 	*flags = 0;
 	while (s < end) {
 		const char *comma = memchr(s, ',', (size_t)(end - s));
 		const char *e = comma ? comma : end;
-		size_t n = (size_t)(e - s);
+		int64_t bit = cpr_flag_value(s, (size_t)(e - s));
 
-		if (n == 6 && memcmp(s, "shared", 6) == 0)
-			*flags |= CPR_REC_SHARED;
-		else if (n == 9 && memcmp(s, "converted", 9) == 0)
-			*flags |= CPR_REC_CONVERTED;
-		else if (n == 9 && memcmp(s, "inherited", 9) == 0)
-			*flags |= CPR_REC_INHERITED;
-		else if (!(n == 7 && memcmp(s, "private", 7) == 0))
+		if (bit < 0)
 			return -EINVAL;
+		*flags |= (uint32_t)bit;
 		s = comma ? comma + 1 : end;
 	}
 	return 0;
@@ -307,7 +287,7 @@ int cpr_wire_parse_record(const char *line, size_t len, struct cpr_record *rec)
 			rec->id = (uint32_t)v;
 			seen |= 1;
 		} else if (KEY("kind")) {
-			rec->kind = kind_value(val, p);
+			rec->kind = cpr_kind_value(val, (size_t)(p - val));
 			r = rec->kind ? 0 : -EINVAL;
 			seen |= 2;
 		} else if (KEY("ordinal")) {

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "preload/registry.h"
+#include "common/record.h"
 
 #define CPR_WIRE_VERSION 1
 #define CPR_WIRE_MAX_REQUEST 256   /* bytes of one request line, newline included */

@@ -13,18 +13,18 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "common/fdpass.h"
 #include "common/rundir.h"
+#include "common/usock.h"
 #include "common/wire.h"
 #include "preload/control.h"
 #include "preload/inherit.h"
 #include "preload/release.h"
 #include "preload/log.h"
 #include "preload/prefault.h"
+#include "preload/real.h"
 #include "preload/registry.h"
 #include "preload/trimhold.h"
 
@@ -45,15 +45,6 @@ static int listen_fd = -1;
 static char sock_path[108];
 static struct client clients[MAX_CLIENTS];
 static const char *role = "record";
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 
 static int reply_error(int fd, int err, const char *text)
 {
@@ -110,7 +101,7 @@ static int do_fds(int fd, const struct cpr_request *req)
 	r = cpr_send_with_fds(fd, line, strlen(line), fds, got);
 out:
 	for (unsigned i = 0; i < got; i++)
-		close(fds[i]);
+		cpr_real()->close(fds[i]);
 	return r;
 }
 
@@ -180,7 +171,7 @@ static int serve(struct client *c)
 	if (n <= 0)
 		return -1;
 	c->len += (size_t)n;
-	c->last_ms = now_ms();
+	c->last_ms = cpr_now_ms();
 	for (;;) {
 		char *nl = memchr(c->buf, '\n', c->len);
 		size_t linelen;
@@ -205,20 +196,18 @@ static void admit(void)
 {
 	int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
 	struct timeval tv = { .tv_sec = SEND_TIMEOUT_S };
-	struct ucred cred;
-	socklen_t clen = sizeof(cred);
+	struct ucred cred = { 0 };
 	char greet[128];
 	int slot = -1;
 
 	if (fd < 0)
 		return;
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0 ||
-	    (cred.uid != 0 && cred.uid != geteuid())) {
+	if (cpr_peer_check(fd, &cred) < 0) {
 		cpr_warn("control socket: refused pid %d uid %u (only root or uid %u may connect)",
 			 (int)cred.pid, (unsigned)cred.uid, (unsigned)geteuid());
 		reply_error(fd, EPERM, "not allowed: only root or the owner of this QEMU");
-		close(fd);
+		cpr_real()->close(fd);
 		return;
 	}
 	for (int i = 0; i < MAX_CLIENTS; i++)
@@ -226,22 +215,22 @@ static void admit(void)
 			slot = i;
 	if (slot < 0) {
 		reply_error(fd, EBUSY, "too many clients, try again");
-		close(fd);
+		cpr_real()->close(fd);
 		return;
 	}
 	snprintf(greet, sizeof(greet), "CPR%d libcpr=%s pid=%d role=%s\n", CPR_WIRE_VERSION,
 		 PACKAGE_VERSION, (int)getpid(), role);
 	if (cpr_send_with_fds(fd, greet, strlen(greet), NULL, 0) < 0) {
-		close(fd);
+		cpr_real()->close(fd);
 		return;
 	}
-	clients[slot] = (struct client){ .fd = fd, .last_ms = now_ms() };
+	clients[slot] = (struct client){ .fd = fd, .last_ms = cpr_now_ms() };
 	cpr_debug("control socket: client pid %d uid %u", (int)cred.pid, (unsigned)cred.uid);
 }
 
 static void drop(struct client *c)
 {
-	close(c->fd);
+	cpr_real()->close(c->fd);
 	c->fd = -1;
 	c->len = 0;
 }
@@ -251,7 +240,7 @@ static void *run(void *arg)
 	(void)arg;
 	for (;;) {
 		struct pollfd p[MAX_CLIENTS + 1];
-		int64_t now = now_ms();
+		int64_t now = cpr_now_ms();
 
 		p[0] = (struct pollfd){ .fd = listen_fd, .events = POLLIN };
 		for (int i = 0; i < MAX_CLIENTS; i++) {
@@ -315,7 +304,6 @@ void cpr_control_set_role(const char *r)
 void cpr_control_ensure(void)
 {
 	static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	pid_t me = getpid(), owner = __atomic_load_n(&server_pid, __ATOMIC_ACQUIRE);
 	char dir[256];
 	sigset_t all, old;
@@ -334,28 +322,26 @@ void cpr_control_ensure(void)
 			 "XDG_RUNTIME_DIR)");
 		return;
 	}
-	if (private_dir(dir) < 0 || cpr_socket_path(me, sa.sun_path, sizeof(sa.sun_path)) < 0)
+	if (private_dir(dir) < 0)
 		return;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (cpr_socket_path(me, sock_path, sizeof(sock_path)) < 0) {
+		cpr_warn("no control socket: %s/%d.sock: path too long (set CPR_RUNTIME_DIR)", dir,
+			 (int)me);
+		return;
+	}
+	/* a stale socket at the path is of a dead process with our pid */
+	fd = cpr_unix_listen(sock_path, 8);
 	if (fd < 0) {
-		cpr_warn("no control socket: socket: %s", strerror(errno));
+		cpr_warn("no control socket: %s: %s", sock_path, strerror(-fd));
 		return;
 	}
-	unlink(sa.sun_path); /* a stale socket of a dead process with our pid */
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(sa.sun_path, 0600) < 0 ||
-	    listen(fd, 8) < 0) {
-		cpr_warn("no control socket: %s: %s", sa.sun_path, strerror(errno));
-		close(fd);
-		return;
-	}
-	strcpy(sock_path, sa.sun_path);
 	listen_fd = fd;
 	/* QEMU's signals (SIGTERM, vCPU kicks) must never land on this thread. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	if (pthread_create(&t, NULL, run, NULL) != 0) {
 		cpr_warn("no control socket: cannot start its thread");
-		close(fd);
+		cpr_real()->close(fd);
 		listen_fd = -1;
 		unlink(sock_path);
 	} else {
@@ -369,9 +355,4 @@ void cpr_control_shutdown(void)
 {
 	if (listen_fd >= 0 && server_pid == getpid())
 		unlink(sock_path);
-}
-
-const char *cpr_control_path(void)
-{
-	return listen_fd >= 0 ? sock_path : NULL;
 }

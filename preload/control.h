@@ -12,7 +12,4 @@ void cpr_control_shutdown(void);
 /* "record" (default) or "inherit": what STATUS and the greeting say. */
 void cpr_control_set_role(const char *role);
 
-/* The socket's path, or NULL when there is none. */
-const char *cpr_control_path(void);
-
 #endif

@@ -72,7 +72,7 @@ static int make_memfd(const char *name, uint64_t len)
 
 	if (fd < 0)
 		return -errno;
-	if (ftruncate(fd, (off_t)len) < 0) {
+	if (cpr_real()->ftruncate(fd, (off_t)len) < 0) {
 		r = -errno;
 		cpr_real()->close(fd);
 		return r;

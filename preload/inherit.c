@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,12 +12,13 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "common/fdpass.h"
+#include "common/usock.h"
 #include "common/wire.h"
 #include "control.h"
+#include "fdtrack.h"
 #include "inherit.h"
 #include "log.h"
 #include "real.h"
@@ -70,85 +70,48 @@ static void reply(int sock, const char *fmt, ...)
 }
 
 struct channel {
-	int sock;
+	struct cpr_reader rd; /* rd.sock: the agent */
 	int64_t deadline_ms;
-	size_t len;
-	char buf[CPR_WIRE_MAX_LINE * 2];
 	int fds[CPR_WIRE_MAX_FDS];
 	unsigned nfds;
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Next line from the agent (NUL-terminated, newline removed); fds that arrive with it are
  * appended to ch->fds. Returns its length or fails QEMU. */
 static size_t read_line(struct channel *ch, char *out, size_t outlen)
 {
-	for (;;) {
-		char *nl = memchr(ch->buf, '\n', ch->len);
+	char *line;
+	int used = cpr_recv_line(&ch->rd, ch->deadline_ms, &line, ch->fds, CPR_WIRE_MAX_FDS,
+				 &ch->nfds);
+	size_t n;
 
-		if (nl) {
-			size_t n = (size_t)(nl - ch->buf);
-
-			if (n >= outlen)
-				fatal("line from cpr-agent too long");
-			memcpy(out, ch->buf, n);
-			out[n] = 0;
-			memmove(ch->buf, nl + 1, ch->len - n - 1);
-			ch->len -= n + 1;
-			return n;
-		}
-		if (ch->len == sizeof(ch->buf))
-			fatal("line from cpr-agent too long");
-
-		union {
-			char b[CMSG_SPACE(sizeof(int) * CPR_WIRE_MAX_FDS)];
-			struct cmsghdr align;
-		} u;
-		struct iovec iov = { ch->buf + ch->len, sizeof(ch->buf) - ch->len };
-		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b,
-				      .msg_controllen = sizeof(u.b) };
-		struct pollfd p = { .fd = ch->sock, .events = POLLIN };
-		int64_t left = ch->deadline_ms - now_ms();
-		ssize_t n;
-
-		if (left <= 0 || poll(&p, 1, (int)left) == 0)
-			fatal("no handover from cpr-agent within the time limit (CPR_INHERIT_TIMEOUT)");
-		n = recvmsg(ch->sock, &msg, MSG_CMSG_CLOEXEC);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			fatal("cpr-agent closed the inherit channel mid-way (did the agent die?)");
-		if (msg.msg_flags & MSG_CTRUNC)
-			fatal("fds from cpr-agent were truncated (fd limit?)");
-		for (struct cmsghdr *h = CMSG_FIRSTHDR(&msg); h; h = CMSG_NXTHDR(&msg, h)) {
-			size_t k = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-
-			if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
-				continue;
-			if (ch->nfds + k > CPR_WIRE_MAX_FDS)
-				fatal("more fds from cpr-agent than announced");
-			memcpy(ch->fds + ch->nfds, CMSG_DATA(h), k * sizeof(int));
-			ch->nfds += (unsigned)k;
-		}
-		ch->len += (size_t)n;
+	switch (used) {
+	case -ETIMEDOUT:
+		fatal("no handover from cpr-agent within the time limit (CPR_INHERIT_TIMEOUT)");
+	case -EMSGSIZE:
+		fatal("line from cpr-agent too long");
+	case -EPROTO:
+		fatal("fds from cpr-agent were truncated or more than announced (fd limit?)");
+	default:
+		if (used < 0)
+			fatal("cpr-agent closed the inherit channel mid-way (did the agent die?): %s",
+			      strerror(-used));
 	}
+	n = (size_t)used - 1;
+	if (n >= outlen)
+		fatal("line from cpr-agent too long");
+	memcpy(out, line, n + 1);
+	cpr_consume(&ch->rd, (size_t)used);
+	return n;
 }
 
 /* The channel named by CPR_INHERIT: an inherited socket or a path to connect to. Only
  * root or our own uid may hand us memory to map. */
 static int open_channel(const char *spec)
 {
-	struct ucred cred;
-	socklen_t clen = sizeof(cred);
+	struct ucred cred = { 0 };
 	struct stat st;
-	int sock;
+	int sock, r;
 
 	if (strncmp(spec, "fd:", 3) == 0) {
 		char *end;
@@ -157,24 +120,22 @@ static int open_channel(const char *spec)
 		if (*end || v < 0 || v > 65535 || fstat((int)v, &st) < 0 || !S_ISSOCK(st.st_mode))
 			fatal("CPR_INHERIT=%s: not an inherited socket", spec);
 		sock = (int)v;
-		fcntl(sock, F_SETFD, FD_CLOEXEC);
+		cpr_real()->fcntl(sock, F_SETFD, FD_CLOEXEC);
 	} else if (strncmp(spec, "unix:", 5) == 0) {
-		struct sockaddr_un sa = { .sun_family = AF_UNIX };
-
-		if (strlen(spec + 5) >= sizeof(sa.sun_path))
+		sock = cpr_unix_connect(spec + 5);
+		if (sock == -ENAMETOOLONG)
 			fatal("CPR_INHERIT=%s: path too long", spec);
-		strcpy(sa.sun_path, spec + 5);
-		sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (sock < 0 || connect(sock, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		if (sock < 0)
 			fatal("CPR_INHERIT=%s: %s (is cpr-agent transfer --receive waiting there?)",
-			      spec, strerror(errno));
+			      spec, strerror(-sock));
 	} else {
 		fatal("CPR_INHERIT=%s: expected fd:N or unix:PATH", spec);
 	}
-	if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0 ||
-	    (cred.uid != 0 && cred.uid != geteuid()))
-		fatal("CPR_INHERIT: the peer (uid %u) is neither root nor our uid %u",
-		      (unsigned)cred.uid, (unsigned)geteuid());
+	r = cpr_peer_check(sock, &cred);
+	if (r < 0)
+		fatal("CPR_INHERIT: the peer (uid %u) is neither root nor our uid %u%s%s",
+		      (unsigned)cred.uid, (unsigned)geteuid(), r == -EPERM ? "" : ": ",
+		      r == -EPERM ? "" : strerror(-r));
 	return sock;
 }
 
@@ -187,7 +148,8 @@ static const char *check_fd(const struct cpr_record *r, int fd, struct stat *st)
 
 	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode))
 		return "not a regular file or memfd";
-	if ((uint64_t)st->st_size < r->offset + r->size)
+	/* offset + size must not wrap: a mapping past the end of the file is SIGBUS */
+	if (r->offset > UINT64_MAX - r->size || (uint64_t)st->st_size < r->offset + r->size)
 		return "smaller than the block";
 	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
 	n = readlink(link, target, sizeof(target) - 1);
@@ -204,28 +166,28 @@ static const char *check_fd(const struct cpr_record *r, int fd, struct stat *st)
 void cpr_inherit_init(void)
 {
 	const char *spec = getenv("CPR_INHERIT"), *t = getenv("CPR_INHERIT_TIMEOUT");
-	struct channel ch = { .sock = -1 };
+	struct channel ch = { .rd.sock = -1 };
 	char line[CPR_WIRE_MAX_LINE];
 	const char *text = "";
 	int n, version;
 
 	if (!spec || !*spec)
 		return;
-	ch.sock = open_channel(spec);
-	ch.deadline_ms = now_ms() + 1000 * (t && atoi(t) > 0 ? atoi(t) : 60);
+	ch.rd.sock = open_channel(spec);
+	ch.deadline_ms = cpr_now_ms() + 1000 * (t && atoi(t) > 0 ? atoi(t) : 60);
 	read_line(&ch, line, sizeof(line));
 	if (sscanf(line, "CPR%d ", &version) != 1 || version != CPR_WIRE_VERSION)
 		fatal("the inherit channel speaks '%.40s', not protocol %d", line, CPR_WIRE_VERSION);
 	read_line(&ch, line, sizeof(line));
 	n = cpr_wire_parse_reply(line, strlen(line), &text);
 	if (n < 0 || n > INHERIT_MAX) {
-		reply(ch.sock, "ERR EINVAL expected OK N with N <= %d\n", INHERIT_MAX);
+		reply(ch.rd.sock, "ERR EINVAL expected OK N with N <= %d\n", INHERIT_MAX);
 		fatal("bad handover header '%.40s'", line);
 	}
 	for (int i = 0; i < n; i++) {
 		read_line(&ch, line, sizeof(line));
 		if (cpr_wire_parse_record(line, strlen(line), &table[i].rec) < 0) {
-			reply(ch.sock, "ERR EINVAL malformed record %d\n", i);
+			reply(ch.rd.sock, "ERR EINVAL malformed record %d\n", i);
 			fatal("malformed record from cpr-agent: %.60s", line);
 		}
 	}
@@ -246,7 +208,7 @@ void cpr_inherit_init(void)
 		in->fd = ch.fds[i];
 		bad = check_fd(&in->rec, in->fd, &st);
 		if (bad) {
-			reply(ch.sock, "ERR EINVAL record %d (%s%u): fd is %s\n", i,
+			reply(ch.rd.sock, "ERR EINVAL record %d (%s%u): fd is %s\n", i,
 			      cpr_kind_name(in->rec.kind), in->rec.ordinal, bad);
 			fatal("record %d (%s%u) from cpr-agent: its fd is %s", i,
 			      cpr_kind_name(in->rec.kind), in->rec.ordinal, bad);
@@ -256,8 +218,8 @@ void cpr_inherit_init(void)
 	}
 	count = (unsigned)n;
 	pending = count > 0;
-	reply(ch.sock, "OK %d\n", n);
-	cpr_real()->close(ch.sock);
+	reply(ch.rd.sock, "OK %d\n", n);
+	cpr_real()->close(ch.rd.sock);
 	unsetenv("CPR_INHERIT");
 	cpr_control_set_role("inherit");
 	cpr_info("inherit: received %d block(s) of guest RAM from cpr-agent", n);
@@ -291,10 +253,14 @@ int cpr_inherit_claim(uint32_t kind, uint64_t len, int fd, struct cpr_record *re
 	in = &table[next_claim];
 	cpr_size_str(in->rec.size, want, sizeof(want));
 	cpr_size_str(len, got, sizeof(got));
-	if (!same_kind(&in->rec, kind, fd) || in->rec.size != len)
-		fatal("preserved block %s%u (%s) does not match what this QEMU allocates next "
-		      "(%s, %s): the new command line must describe the same RAM as the old one",
+	if (!same_kind(&in->rec, kind, fd))
+		fatal("preserved block %s%u (%s) does not match the kind of what this QEMU "
+		      "allocates next (%s, %s): the memory backends differ",
 		      cpr_kind_name(in->rec.kind), in->rec.ordinal, want, cpr_kind_name(kind), got);
+	if (in->rec.size != len)
+		fatal("preserved block %s%u is %s, what this QEMU allocates next is %s: the new "
+		      "command line must describe the same RAM as the old one",
+		      cpr_kind_name(in->rec.kind), in->rec.ordinal, want, got);
 	if (fd >= 0) {
 		struct stat st;
 
@@ -326,7 +292,7 @@ int cpr_inherit_claim(uint32_t kind, uint64_t len, int fd, struct cpr_record *re
 /* A new descriptor of inherited record in, handed to QEMU as its own. */
 static int give_memfd(struct inherited *in, bool cloexec)
 {
-	int r = fcntl(in->fd, cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, 0);
+	int r = cpr_real()->fcntl(in->fd, cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, 0);
 
 	if (r < 0)
 		fatal("cannot duplicate the inherited memfd: %s", strerror(errno));
@@ -334,50 +300,67 @@ static int give_memfd(struct inherited *in, bool cloexec)
 	return r;
 }
 
-/* QEMU 10 backs a shared RAM block with memfd_create(the block's name) where 7.2 mapped
- * shared anonymous memory: when the next record is shared RAM, this memfd is it. "test" is
- * QEMU's probe, never RAM. A wrong guess cannot hurt the guest: the claim at mmap checks
- * size and inode and ends QEMU on a mismatch, and a converted memfd's size is sealed. */
-static int shared_block_memfd(const char *name, unsigned flags)
+/* The name of memfd fd (without "memfd:"), into name; false if fd is no memfd. */
+static bool memfd_name(int fd, char *name, size_t len)
 {
-	struct inherited *in;
-	int r = -ENOENT;
+	static const char prefix[] = "/memfd:", deleted[] = " (deleted)";
+	char link[32], target[300];
+	ssize_t n;
 
-	if (strcmp(name, "test") == 0)
-		return -ENOENT;
-	pthread_mutex_lock(&lock);
-	in = &table[next_claim];
-	if (next_claim < count && !in->memfd_given &&
-	    (in->rec.kind == CPR_KIND_RAM_MEMFD ||
-	     (in->rec.kind == CPR_KIND_RAM_ANON && (in->rec.flags & CPR_REC_SHARED))))
-		r = give_memfd(in, flags & MFD_CLOEXEC);
-	pthread_mutex_unlock(&lock);
-	return r;
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, target, sizeof(target) - 1);
+	if (n < (ssize_t)sizeof(prefix) - 1)
+		return false;
+	target[n] = 0;
+	if (strncmp(target, prefix, sizeof(prefix) - 1) != 0)
+		return false;
+	if ((size_t)n >= sizeof(deleted) - 1 && !strcmp(target + n - sizeof(deleted) + 1, deleted))
+		target[n - sizeof(deleted) + 1] = 0;
+	n = (ssize_t)strnlen(target + sizeof(prefix) - 1, len - 1);
+	memcpy(name, target + sizeof(prefix) - 1, (size_t)n);
+	name[n] = 0;
+	return true;
 }
 
-int cpr_inherit_memfd(const char *name, unsigned flags)
+/* Whether the next record is the block QEMU's memfd fd (named name) stands for. A
+ * ram-memfd record by its memfd name (QEMU names every memory-backend-memfd
+ * "memory-backend-memfd", QEMU 10 the memfd of a shared RAM block after the block). Shared
+ * RAM that 7.2 mapped anonymously was converted to libcpr's own memfd, named cpr-ram-anonN
+ * (and keeps that name through later transfers): QEMU 10's memfd of a shared RAM block is
+ * that block. Size, offset and order are checked by the caller. */
+static bool is_block(const struct inherited *in, int fd, const char *name)
 {
-	int r = -ENOENT;
+	bool block_memfd = cpr_fd_flags(fd) & CPR_FD_BLOCK_MEMFD;
 
-	if (!pending)
-		return -ENOENT;
-	if (strcmp(name, "memory-backend-memfd") != 0)
-		return shared_block_memfd(name, flags);
+	if (in->rec.kind == CPR_KIND_RAM_MEMFD)
+		return strcmp(in->rec.name, name) == 0 ||
+		       (block_memfd && strncmp(in->rec.name, "cpr-ram-anon", 12) == 0);
+	return in->rec.kind == CPR_KIND_RAM_ANON && (in->rec.flags & CPR_REC_SHARED) &&
+	       block_memfd;
+}
+
+void cpr_inherit_substitute(int fd, uint64_t len, uint64_t offset)
+{
+	struct inherited *in;
+	char name[256];
+	int cloexec;
+
+	if (!pending || !memfd_name(fd, name, sizeof(name)))
+		return;
 	pthread_mutex_lock(&lock);
-	for (unsigned i = next_claim; i < count; i++) {
-		struct inherited *in = &table[i];
-
-		if (in->memfd_given)
-			continue;
-		if (in->rec.kind != CPR_KIND_RAM_MEMFD || strcmp(in->rec.name, name) != 0)
-			fatal("QEMU creates a memory-backend-memfd where the old QEMU had %s%u (%s): "
-			      "the memory backends differ", cpr_kind_name(in->rec.kind),
-			      in->rec.ordinal, in->rec.name);
-		r = give_memfd(in, flags & MFD_CLOEXEC);
-		break;
-	}
+	in = &table[next_claim];
+	if (next_claim >= count || in->memfd_given || in->fd < 0 || in->rec.size != len ||
+	    in->rec.offset != offset || !is_block(in, fd, name))
+		goto out;
+	cloexec = cpr_real()->fcntl(fd, F_GETFD);
+	if (cloexec < 0 || cpr_real()->dup3(in->fd, fd, cloexec & FD_CLOEXEC ? O_CLOEXEC : 0) < 0)
+		fatal("cannot put the inherited memfd %s in place of QEMU's: %s", in->rec.name,
+		      strerror(errno));
+	in->memfd_given = true;
+	cpr_debug("inherit: memfd %s (fd %d) is %s%u", name, fd, cpr_kind_name(in->rec.kind),
+		  in->rec.ordinal);
+out:
 	pthread_mutex_unlock(&lock);
-	return r;
 }
 
 int cpr_inherit_named_memfd(const char *name, int open_flags)

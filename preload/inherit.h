@@ -24,16 +24,19 @@ bool cpr_inherit_pending(void);
  * or fd itself. Returns -ENOENT when nothing is pending (allocate as usual). */
 int cpr_inherit_claim(uint32_t kind, uint64_t len, int fd, struct cpr_record *rec);
 
-/* memfd_create(name) by QEMU's memory-backend-memfd while a ram-memfd record is next in
- * line, or by QEMU 10 for a shared RAM block while shared RAM is next: a new descriptor of
- * the inherited memfd (close-on-exec as flags ask), or -ENOENT to create a fresh one. */
-int cpr_inherit_memfd(const char *name, unsigned flags);
+/* QEMU is about to map len bytes at offset of its memfd fd as a RAM block (an activation,
+ * see classify.c). If the next record is that block (its memfd name, or QEMU 10's memfd of
+ * a shared RAM block for shared RAM 7.2 held anonymously) of that size and offset, the
+ * inherited memfd takes fd's number (dup3; close-on-exec kept), and the claim at the
+ * mapping finds the very same file. Nothing else ever gets inherited RAM: a memfd created
+ * by any other code, or whose size or mapping differs, stays the fresh memfd it is. */
+void cpr_inherit_substitute(int fd, uint64_t len, uint64_t offset);
 
 /* QEMU opens a promoted mem-path (promote.h) whose memfd is called name: a new descriptor
  * of the inherited memfd of that name, or -ENOENT to create a fresh one. */
 int cpr_inherit_named_memfd(const char *name, int open_flags);
 
-/* Whether fd is a memfd handed out by cpr_inherit_memfd (its seals are already set). */
+/* Whether fd is an inherited memfd handed to QEMU (its seals are already set). */
 bool cpr_inherit_is_inherited_fd(int fd);
 
 /* For STATUS: how many records were received and how many are still unclaimed. */

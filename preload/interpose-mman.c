@@ -41,20 +41,16 @@ CPR_EXPORT int madvise(void *addr, size_t len, int advice)
 }
 
 /* Passed through: QEMU's memfds are recorded when mapped (ram.c), and its probes such as
- * memfd_create("test", MFD_HUGETLB) must stay untouched. In a new QEMU, the backend's
- * memfd is the old QEMU's. QEMU 10 names the memfd of a shared RAM block after the block
+ * memfd_create("test", MFD_HUGETLB) stay untouched. In a new QEMU, an inherited memfd only
+ * takes the place of QEMU's own at the mapping of the block (inherit.h), never here: any
+ * library may create memfds. QEMU 10 names the memfd of a shared RAM block after the block
  * (memory-backend-ram share=on, which 7.2 mapped anonymously): marked for ram.c. */
 CPR_EXPORT int memfd_create(const char *name, unsigned int flags)
 {
-	int fd = -ENOENT;
+	int fd = cpr_real()->memfd_create(name, flags);
 
-	if (cpr_real_resolving())
-		return cpr_real()->memfd_create(name, flags);
-	if (cpr_inherit_pending())
-		fd = cpr_inherit_memfd(name, flags);
-	if (fd == -ENOENT)
-		fd = cpr_real()->memfd_create(name, flags);
-	if (fd >= 0 && strcmp(name, "test") != 0 && strcmp(name, "memory-backend-memfd") != 0) {
+	if (fd >= 0 && !cpr_real_resolving() && strcmp(name, "test") != 0 &&
+	    strcmp(name, "memory-backend-memfd") != 0) {
 		int saved = errno;
 
 		cpr_fd_block_memfd(fd);

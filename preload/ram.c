@@ -152,6 +152,8 @@ void *cpr_ram_mmap(cpr_mmap_fn real_mmap, void *addr, size_t len, int prot, int 
 	if (action == CPR_MAP_RECORD_FD && (cpr_fd_flags(fd) & CPR_FD_BLOCK_MEMFD) &&
 	    !cpr_mainram_take())
 		action = CPR_MAP_PASS;
+	if (action == CPR_MAP_RECORD_FD)
+		cpr_inherit_substitute(fd, len, (uint64_t)offset);
 	if (action == CPR_MAP_CONVERT)
 		p = cpr_convert(real_mmap, &c);
 	else

@@ -141,6 +141,20 @@ static int raw_dup(int fd)
 	return (int)syscall(SYS_dup, fd);
 }
 
+/* Stand-in for dup3 (and dup2, which differs only when fd == to: see there). */
+static int raw_dup3(int fd, int to, int flags)
+{
+	return (int)syscall(SYS_dup3, fd, to, flags);
+}
+
+/* Stand-in for dup2: dup3 refuses fd == to, dup2 checks fd and returns it. */
+static int raw_dup2(int fd, int to)
+{
+	if (fd == to)
+		return (int)syscall(SYS_fcntl, fd, F_GETFD) < 0 ? -1 : to;
+	return raw_dup3(fd, to, 0);
+}
+
 /* Stand-in for malloc_trim: nothing trimmed. */
 static int raw_malloc_trim(size_t pad)
 {
@@ -157,7 +171,8 @@ static const struct cpr_real_fns standins = {
 	.fcntl = raw_fcntl, .fcntl64 = raw_fcntl, .ioctl = raw_ioctl,
 	.close = raw_close, .close_range = raw_close_range,
 	.fallocate = raw_fallocate, .fallocate64 = raw_fallocate,
-	.ftruncate = raw_ftruncate, .ftruncate64 = raw_ftruncate, .dup = raw_dup,
+	.ftruncate = raw_ftruncate, .ftruncate64 = raw_ftruncate,
+	.dup = raw_dup, .dup2 = raw_dup2, .dup3 = raw_dup3,
 	.malloc_trim = raw_malloc_trim,
 };
 
@@ -219,6 +234,8 @@ static void resolve(void)
 	R(ftruncate, "ftruncate");
 	R(ftruncate64, "ftruncate64");
 	R(dup, "dup");
+	R(dup2, "dup2");
+	R(dup3, "dup3");
 	R(malloc_trim, "malloc_trim");
 #undef R
 	table = t;

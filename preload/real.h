@@ -28,6 +28,8 @@ struct cpr_real_fns {
 	int (*ftruncate)(int fd, off_t len);
 	int (*ftruncate64)(int fd, off_t len);
 	int (*dup)(int fd);
+	int (*dup2)(int fd, int to);
+	int (*dup3)(int fd, int to, int flags);
 	int (*malloc_trim)(size_t pad);
 };
 

@@ -6,36 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/record.h"
+
 #define CPR_REGISTRY_MAX 256
-
-enum cpr_kind {
-	CPR_KIND_RAM_ANON = 1, /* QEMU's anonymous RAM, converted to a memfd the shim owns */
-	CPR_KIND_RAM_MEMFD,    /* a memfd QEMU created itself (memory-backend-memfd) */
-	CPR_KIND_RAM_FILE,     /* a file QEMU opened and mapped shared (memory-backend-file) */
-	CPR_KIND_TAP,          /* a tap device QEMU attached with TUNSETIFF; name is the ifname */
-};
-
-/* Flags of a record. */
-#define CPR_REC_SHARED 0x1u    /* QEMU asked for MAP_SHARED (share=on or a file backend) */
-#define CPR_REC_CONVERTED 0x2u /* the shim replaced QEMU's anonymous memory with its memfd */
-#define CPR_REC_INHERITED 0x4u /* claimed from the previous QEMU (inherit mode) */
-
-struct cpr_record {
-	uint32_t id;        /* unique in this process, never reused */
-	uint32_t kind;      /* enum cpr_kind */
-	uint32_t ordinal;   /* position among live records of the same kind, creation order */
-	uint32_t flags;     /* CPR_REC_* */
-	uint64_t size;      /* bytes QEMU mapped */
-	uint64_t offset;    /* offset of the mapping in the file */
-	uint64_t addr;      /* host virtual address of the mapping in QEMU */
-	int fd;             /* the shim's own descriptor (O_CLOEXEC), kept while the record lives */
-	char name[64];      /* memfd name (as in /proc/PID/maps without "memfd:"), or file name */
-	char path[256];     /* CPR_KIND_RAM_FILE: the path QEMU opened; else empty */
-};
-
-/* Stable text for a kind: "ram-anon", "ram-memfd", "ram-file", "tap"; NULL if unknown.
- * Defined in common/wire.c: these names are part of the control protocol. */
-const char *cpr_kind_name(uint32_t kind);
 
 /* Add a record; id and ordinal are assigned. Returns the id, or -errno (-ENOSPC when full). */
 int cpr_registry_add(struct cpr_record *rec);

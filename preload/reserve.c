@@ -155,14 +155,3 @@ bool cpr_reserve_may_overlap(uint64_t addr, uint64_t len)
 	}
 	return false;
 }
-
-unsigned cpr_reserve_count(void)
-{
-	unsigned n = 0;
-
-	reserve_lock();
-	for (unsigned i = 0; i < CPR_RESERVE_MAX; i++)
-		n += table[i].hi != 0;
-	reserve_unlock();
-	return n;
-}

@@ -25,7 +25,4 @@ void cpr_reserve_unmapped(uint64_t addr, uint64_t len, uint64_t seq);
 /* Lock-free hint: whether a tracked reservation may overlap [addr, addr+len). */
 bool cpr_reserve_may_overlap(uint64_t addr, uint64_t len);
 
-/* How many reservations are tracked (tests and debug logs). */
-unsigned cpr_reserve_count(void);
-
 #endif

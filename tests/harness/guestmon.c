@@ -9,11 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "guestmon.h"
+#include "common/usock.h"
 
 #define MAX_CONNS 8
 #define LINE_MAX_LEN 512
@@ -170,28 +170,24 @@ static void *run(void *arg)
 int guestmon_start(struct guestmon **out, const char *sock_path, const char *log_path)
 {
 	struct guestmon *gm = calloc(1, sizeof(*gm));
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int r;
 
 	if (!gm)
 		return -ENOMEM;
-	if (strlen(sock_path) >= sizeof(sa.sun_path)) {
+	if (strlen(sock_path) >= sizeof(gm->path)) {
 		free(gm);
 		return -ENAMETOOLONG;
 	}
-	strcpy(sa.sun_path, sock_path);
 	strcpy(gm->path, sock_path);
 	gm->start_ns = mono_ns();
 	pthread_mutex_init(&gm->lock, NULL);
 	pthread_cond_init(&gm->changed, NULL);
-	gm->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (gm->listen_fd < 0 || pipe2(gm->wake, O_CLOEXEC) < 0) {
-		r = -errno;
+	gm->listen_fd = cpr_unix_listen(sock_path, MAX_CONNS);
+	if (gm->listen_fd < 0) {
+		r = gm->listen_fd;
 		goto fail;
 	}
-	unlink(sock_path);
-	if (bind(gm->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    listen(gm->listen_fd, MAX_CONNS) < 0) {
+	if (pipe2(gm->wake, O_CLOEXEC) < 0) {
 		r = -errno;
 		goto fail;
 	}

@@ -16,12 +16,12 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "agent/control.h"
 #include "agent/target.h"
+#include "common/usock.h"
 #include "guest/pattern.h"
 #include "tests/harness/check.h"
 #include "tests/harness/vm.h"
@@ -54,13 +54,11 @@ static int run(const char *cmd, char *out, size_t outlen)
 static int raw_exchange(const char *sock, const char *send_buf, size_t len, char *reply,
 			size_t rlen)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = cpr_unix_connect(sock);
 	size_t got = 0;
 	int lines = 0;
 
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+	if (fd < 0)
 		return -1;
 	if (send(fd, send_buf, len, MSG_NOSIGNAL) != (ssize_t)len) {
 		close(fd);

@@ -15,12 +15,12 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "agent/handover.h"
+#include "common/usock.h"
 #include "tests/harness/check.h"
 #include "tests/harness/proc.h"
 #include "tests/harness/run.h"
@@ -92,12 +92,13 @@ int main(int argc, char **argv)
 	t0 = time(NULL);
 	if (!strcmp(mode, "foreign")) {
 		/* a listener whose credentials (taken at listen()) are nobody's */
-		struct sockaddr_un sa = { .sun_family = AF_UNIX };
-		char spec[160];
+		struct sockaddr_un sa;
+		char spec[160], path[160];
 		int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 		REQUIRE(geteuid() == 0, "needs root to become another uid");
-		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/foreign.sock", env.dir);
+		snprintf(path, sizeof(path), "%s/foreign.sock", env.dir);
+		REQUIRE(cpr_sockaddr_un(&sa, path) == 0, "socket path too long");
 		int ready[2];
 		char byte = 0;
 
@@ -153,11 +154,21 @@ int main(int argc, char **argv)
 			fd = memfd_create("cpr-ram-anon0", MFD_CLOEXEC);
 			REQUIRE(fd >= 0 && ftruncate(fd, (off_t)RAM / 2) == 0, "memfd");
 			want = "its fd is smaller than the block";
-		} else { /* size: a good memfd, but QEMU allocates 256 MiB, not 512 */
-			rec.size = 2 * RAM;
+		} else if (!strcmp(mode, "wrap")) {
+			/* offset + size wraps to 0: no memfd is that large */
 			fd = memfd_create("cpr-ram-anon0", MFD_CLOEXEC);
+			REQUIRE(fd >= 0 && ftruncate(fd, (off_t)RAM) == 0, "memfd");
+			rec.offset = UINT64_MAX - RAM + 1;
+			want = "its fd is smaller than the block";
+		} else { /* size: the promoted pc.ram QEMU allocates first, 256 MiB, not 512 */
+			rec.kind = CPR_KIND_RAM_MEMFD;
+			rec.flags = CPR_REC_SHARED;
+			rec.size = 2 * RAM;
+			strcpy(rec.name, "cpr-pc.ram");
+			fd = memfd_create("cpr-pc.ram", MFD_CLOEXEC);
 			REQUIRE(fd >= 0 && ftruncate(fd, (off_t)rec.size) == 0, "memfd");
-			want = "preserved block ram-anon0 (512 MiB) does not match";
+			want = "preserved block ram-memfd0 is 512 MiB, what this QEMU allocates next "
+			       "is 256 MiB";
 		}
 		rc = handover_send(sv[0], &rec, &fd, 1, 10000, err, sizeof(err));
 		printf("handover: %s\n", rc == 0 ? "accepted" : err);
