@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "agent/qmp.h"
 #include "agent/settle.h"
@@ -22,14 +23,20 @@ static bool still_there(pid_t pid, unsigned long long start, bool ours)
 	return !start || start == journal_proc_start(pid);
 }
 
-/* End the new QEMU: it never ran the guest. */
+/* End the new QEMU: it never ran the guest. It must be gone before the old one resumes
+ * (a dying QEMU still maps the RAM); one we did not start cannot be waited for, so /proc
+ * is watched, within the step's bound. */
 static void end_new(struct settle *s)
 {
 	if (!still_there(s->new_pid, s->new_start, s->new_is_child))
 		return;
 	kill(s->new_pid, SIGKILL);
-	if (s->new_is_child)
+	if (s->new_is_child) {
 		waitpid(s->new_pid, NULL, 0);
+		return;
+	}
+	for (int ms = 0; ms < s->timeout_ms && !target_gone(s->new_pid); ms += 10)
+		usleep(10000);
 }
 
 /* The QMP connection to a QEMU, made on need. */

@@ -176,6 +176,8 @@ int new_receive(struct transfer *t)
 	struct ucred cred;
 	socklen_t clen = sizeof(cred);
 	struct timeval tv = { .tv_sec = t->timeout_s };
+	struct qemu_argv a = { 0 };
+	char err[256] = "";
 	int lfd, fd;
 
 	if (strlen(t->receive_path) >= sizeof(sa.sun_path))
@@ -203,6 +205,17 @@ int new_receive(struct transfer *t)
 	    (cred.uid != 0 && cred.uid != geteuid())) {
 		close(fd);
 		return transfer_why(t, "refused a peer of uid %u on %s", (unsigned)cred.uid, t->receive_path);
+	}
+	/* Only -S keeps a QEMU that loaded the state from running the guest at once: a served
+	 * QEMU without it would run the guest before the commit, and a rollback would resume
+	 * the old QEMU over RAM the new one changed. (QMP does not show autostart.) */
+	if (qemu_argv_of_pid(cred.pid, &a, err, sizeof(err)) < 0 || !a.held) {
+		close(fd);
+		if (!a.held && !err[0])
+			return transfer_why(t, "the new QEMU (pid %d) was started without -S: it would "
+					       "run the guest before the transfer commits: start it with "
+					       "-S (and -incoming defer)", (int)cred.pid);
+		return transfer_why(t, "the new QEMU (pid %d): %s", (int)cred.pid, err);
 	}
 	t->new_pid = cred.pid;
 	return fd;
