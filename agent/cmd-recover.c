@@ -16,48 +16,8 @@
 #include "agent/control.h"
 #include "agent/journal.h"
 #include "agent/qmp.h"
+#include "agent/settle.h"
 #include "agent/target.h"
-
-/* Whether pid runs a QEMU (not a reused pid, not a zombie). */
-static bool is_qemu(pid_t pid)
-{
-	char path[64], exe[4096], stat[256];
-	ssize_t n;
-	FILE *f;
-
-	if (pid <= 0)
-		return false;
-	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
-	n = readlink(path, exe, sizeof(exe) - 1);
-	if (n <= 0)
-		return false;
-	exe[n] = 0;
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "re");
-	if (!f || !fgets(stat, sizeof(stat), f)) {
-		if (f)
-			fclose(f);
-		return false;
-	}
-	fclose(f);
-	char *paren = strrchr(stat, ')');
-	return strstr(exe, "qemu-system-") && paren && paren[2] != 'Z';
-}
-
-/* The run state of the QEMU behind a QMP socket, or NULL; *q stays connected. */
-static const char *runstate(const char *qmp_path, struct qmp **q, char *buf, size_t len)
-{
-	char err[256];
-	json_t *ret = NULL;
-
-	if (!*q && qmp_connect(q, qmp_path, 3000, err, sizeof(err)) < 0)
-		return NULL;
-	if (qmp_execute(*q, "query-status", NULL, &ret) < 0)
-		return NULL;
-	snprintf(buf, len, "%s", json_string_value(json_object_get(ret, "status")) ?: "?");
-	json_decref(ret);
-	return buf;
-}
 
 /* The old QEMU gives the RAM up and quits (after a committed transfer). */
 static void retire(pid_t pid, const char *qmp_path)
@@ -96,8 +56,7 @@ int cmd_recover(int argc, char **argv)
 	};
 	struct journal_state st;
 	struct qmp *oq = NULL, *nq = NULL;
-	char path[256], err[256], sbuf[32], nbuf[32];
-	const char *ostate, *nstate;
+	char path[256], err[256];
 	pid_t pid = 0;
 	int c, r, rc = 0;
 
@@ -134,64 +93,29 @@ int cmd_recover(int argc, char **argv)
 	}
 	printf("journal %s: phase %s, old QEMU %d, new QEMU %d\n", path,
 	       journal_phase_name(st.phase), (int)st.old_pid, (int)st.new_pid);
-	/* a pid may name another process by now: the start time tells */
-	bool old_alive = is_qemu(st.old_pid) &&
-			 (!st.old_start || st.old_start == journal_proc_start(st.old_pid));
-	bool new_alive = is_qemu(st.new_pid);
+	struct settle s = { .phase = st.phase, .old_pid = st.old_pid, .old_start = st.old_start,
+			    .old_qmp = st.old_qmp, .new_pid = st.new_pid, .new_qmp = st.new_qmp,
+			    .timeout_ms = 10000 };
+	enum settle_end end = settle(&s);
 
-	if (st.phase < PHASE_COMMITTED) {
-		/* the new QEMU never ran the guest: end it, the old one runs on */
-		if (new_alive) {
-			kill(st.new_pid, SIGKILL);
-			printf("ended the new QEMU %d\n", (int)st.new_pid);
-		}
-		if (!old_alive) {
-			printf("the old QEMU %d is gone: the guest was lost with it (it died during the "
-			       "transfer; nothing can bring it back)\n", (int)st.old_pid);
-			rc = 4;
-		} else if ((ostate = runstate(st.old_qmp, &oq, sbuf, sizeof(sbuf))) &&
-			   strcmp(ostate, "running") != 0) {
-			if (st.phase >= PHASE_STOPPED) {
-				qmp_migration_settle(oq, 10000);
-				if (qmp_execute(oq, "cont", NULL, NULL) < 0) {
-					printf("could not resume the old QEMU %d: %s\n", (int)st.old_pid,
-					       qmp_last_error(oq));
-					rc = 4;
-				} else {
-					printf("resumed the guest in the old QEMU %d\n", (int)st.old_pid);
-				}
-			} else {
-				printf("the old QEMU %d is %s, as before the transfer\n", (int)st.old_pid,
-				       ostate);
-			}
-		} else {
-			printf("the guest runs in the old QEMU %d\n", (int)st.old_pid);
-		}
-	} else {
-		/* the new QEMU may have run the guest: never resume the old one */
-		if (!new_alive) {
-			printf("the new QEMU %d is gone after it may have run the guest: the old QEMU "
-			       "%d must not be resumed (its device state is older than the RAM); the "
-			       "guest is lost\n", (int)st.new_pid, (int)st.old_pid);
-			rc = 4;
-			goto out; /* keep the journal */
-		}
-		nstate = runstate(st.new_qmp, &nq, nbuf, sizeof(nbuf));
-		if (nstate && strcmp(nstate, "running") != 0 &&
-		    qmp_execute(nq, "cont", NULL, NULL) < 0) {
-			printf("could not resume the new QEMU %d (%s): %s\n", (int)st.new_pid, nstate,
-			       qmp_last_error(nq));
-			rc = 4;
-			goto out;
-		}
-		printf("the guest runs in the new QEMU %d\n", (int)st.new_pid);
+	oq = s.oldq;
+	nq = s.newq;
+	printf("%s\n", s.msg);
+	if (end == SETTLE_NEW_RUNS) {
 		resumed(st.new_pid);
-		if (old_alive) {
+		/* a pid may name another process by now: the start time tells */
+		if (target_is_qemu(st.old_pid) &&
+		    (!st.old_start || st.old_start == journal_proc_start(st.old_pid))) {
 			retire(st.old_pid, st.old_qmp);
 			printf("told the old QEMU %d to release the RAM and quit\n", (int)st.old_pid);
 		}
 	}
-	if (rc == 0 && unlink(path) == 0)
+	if (end == SETTLE_LOST || end == SETTLE_STUCK) {
+		rc = 4;
+		if (st.phase >= PHASE_COMMITTED || end == SETTLE_STUCK)
+			goto out; /* keep the journal */
+	}
+	if (unlink(path) == 0)
 		printf("removed %s\n", path);
 out:
 	qmp_close(oq);

@@ -15,6 +15,7 @@
 
 struct journal {
 	int lock_fd, fd;
+	enum journal_phase phase; /* the last one written */
 	char path[256];
 };
 
@@ -151,7 +152,13 @@ int journal_phase(struct journal *j, enum journal_phase phase, pid_t new_pid, co
 	 * would buy nothing and cost milliseconds inside the guest's pause. */
 	if (write(j->fd, line, (size_t)n) != n)
 		return -errno;
+	j->phase = phase;
 	return 0;
+}
+
+enum journal_phase journal_current(const struct journal *j)
+{
+	return j ? j->phase : 0;
 }
 
 void journal_finish(struct journal *j)

@@ -36,6 +36,9 @@ int journal_begin(struct journal **out, pid_t old_pid, const char *old_qmp, char
  * the step that needs it is taken. */
 int journal_phase(struct journal *j, enum journal_phase phase, pid_t new_pid, const char *new_qmp);
 
+/* The last phase written (0 without a journal): the transfer's progress. */
+enum journal_phase journal_current(const struct journal *j);
+
 /* The transfer is over (done or rolled back cleanly): remove the journal, drop the lock. */
 void journal_finish(struct journal *j);
 

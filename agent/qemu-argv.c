@@ -2,6 +2,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -96,6 +98,8 @@ int qemu_argv_parse(int argc, char *const *argv, struct qemu_argv *a, char *err,
 
 		if (!o)
 			continue;
+		if (strcmp(o, "S") == 0)
+			a->held = true;
 		if (strcmp(o, "incoming") == 0) {
 			if (!v) {
 				snprintf(err, errlen, "-incoming needs a value");
@@ -123,4 +127,31 @@ int qemu_argv_parse(int argc, char *const *argv, struct qemu_argv *a, char *err,
 		}
 	}
 	return 0;
+}
+
+int qemu_argv_of_pid(int pid, struct qemu_argv *out, char *err, size_t errlen)
+{
+	static char buf[65536];
+	char path[64], *argv[1024];
+	ssize_t n;
+	int fd, argc = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -ESRCH;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0 || (size_t)n == sizeof(buf) - 1) {
+		snprintf(err, errlen, "%s: %s", path, n <= 0 ? "empty (the process is gone)" :
+			 "longer than 64 KiB");
+		return -EINVAL;
+	}
+	buf[n] = 0;
+	for (char *p = buf; p < buf + n && argc < 1023; p += strlen(p) + 1)
+		argv[argc++] = p;
+	argv[argc] = NULL;
+	return qemu_argv_parse(argc, argv, out, err, errlen);
 }

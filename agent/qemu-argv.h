@@ -3,6 +3,7 @@
 #ifndef CPR_AGENT_QEMU_ARGV_H
 #define CPR_AGENT_QEMU_ARGV_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "common/qemu-opts.h"
@@ -12,6 +13,7 @@
 struct qemu_argv {
 	char qmp[108];        /* the first QMP UNIX socket QEMU serves, or "" */
 	char incoming[256];   /* the -incoming value, or "" */
+	bool held;            /* -S: the guest does not start by itself */
 	size_t nlisten;
 	char listen[QEMU_ARGV_MAX_LISTEN][108]; /* UNIX socket paths QEMU will bind */
 };
@@ -19,5 +21,9 @@ struct qemu_argv {
 /* Read argv (argv[0] is the binary). Returns 0, or -EINVAL with err saying why. */
 int qemu_argv_parse(int argc, char *const *argv, struct qemu_argv *out, char *err,
 		    size_t errlen);
+
+/* The same for the command line of the running process pid (/proc/PID/cmdline).
+ * Returns 0, or -errno with err saying why. */
+int qemu_argv_of_pid(int pid, struct qemu_argv *out, char *err, size_t errlen);
 
 #endif

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -79,4 +80,46 @@ int target_socket(pid_t pid, char *path, size_t len, char *err, size_t errlen)
 			 "is CPR_RUNTIME_DIR the same for cpr-agent and QEMU? (libcpr says why on "
 			 "QEMU's stderr)", (int)pid, path);
 	return -ENOENT;
+}
+
+/* The state letter of /proc/PID/stat, or 0 if there is no such process. */
+static char proc_state(pid_t pid)
+{
+	char path[64], buf[512], *paren;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	paren = strrchr(buf, ')'); /* the command name may hold spaces and parentheses */
+	return paren && paren[1] == ' ' ? paren[2] : 0;
+}
+
+bool target_gone(pid_t pid)
+{
+	char st = pid > 0 ? proc_state(pid) : 0;
+
+	return st == 0 || st == 'Z' || st == 'X';
+}
+
+bool target_is_qemu(pid_t pid)
+{
+	char path[64], exe[4096];
+	ssize_t n;
+
+	if (pid <= 0)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	n = readlink(path, exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return false;
+	exe[n] = 0;
+	return strstr(exe, "qemu-system-") && !target_gone(pid);
 }

@@ -2,6 +2,7 @@
 #ifndef CPR_AGENT_TARGET_H
 #define CPR_AGENT_TARGET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -10,5 +11,11 @@ int target_pid_from_qmp(const char *qmp_path, pid_t *pid, char *err, size_t errl
 
 /* The control socket of pid, checked to exist; err explains what is wrong otherwise. */
 int target_socket(pid_t pid, char *path, size_t len, char *err, size_t errlen);
+
+/* Whether pid has exited (a zombie counts: it runs nothing). */
+bool target_gone(pid_t pid);
+
+/* Whether pid runs a QEMU (not a reused pid, not a zombie). */
+bool target_is_qemu(pid_t pid);
 
 #endif

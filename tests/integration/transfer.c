@@ -1,7 +1,7 @@
 /* cpr-agent transfer against the real QEMU 7.2: the guest moves to a new QEMU with 0
  * memory errors and one copy of its RAM, or the transfer is refused / rolled back and
  * the guest keeps running where it was.
- * usage: transfer copy|promoted|share-memfd|share-ram|chain|receive|fail-start|kill-new|wrong-mem|
+ * usage: transfer copy|promoted|share-memfd|share-ram|chain|receive|receive-autostart|fail-start|kill-new|wrong-mem|
  *                 same-qmp|paused|no-libcpr|postcopy|hugetlb|hugetlb-memfd
  * hugetlb: -mem-path on a hugetlbfs the test mounts (root): promoted to a hugetlb memfd,
  * moved in share tier, still on 2 MiB pages in the new QEMU. hugetlb-memfd: the same for
@@ -134,6 +134,68 @@ static void check_still_old(struct testenv *env, struct vm *old, const char *to)
 	guestmon_summary(env->gm, &s);
 	CHECK(guest_summary_problems(&s) == 0, "guest memory errors: %llu",
 	      (unsigned long long)guest_summary_problems(&s));
+}
+
+/* --receive: a new QEMU started by someone else (held by -S, or not) is served. Without
+ * -S it would run the guest before the commit: the agent must refuse it. */
+static void serve(struct testenv *env, struct vm *old, const struct vm_config *cfg, bool held)
+{
+	static const char *const hold[] = { "-S", NULL };
+	struct vm_config ncfg = *cfg;
+	const char *qargv[VM_MAX_ARGS];
+	char buf[2048], path[160], qmp[160], newqmp[160], agent[256], inherit[200], log[160],
+		json[160];
+	pid_t apid, qpid;
+	int rc;
+
+	ncfg.name = "new";
+	ncfg.incoming = "defer";
+	ncfg.extra = held ? hold : NULL;
+	snprintf(path, sizeof(path), "%s/receive.sock", env->dir);
+	snprintf(qmp, sizeof(qmp), "%s/old-agent.qmp", env->dir);
+	snprintf(newqmp, sizeof(newqmp), "%s/new-agent.qmp", env->dir);
+	snprintf(log, sizeof(log), "%s/agent-new.log", env->dir);
+	snprintf(json, sizeof(json), "%s/agent-new.json", env->dir);
+	snprintf(agent, sizeof(agent), "%s/cpr-agent", getenv("CPR_BUILDDIR"));
+	const char *aargv[] = { agent, "transfer", "--qmp", qmp, "--receive", path, "--new-qmp",
+				newqmp, "--timeout", "30", NULL };
+	apid = run_logged(aargv, log, json, false);
+	if (!CHECK_OK(apid > 0, "cannot run the agent"))
+		return;
+	/* the agent listens once it says it waits */
+	for (int i = 0; i < 3000 && !file_contains(log, "waiting"); i++)
+		usleep(10000);
+	if (!CHECK_OK(vm_argv(env, "new", &ncfg, qargv, buf, sizeof(buf)) == 0, "argv"))
+		return;
+	qpid = fork();
+	if (qpid == 0) {
+		snprintf(inherit, sizeof(inherit), "unix:%s", path);
+		setenv("CPR_INHERIT", inherit, 1);
+		setenv("LD_PRELOAD", env->libcpr, 1);
+		execvp(qargv[0], (char *const *)qargv);
+		_exit(127);
+	}
+	rc = wait_exit_status(apid);
+	snprintf(buf, sizeof(buf), "cat '%s' '%s'", log, json);
+	if (system(buf) != 0)
+		fprintf(stderr, "(no agent output)\n");
+	if (!held) {
+		CHECK(rc == 1, "agent --receive of a QEMU without -S exited %d, want 1 (refused)", rc);
+		CHECK(log_says(env, "new", "without -S"), "the refusal does not name -S");
+		kill(qpid, SIGKILL);
+		waitpid(qpid, NULL, 0);
+		check_still_old(env, old, "new");
+		return;
+	}
+	CHECK(rc == 0, "agent --receive exited %d", rc);
+	CHECK(vm_wait_exit(old, 10000) >= 0, "the old QEMU did not exit");
+	CHECK(guestmon_wait_reports(env->gm, 50, 10000) == 0, "no reports after the transfer");
+	struct guest_summary s;
+	guestmon_summary(env->gm, &s);
+	CHECK(guest_summary_problems(&s) == 0 && s.boots == 1, "guest errors after --receive");
+	CHECK(proc_qemu_at(env, "new") == qpid, "the served QEMU does not run the guest");
+	kill(qpid, SIGKILL);
+	waitpid(qpid, NULL, 0);
 }
 
 /* One transfer from `from` (a started vm) to a new QEMU `to`; checks everything. */
@@ -435,49 +497,8 @@ int main(int argc, char **argv)
 			from = next;
 		}
 		cur = from;
-	} else if (!strcmp(mode, "receive")) {
-		/* a new QEMU started by someone else, served with --receive */
-		struct vm_config ncfg = cfg;
-		const char *qargv[VM_MAX_ARGS], *aargv[16];
-		char buf[2048], path[160], qmp[160], newqmp[160], agent[256], inherit[200];
-		pid_t apid, qpid;
-		int st;
-
-		ncfg.name = "new";
-		ncfg.incoming = "defer";
-		snprintf(path, sizeof(path), "%s/receive.sock", env.dir);
-		snprintf(qmp, sizeof(qmp), "%s/old-agent.qmp", env.dir);
-		snprintf(newqmp, sizeof(newqmp), "%s/new-agent.qmp", env.dir);
-		snprintf(agent, sizeof(agent), "%s/cpr-agent", getenv("CPR_BUILDDIR"));
-		const char *a[] = { agent, "transfer", "--qmp", qmp, "--receive", path, "--new-qmp",
-				    newqmp, "--timeout", "30", NULL };
-		memcpy(aargv, a, sizeof(a));
-		apid = fork();
-		if (apid == 0) {
-			execv(agent, (char *const *)aargv);
-			_exit(127);
-		}
-		for (int i = 0; i < 500 && access(path, F_OK) < 0; i++)
-			usleep(10000);
-		REQUIRE(vm_argv(&env, "new", &ncfg, qargv, buf, sizeof(buf)) == 0, "argv");
-		qpid = fork();
-		if (qpid == 0) {
-			snprintf(inherit, sizeof(inherit), "unix:%s", path);
-			setenv("CPR_INHERIT", inherit, 1);
-			setenv("LD_PRELOAD", env.libcpr, 1);
-			execvp(qargv[0], (char *const *)qargv);
-			_exit(127);
-		}
-		waitpid(apid, &st, 0);
-		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "agent --receive exited 0x%x", st);
-		CHECK(vm_wait_exit(old, 10000) >= 0, "the old QEMU did not exit");
-		CHECK(guestmon_wait_reports(env.gm, 50, 10000) == 0, "no reports after the transfer");
-		struct guest_summary s;
-		guestmon_summary(env.gm, &s);
-		CHECK(guest_summary_problems(&s) == 0 && s.boots == 1, "guest errors after --receive");
-		CHECK(proc_qemu_at(&env, "new") == qpid, "the served QEMU does not run the guest");
-		kill(qpid, SIGKILL);
-		waitpid(qpid, NULL, 0);
+	} else if (!strcmp(mode, "receive") || !strcmp(mode, "receive-autostart")) {
+		serve(&env, old, &cfg, !strcmp(mode, "receive"));
 	} else if (!strcmp(mode, "paused") || !strcmp(mode, "no-libcpr") ||
 		   !strcmp(mode, "postcopy")) {
 		struct vm_config ncfg = cfg;

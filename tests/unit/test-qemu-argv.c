@@ -80,6 +80,20 @@ static void qmp_client_is_not_served(void **state)
 	assert_int_equal(a.nlisten, 0);
 }
 
+static void held_by_S(void **state)
+{
+	struct qemu_argv a;
+
+	assert_int_equal(PARSE(&a, "-m", "1G", "-incoming", "defer"), 0);
+	assert_false(a.held);
+	assert_int_equal(PARSE(&a, "-S", "-incoming", "defer"), 0);
+	assert_true(a.held);
+	assert_int_equal(PARSE(&a, "-incoming", "defer", "--S"), 0);
+	assert_true(a.held);
+	assert_int_equal(PARSE(&a, "-Sx", "-snapshot"), 0);
+	assert_false(a.held);
+}
+
 static void dangling_incoming(void **state)
 {
 	struct qemu_argv a;
@@ -95,6 +109,7 @@ int main(void)
 		cmocka_unit_test(chardev_qmp_and_other_sockets),
 		cmocka_unit_test(hmp_is_not_qmp),
 		cmocka_unit_test(qmp_client_is_not_served),
+		cmocka_unit_test(held_by_S),
 		cmocka_unit_test(dangling_incoming),
 	};
 

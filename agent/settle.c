@@ -1,0 +1,123 @@
+/* The settle step shared by transfer's failure path and recover. */
+#include "config.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "agent/qmp.h"
+#include "agent/settle.h"
+#include "agent/target.h"
+
+/* Whether the pid (with its start time, when known) still names the process it named. */
+static bool still_there(pid_t pid, unsigned long long start, bool ours)
+{
+	if (pid <= 0 || target_gone(pid))
+		return false;
+	if (!ours && !target_is_qemu(pid))
+		return false;
+	return !start || start == journal_proc_start(pid);
+}
+
+/* End the new QEMU: it never ran the guest. It must be gone before the old one resumes
+ * (a dying QEMU still maps the RAM); one we did not start cannot be waited for, so /proc
+ * is watched, within the step's bound. */
+static void end_new(struct settle *s)
+{
+	if (!still_there(s->new_pid, s->new_start, s->new_is_child))
+		return;
+	kill(s->new_pid, SIGKILL);
+	if (s->new_is_child) {
+		waitpid(s->new_pid, NULL, 0);
+		return;
+	}
+	for (int ms = 0; ms < s->timeout_ms && !target_gone(s->new_pid); ms += 10)
+		usleep(10000);
+}
+
+/* The QMP connection to a QEMU, made on need. */
+static struct qmp *conn(struct qmp **q, const char *path, int timeout_ms)
+{
+	char err[256];
+
+	if (!*q && path && path[0])
+		qmp_connect(q, path, timeout_ms, err, sizeof(err));
+	return *q;
+}
+
+/* The run state of the QEMU behind q ("running", "paused", ...) into buf, or "". */
+static const char *runstate(struct qmp *q, char *buf, size_t len)
+{
+	json_t *ret = NULL;
+
+	buf[0] = 0;
+	if (q && qmp_execute(q, "query-status", NULL, &ret) == 0)
+		snprintf(buf, len, "%s", json_string_value(json_object_get(ret, "status")) ?: "?");
+	json_decref(ret);
+	return buf;
+}
+
+static enum settle_end before_commit(struct settle *s)
+{
+	struct qmp *q;
+
+	end_new(s);
+	if (!still_there(s->old_pid, s->old_start, false)) {
+		snprintf(s->msg, sizeof(s->msg), "the old QEMU (pid %d) died during the transfer, "
+			 "before any other QEMU ran the guest: the guest is gone with it (nothing "
+			 "can bring it back)", (int)s->old_pid);
+		return SETTLE_LOST;
+	}
+	if (s->phase < PHASE_STOPPED) {
+		snprintf(s->msg, sizeof(s->msg), "nothing was changed; the guest stays in QEMU pid "
+			 "%d", (int)s->old_pid);
+		return SETTLE_UNTOUCHED;
+	}
+	q = conn(&s->oldq, s->old_qmp, s->timeout_ms);
+	if (q) {
+		qmp_migration_settle(q, s->timeout_ms); /* QEMU refuses cont while it migrates */
+		if (qmp_execute(q, "cont", NULL, NULL) == 0) {
+			snprintf(s->msg, sizeof(s->msg), "rolled back: the new QEMU was ended; the "
+				 "guest runs again in the old QEMU (pid %d)", (int)s->old_pid);
+			return SETTLE_OLD_RUNS;
+		}
+	}
+	snprintf(s->msg, sizeof(s->msg), "ROLLBACK FAILED: the guest is stopped in the old QEMU "
+		 "(pid %d) and 'cont' failed: %s. Resume it with 'cont' on %s", (int)s->old_pid,
+		 q ? qmp_last_error(q) : "no QMP connection", s->old_qmp);
+	return SETTLE_STUCK;
+}
+
+static enum settle_end after_commit(struct settle *s)
+{
+	char state[32];
+	struct qmp *q;
+
+	if (!still_there(s->new_pid, s->new_start, s->new_is_child)) {
+		snprintf(s->msg, sizeof(s->msg), "the new QEMU (pid %d) ran the guest and is gone: "
+			 "the old QEMU (pid %d) must not be resumed (its device state is older "
+			 "than the RAM); the guest is lost", (int)s->new_pid, (int)s->old_pid);
+		return SETTLE_LOST;
+	}
+	q = conn(&s->newq, s->new_qmp, s->timeout_ms);
+	runstate(q, state, sizeof(state));
+	if (q && (!strcmp(state, "running") || qmp_execute(q, "cont", NULL, NULL) == 0)) {
+		snprintf(s->msg, sizeof(s->msg), "the guest runs in the new QEMU (pid %d)",
+			 (int)s->new_pid);
+		return SETTLE_NEW_RUNS;
+	}
+	snprintf(s->msg, sizeof(s->msg), "the migration completed but the new QEMU (pid %d) did "
+		 "not resume (%s): resume it with 'cont' on %s; the old QEMU (pid %d) is stopped "
+		 "and must not be resumed", (int)s->new_pid,
+		 q ? qmp_last_error(q) : "no QMP connection", s->new_qmp, (int)s->old_pid);
+	return SETTLE_STUCK;
+}
+
+enum settle_end settle(struct settle *s)
+{
+	return s->phase >= PHASE_COMMITTED ? after_commit(s) : before_commit(s);
+}

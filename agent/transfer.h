@@ -1,0 +1,99 @@
+/* cpr-agent transfer, shared by its parts: the command (cmd-transfer.c), starting or
+ * serving the new QEMU (transfer-new.c), the memory backends (memdev.c), the tier
+ * (tier.c), the switch (switch.c). The journal phase is the transfer's only state. */
+#ifndef CPR_AGENT_TRANSFER_H
+#define CPR_AGENT_TRANSFER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "agent/memdev.h"
+#include "agent/tier.h"
+#include "preload/registry.h"
+
+/* Exit statuses, so automation can tell what happened to the guest. */
+enum {
+	EXIT_DONE = 0,        /* the guest runs in the new QEMU */
+	EXIT_REFUSED = 1,     /* nothing was changed: the guest runs where it ran */
+	EXIT_USAGE = 2,
+	EXIT_ROLLED_BACK = 3, /* a step failed; the new QEMU is gone, the old one runs */
+	EXIT_STUCK = 4,       /* the rollback itself failed, or the guest is lost: read the message */
+};
+
+struct qmp;
+struct ctl;
+struct journal;
+
+struct transfer {
+	/* options */
+	const char *old_qmp_path, *new_qmp_opt, *receive_path, *libcpr, *new_log, *precopy;
+	int json, timeout_s, verbose;
+	int new_argc;
+	char **new_argv;
+	/* the two QEMUs */
+	pid_t old_pid, new_pid;
+	bool new_is_child;
+	struct qmp *oldq, *newq;
+	struct ctl *oldctl, *newctl;
+	char new_qmp[108];
+	char incoming_uri[160];
+	bool defer;
+	/* what moves */
+	struct cpr_record keep[MAX_PRESERVED];
+	int fds[MAX_PRESERVED];
+	size_t nkeep;
+	uint64_t ram_bytes;
+	struct tier tier;
+	/* progress (the journal's phase), for rollback, recovery and the report */
+	struct journal *journal;
+	int64_t t0_ns, stop_usec, resume_usec;
+	uint64_t ram_transferred;
+	/* what the new QEMU's libcpr said when told the guest runs (-1: not said) */
+	int trim_hold_at_resume, trim_hold_after;
+	long long trims_held, prefaulted_bytes;
+	char err[1024];
+};
+
+int64_t transfer_now_ns(void);
+
+/* Note why the transfer cannot go on; returns -1 for "goto fail" style callers. */
+int transfer_why(struct transfer *t, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* With --verbose, say when each phase ends: where the time goes. */
+void transfer_phase(struct transfer *t, const char *what);
+
+/* Fault injection for the test suite (tests/integration/faults.c). */
+void transfer_fault(struct transfer *t, const char *point);
+
+/* ---- the new QEMU (transfer-new.c) ---- */
+
+/* libcpr for the new QEMU: option, environment, installed copy, or the old QEMU's. */
+int new_find_libcpr(struct transfer *t, char *buf, size_t len);
+
+struct qemu_argv;
+/* Check the new command line before anything starts. */
+int new_check_command(struct transfer *t, struct qemu_argv *a);
+
+/* Start the new QEMU (held by -S) under libcpr; our end of the inherit channel, or -1. */
+int new_spawn(struct transfer *t, const char *libcpr, bool add_defer);
+
+/* Serve a new QEMU started elsewhere; our end of the inherit channel, or -1. */
+int new_receive(struct transfer *t);
+
+/* Whether the new QEMU still lives (reaps it if it is our child and died). */
+bool new_alive(struct transfer *t, int *status);
+
+/* Connect to the new QEMU's QMP while watching that it does not die. */
+int new_connect(struct transfer *t);
+
+/* ---- the switch (switch.c) ---- */
+
+/* Stop old, move device state (and RAM in copy tier), commit, resume new. */
+int switch_over(struct transfer *t);
+
+/* The old QEMU gives up the RAM, then quits. */
+void switch_retire_old(struct transfer *t);
+
+#endif

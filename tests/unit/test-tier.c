@@ -1,0 +1,132 @@
+/* Unit tests for the tier decision (agent/tier.c), case by case: QEMU versions around
+ * 8.1, where x-ignore-shared stopped skipping shared blocks other than file ones; memfd,
+ * ram, file and shm backends; share on and off; served and started new QEMUs. */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "agent/tier.h"
+
+static struct memdev dev(const char *type, bool share)
+{
+	struct memdev m = { .size = 1ull << 30, .share = share };
+
+	strcpy(m.id, "ram0");
+	strcpy(m.type, type);
+	return m;
+}
+
+static bool share_tier(int old_ver, const struct memdev *d, size_t n)
+{
+	struct tier t;
+
+	tier_decide(old_ver, 1002, d, n, false, NULL, &t);
+	return t.share;
+}
+
+static void shared_backends_before_8_1(void **state)
+{
+	static const char *const types[] = { "memory-backend-memfd", "memory-backend-ram",
+					     "memory-backend-file" };
+
+	/* up to 8.0 x-ignore-shared skips every shared block, whatever backs it */
+	for (size_t i = 0; i < 3; i++) {
+		struct memdev d = dev(types[i], true);
+
+		assert_true(share_tier(702, &d, 1));
+		assert_true(share_tier(800, &d, 1));
+	}
+}
+
+static void from_8_1_only_file_is_skipped(void **state)
+{
+	struct memdev memfd = dev("memory-backend-memfd", true);
+	struct memdev ram = dev("memory-backend-ram", true);
+	struct memdev file = dev("memory-backend-file", true);
+	/* /dev/shm is a memory-backend-file with share=on */
+	struct memdev shm = dev("memory-backend-file", true);
+
+	assert_false(share_tier(801, &memfd, 1));
+	assert_false(share_tier(801, &ram, 1));
+	assert_true(share_tier(801, &file, 1));
+	assert_true(share_tier(801, &shm, 1));
+	assert_false(share_tier(1002, &memfd, 1));
+	assert_true(share_tier(1002, &file, 1));
+}
+
+static void unshared_is_copied(void **state)
+{
+	static const char *const types[] = { "memory-backend-memfd", "memory-backend-ram",
+					     "memory-backend-file" };
+
+	for (size_t i = 0; i < 3; i++) {
+		struct memdev d = dev(types[i], false);
+
+		assert_false(share_tier(702, &d, 1));
+		assert_false(share_tier(801, &d, 1));
+	}
+}
+
+static void one_unshared_backend_copies_all(void **state)
+{
+	struct memdev d[2] = { dev("memory-backend-memfd", true), dev("memory-backend-ram", false) };
+	struct tier t;
+
+	strcpy(d[1].id, "node1");
+	tier_decide(702, 702, d, 2, false, NULL, &t);
+	assert_false(t.share);
+	assert_false(t.live_precopy);
+	assert_non_null(strstr(t.why, "node1"));
+	assert_non_null(strstr(t.why, "7.2"));
+}
+
+static void precopy(void **state)
+{
+	struct memdev d = dev("memory-backend-memfd", true);
+	struct tier t;
+
+	/* live by default and on request, in share tier, into a QEMU we started */
+	tier_decide(702, 702, &d, 1, false, NULL, &t);
+	assert_true(t.share && t.live_precopy);
+	tier_decide(702, 702, &d, 1, false, "live", &t);
+	assert_true(t.live_precopy);
+	tier_decide(702, 702, &d, 1, false, "stopped", &t);
+	assert_true(t.share && !t.live_precopy);
+	/* a served QEMU was not started by us with -S: stop first */
+	tier_decide(702, 702, &d, 1, true, "live", &t);
+	assert_true(t.share && !t.live_precopy);
+	/* copy tier never runs the guest while RAM is sent */
+	d.share = false;
+	tier_decide(702, 702, &d, 1, false, "live", &t);
+	assert_false(t.share || t.live_precopy);
+}
+
+static void why_names_versions(void **state)
+{
+	struct memdev d = dev("memory-backend-file", true);
+	struct tier t;
+
+	tier_decide(702, 1002, &d, 1, false, NULL, &t);
+	assert_true(t.share);
+	assert_string_equal(t.why, "every memory backend is shared; QEMU 7.2 -> 10.2");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(shared_backends_before_8_1),
+		cmocka_unit_test(from_8_1_only_file_is_skipped),
+		cmocka_unit_test(unshared_is_copied),
+		cmocka_unit_test(one_unshared_backend_copies_all),
+		cmocka_unit_test(precopy),
+		cmocka_unit_test(why_names_versions),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
