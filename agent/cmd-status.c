@@ -12,6 +12,7 @@
 #include "agent/commands.h"
 #include "agent/control.h"
 #include "agent/target.h"
+#include "common/rundir.h"
 
 static void usage(FILE *out)
 {
@@ -118,13 +119,12 @@ int cmd_status(int argc, char **argv)
 	}
 	if (qmp && target_pid_from_qmp(qmp, &pid, err, sizeof(err)) < 0)
 		goto fail;
-	if (!sock) {
-		if (target_socket(pid, path, sizeof(path), err, sizeof(err)) < 0)
-			goto fail;
-		sock = path;
-	}
-	if (ctl_connect(&ctl, sock, err, sizeof(err)) < 0)
+	/* by pid (or QMP): the socket must be that process's own */
+	if (sock ? ctl_connect(&ctl, sock, err, sizeof(err)) < 0
+		 : ctl_connect_pid(&ctl, pid, err, sizeof(err)) < 0)
 		goto fail;
+	if (!sock && cpr_socket_path(pid, path, sizeof(path)) == 0)
+		sock = path;
 	if ((r = ctl_status(ctl, "version", version, sizeof(version))) < 0 ||
 	    (r = ctl_list(ctl, &recs, &n)) < 0) {
 		snprintf(err, sizeof(err), "%s: %s", sock, ctl_error(ctl));

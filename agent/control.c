@@ -254,10 +254,25 @@ int ctl_status(struct ctl *c, const char *key, char *buf, size_t buflen)
 
 int ctl_connect_pid(struct ctl **out, pid_t pid, char *err, size_t errlen)
 {
+	struct ucred cred = { 0 };
 	char path[256];
 	int r = target_socket(pid, path, sizeof(path), err, errlen);
 
-	return r < 0 ? r : ctl_connect(out, path, err, errlen);
+	if (r < 0 || (r = ctl_connect(out, path, err, errlen)) < 0)
+		return r;
+	/* RUNDIR/PID.sock must be served by that very process: a socket left by a QEMU that
+	 * died, or planted, would hand us another process's fds. Its uid may differ from
+	 * ours (a root agent, a QEMU run as libvirt-qemu): the pid decides. */
+	r = cpr_peer_check((*out)->rd.sock, &cred);
+	if ((r < 0 && r != -EPERM) || cred.pid != pid) {
+		snprintf(err, errlen, "%s is served by process %d, not by QEMU %d: a stale or "
+			 "foreign socket; remove it and restart QEMU %d's libcpr", path,
+			 (int)cred.pid, (int)pid, (int)pid);
+		ctl_close(*out);
+		*out = NULL;
+		return r < 0 && r != -EPERM ? r : -EPERM;
+	}
+	return 0;
 }
 
 int ctl_release(struct ctl *c)

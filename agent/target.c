@@ -70,8 +70,28 @@ int target_socket(pid_t pid, char *path, size_t len, char *err, size_t errlen)
 			 "CPR_RUNTIME_DIR (or XDG_RUNTIME_DIR) as for QEMU");
 		return r;
 	}
-	if (stat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+	if (stat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+		/* libcpr made the directory as QEMU's uid, 0700: anything else may hold a
+		 * socket somebody else planted */
+		char dir[256];
+		struct stat pst;
+
+		snprintf(dir, sizeof(dir), "%.*s", (int)(strrchr(path, '/') - path), path);
+		snprintf(err, errlen, "/proc/%d", (int)pid);
+		if (stat(err, &pst) < 0)
+			pst.st_uid = geteuid();
+		r = cpr_rundir_private(dir, pst.st_uid);
+		if (r < 0) {
+			snprintf(err, errlen, "%s is not a private directory of QEMU's uid %u with "
+				 "mode 0700 (%s): its control socket cannot be trusted; fix the "
+				 "directory's owner and mode, or restart QEMU with another "
+				 "CPR_RUNTIME_DIR", dir, (unsigned)pst.st_uid,
+				 r == -EPERM ? "other owner or mode" : strerror(-r));
+			return r;
+		}
+		err[0] = 0;
 		return 0;
+	}
 	if (!has_libcpr(pid))
 		snprintf(err, errlen, "no libcpr in process %d: was it started with "
 			 "LD_PRELOAD=.../libcpr.so?", (int)pid);

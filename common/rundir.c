@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/rundir.h"
@@ -22,6 +23,17 @@ int cpr_rundir(char *buf, size_t len)
 	else
 		return -ENOENT;
 	return n > 0 && (size_t)n < len ? 0 : -ENAMETOOLONG;
+}
+
+int cpr_rundir_private(const char *dir, uid_t uid)
+{
+	struct stat st;
+
+	if (lstat(dir, &st) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	return st.st_uid == uid && !(st.st_mode & 077) ? 0 : -EPERM;
 }
 
 int cpr_socket_path(pid_t pid, char *buf, size_t len)

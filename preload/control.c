@@ -262,15 +262,12 @@ static void *run(void *arg)
 /* The runtime directory must be ours alone: a directory (not a link), our uid, mode 0700. */
 static int private_dir(const char *dir)
 {
-	struct stat st;
-
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
 		cpr_warn("no control socket: cannot create %s: %s (set CPR_RUNTIME_DIR)", dir,
 			 strerror(errno));
 		return -1;
 	}
-	if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
-	    (st.st_mode & 077)) {
+	if (cpr_rundir_private(dir, geteuid()) < 0) {
 		cpr_warn("no control socket: %s is not a private directory of uid %u with mode 0700 "
 			 "(fix it, or set CPR_RUNTIME_DIR)", dir, (unsigned)geteuid());
 		return -1;
