@@ -441,11 +441,12 @@ static void check_exec(void)
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "exec'd child: 0x%x", status);
 }
 
-/* A tap: the shim keeps a dup of QEMU's descriptor, and lets go when QEMU closes it. */
-static void check_tap(void)
+/* A tap: the shim keeps a dup of QEMU's descriptor, and lets go when QEMU closes it, or
+ * makes its number another file with dup2 or dup3 (how: "close", "dup2", "dup3"). */
+static void check_tap(const char *how)
 {
 	struct ifreq ifr;
-	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC), n;
+	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC), n, other;
 
 	if (fd < 0) {
 		printf("tap: skipped (/dev/net/tun: %s)\n", strerror(errno));
@@ -460,10 +461,22 @@ static void check_tap(void)
 		return;
 	}
 	n = count_fds("/dev/net/tun", NULL);
-	printf("tap %s: %d descriptors on /dev/net/tun\n", ifr.ifr_name, n);
+	printf("tap %s: %d descriptors on /dev/net/tun, then %s\n", ifr.ifr_name, n, how);
 	CHECK(n == (under_shim ? 2 : 1), "tap %s: %d descriptors", ifr.ifr_name, n);
-	close(fd);
-	CHECK(count_fds("/dev/net/tun", NULL) == 0, "tap record outlived QEMU's descriptor");
+	other = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	CHECK(other >= 0, "/dev/null: %s", strerror(errno));
+	if (!strcmp(how, "dup2"))
+		CHECK(dup2(other, fd) == fd, "dup2: %s", strerror(errno));
+	else if (!strcmp(how, "dup3"))
+		CHECK(dup3(other, fd, O_CLOEXEC) == fd, "dup3: %s", strerror(errno));
+	else
+		close(fd);
+	/* counted while fd still names /dev/null: the record must be gone already */
+	CHECK(count_fds("/dev/net/tun", NULL) == 0, "tap record outlived QEMU's descriptor (%s)",
+	      how);
+	if (strcmp(how, "close") != 0)
+		close(fd);
+	close(other);
 }
 
 int main(int argc, char **argv)
@@ -536,7 +549,9 @@ int main(int argc, char **argv)
 	check_clone_vm_child();
 	check_close_range_child();
 	check_exec();
-	check_tap();
+	check_tap("close");
+	check_tap("dup2");
+	check_tap("dup3");
 
 	/* the data written before all of that is intact */
 	CHECK(all(&priv, 0, priv.size, 0x11), "pc.ram lost its data");
