@@ -201,6 +201,9 @@ static void descriptors(void **state)
 	assert_true(a.st_ino == b.st_ino);
 	assert_true(fcntl(dup, F_GETFD) & FD_CLOEXEC);
 	close(dup);
+	/* the file behind a record is known by its inode, whatever descriptor asks */
+	assert_true(cpr_registry_has_file(a.st_dev, a.st_ino));
+	assert_false(cpr_registry_has_file(a.st_dev, a.st_ino + 1));
 	assert_int_equal(cpr_registry_dup_fd(999999), -ENOENT);
 	id = add(CPR_KIND_RAM_ANON, 0x20000000, MiB, 0, -1, "nofd");
 	assert_int_equal(cpr_registry_dup_fd((uint32_t)id), -EBADF);
@@ -208,6 +211,7 @@ static void descriptors(void **state)
 	cpr_registry_remove_range(0x10000000, MiB);
 	assert_int_equal(fcntl(fd, F_GETFD), -1);
 	assert_int_equal(errno, EBADF);
+	assert_false(cpr_registry_has_file(a.st_dev, a.st_ino));
 }
 
 static void tied_to_qemu_fd(void **state)
