@@ -193,23 +193,6 @@ static void drop(unsigned i, const char *why)
 	}
 }
 
-int cpr_registry_remove_range(uint64_t addr, uint64_t len)
-{
-	int n = 0;
-
-	registry_lock();
-	for (unsigned i = 0; i < CPR_REGISTRY_MAX; i++) {
-		const struct cpr_record *r = &slots[i].rec;
-
-		if (slots[i].used && r->size && r->addr >= addr && r->addr + r->size <= addr + len) {
-			drop(i, "unmapped");
-			n++;
-		}
-	}
-	registry_unlock();
-	return n;
-}
-
 int cpr_registry_remove_overlap(uint64_t addr, uint64_t len, uint64_t seq)
 {
 	int n = 0;

@@ -15,10 +15,6 @@
 /* Add a record; id and ordinal are assigned. Returns the id, or -errno (-ENOSPC when full). */
 int cpr_registry_add(struct cpr_record *rec);
 
-/* Drop records whose mapping lies within [addr, addr+len) (QEMU unmapped it); closes
- * their fds. Returns how many were dropped. */
-int cpr_registry_remove_range(uint64_t addr, uint64_t len);
-
 /* The record whose mapping contains addr, copied into *out. 0, or -ENOENT. */
 int cpr_registry_find_addr(uint64_t addr, struct cpr_record *out);
 
