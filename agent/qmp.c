@@ -391,8 +391,9 @@ int qmp_connect(struct qmp **out, const char *path, int timeout_ms, char *err, s
 	int fd;
 
 	for (;;) {
-		int r = fd = cpr_unix_connect(path);
+		int r;
 
+		fd = r = cpr_unix_connect(path);
 		if (fd >= 0)
 			break;
 		if (r == -ENAMETOOLONG) {

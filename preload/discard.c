@@ -20,6 +20,12 @@
 #define MADV_DONTNEED_LOCKED 24
 #endif
 
+/* A test point (tests/preload/ram-alloc.c defines it): runs inside a discard of
+ * converted private RAM, after its pages were freed and before the call returns, as a
+ * vCPU's write in that window would. Absent from QEMU: one comparison. */
+extern void cpr_test_discard_step(void *addr, size_t len)
+	__attribute__((weak, visibility("default")));
+
 struct punch {
 	uint64_t lo, hi;
 	int err; /* first failure, -errno */
@@ -97,10 +103,16 @@ int cpr_discard_madvise(cpr_madvise_fn real_madvise, void *addr, size_t len, int
 		}
 		return 0;
 	}
+	/* Punch first: on a shared mapping the punch itself zaps the pages from every page
+	 * table, so a vCPU that touches one again afterwards faults in a fresh page, and the
+	 * DONTNEED that follows only drops page-table entries of shared memory, never data.
+	 * The other order (DONTNEED, then punch) lost a write that landed in between. */
+	cpr_registry_foreach_overlap(p.lo, p.hi - p.lo, punch_one, &p);
+	if (cpr_test_discard_step)
+		cpr_test_discard_step(addr, len);
 	r = real_madvise(addr, len, advice);
 	if (r < 0)
 		return r;
-	cpr_registry_foreach_overlap(p.lo, p.hi - p.lo, punch_one, &p);
 	if (p.err) {
 		errno = -p.err;
 		return -1;

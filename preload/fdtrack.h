@@ -27,8 +27,9 @@ unsigned cpr_fd_flags(int fd);
 /* Set fd's flags; only for the owner process (the registry and record code). */
 void cpr_fd_set(int fd, unsigned flags);
 
-/* Before close(fd): forget fd and drop the records tied to it. Returns -EBADF when fd is
- * the shim's own and must stay open (the caller then does not close it), else 0. */
+/* Before close(fd), or dup2/dup3 over fd: forget fd and drop the records tied to it.
+ * Returns -EBADF when fd is the shim's own and must stay open (the caller then does not
+ * close it), else 0. */
 int cpr_fd_closing(int fd);
 
 /* close_range(first, last, 0): closes the range with real_close_range, skipping the shim's

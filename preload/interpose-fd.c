@@ -8,6 +8,7 @@
 #undef _FILE_OFFSET_BITS
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
 #include <net/if.h>
@@ -175,6 +176,33 @@ CPR_EXPORT int fcntl64(int fd, int cmd, ...)
 CPR_EXPORT int dup(int fd)
 {
 	return fcntl_done(cpr_real()->dup(fd), fd, F_DUPFD);
+}
+
+/* dup2/dup3 close to's file first: the records tied to that number go, as at close(),
+ * before the number names another file (if fd is valid; else nothing changes). A copy of
+ * a tun descriptor is still the tun file. */
+static int dup_over(int fd, int to, int flags, bool three)
+{
+	const struct cpr_real_fns *real = cpr_real();
+	int r;
+
+	if (cpr_real_resolving() || fd == to)
+		return three ? real->dup3(fd, to, flags) : real->dup2(fd, to);
+	if (real->fcntl(fd, F_GETFD) >= 0 && (r = cpr_fd_closing(to)) < 0) {
+		errno = -r;
+		return -1;
+	}
+	return fcntl_done(three ? real->dup3(fd, to, flags) : real->dup2(fd, to), fd, F_DUPFD);
+}
+
+CPR_EXPORT int dup2(int fd, int to)
+{
+	return dup_over(fd, to, 0, false);
+}
+
+CPR_EXPORT int dup3(int fd, int to, int flags)
+{
+	return dup_over(fd, to, flags, true);
 }
 
 /* On every KVM_RUN too: one comparison is all it costs when the request is not TUNSETIFF. */

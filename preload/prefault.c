@@ -45,6 +45,15 @@ struct job {
 static _Atomic uint64_t mapped_bytes;
 static atomic_bool started;
 
+/* Whether record r still maps r->addr: QEMU may have unmapped the block meanwhile, and
+ * the address may now be another mapping's. */
+static bool still_mapped(const struct cpr_record *r)
+{
+	struct cpr_record now;
+
+	return cpr_registry_find_addr(r->addr, &now) == 0 && now.id == r->id;
+}
+
 /* One block: its data extents, mapped (counted in mapped_bytes). */
 static void populate(const struct cpr_record *r)
 {
@@ -60,6 +69,8 @@ static void populate(const struct cpr_record *r)
 		if (hole < 0 || hole > end)
 			hole = end;
 		data &= ~(off_t)(ps - 1);
+		if (!still_mapped(r))
+			break;
 		if (cpr_real()->madvise((char *)(uintptr_t)r->addr + (data - (off_t)r->offset),
 					(size_t)(hole - data), MADV_POPULATE_WRITE) < 0) {
 			cpr_debug("prefault: %s stopped at +0x%llx: %s", r->name,
@@ -116,13 +127,18 @@ int cpr_prefault_inherited(void)
 		struct statfs fs;
 		int fd;
 
-		/* only shmem: hugetlbfs has no holes to skip, a disk file would be read in */
-		if (!(rec->flags & CPR_REC_INHERITED) || rec->kind == CPR_KIND_TAP || rec->fd < 0 ||
-		    fstatfs(rec->fd, &fs) < 0 || fs.f_type != TMPFS_MAGIC)
+		if (!(rec->flags & CPR_REC_INHERITED) || rec->kind == CPR_KIND_TAP)
 			continue;
-		fd = cpr_real()->fcntl(rec->fd, F_DUPFD_CLOEXEC, 0);
+		/* a dup taken under the registry lock: the snapshot's fd number may be closed
+		 * and reused by now */
+		fd = cpr_registry_dup_fd(rec->id);
 		if (fd < 0)
 			continue;
+		/* only shmem: hugetlbfs has no holes to skip, a disk file would be read in */
+		if (fstatfs(fd, &fs) < 0 || fs.f_type != TMPFS_MAGIC) {
+			cpr_real()->close(fd);
+			continue;
+		}
 		j->recs[j->n] = *rec;
 		j->recs[j->n++].fd = fd;
 	}

@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "fdtrack.h"
 #include "log.h"
@@ -192,23 +193,6 @@ static void drop(unsigned i, const char *why)
 	}
 }
 
-int cpr_registry_remove_range(uint64_t addr, uint64_t len)
-{
-	int n = 0;
-
-	registry_lock();
-	for (unsigned i = 0; i < CPR_REGISTRY_MAX; i++) {
-		const struct cpr_record *r = &slots[i].rec;
-
-		if (slots[i].used && r->size && r->addr >= addr && r->addr + r->size <= addr + len) {
-			drop(i, "unmapped");
-			n++;
-		}
-	}
-	registry_unlock();
-	return n;
-}
-
 int cpr_registry_remove_overlap(uint64_t addr, uint64_t len, uint64_t seq)
 {
 	int n = 0;
@@ -317,6 +301,19 @@ size_t cpr_registry_snapshot(struct cpr_record *out, size_t max)
 		out[k] = slots[order[k]].rec;
 	registry_unlock();
 	return n;
+}
+
+bool cpr_registry_has_file(dev_t dev, ino_t ino)
+{
+	bool found = false;
+	struct stat st;
+
+	registry_lock();
+	for (unsigned i = 0; i < CPR_REGISTRY_MAX && !found; i++)
+		found = slots[i].used && slots[i].rec.fd >= 0 && fstat(slots[i].rec.fd, &st) == 0 &&
+			st.st_dev == dev && st.st_ino == ino;
+	registry_unlock();
+	return found;
 }
 
 int cpr_registry_dup_fd(uint32_t id)

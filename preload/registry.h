@@ -3,8 +3,10 @@
 #ifndef CPR_REGISTRY_H
 #define CPR_REGISTRY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "common/record.h"
 
@@ -13,16 +15,16 @@
 /* Add a record; id and ordinal are assigned. Returns the id, or -errno (-ENOSPC when full). */
 int cpr_registry_add(struct cpr_record *rec);
 
-/* Drop records whose mapping lies within [addr, addr+len) (QEMU unmapped it); closes
- * their fds. Returns how many were dropped. */
-int cpr_registry_remove_range(uint64_t addr, uint64_t len);
-
 /* The record whose mapping contains addr, copied into *out. 0, or -ENOENT. */
 int cpr_registry_find_addr(uint64_t addr, struct cpr_record *out);
 
 /* Copy up to max records, in id order, into out. Returns the number of live records
  * (which may exceed max). Consistent: taken under the registry lock. */
 size_t cpr_registry_snapshot(struct cpr_record *out, size_t max);
+
+/* Whether some record's fd is the file (dev, ino). Its fds are looked at under the lock:
+ * a record dropped meanwhile has closed its fd, and the number may be another file. */
+bool cpr_registry_has_file(dev_t dev, ino_t ino);
 
 /* A new descriptor (O_CLOEXEC) for record id, for sending; caller closes it. -errno. */
 int cpr_registry_dup_fd(uint32_t id);

@@ -85,6 +85,8 @@ int main(int argc, char **argv)
 	pid_t pid;
 	int64_t t0;
 
+	if (!strcmp(mode, "foreign") && geteuid() != 0)
+		testenv_missing("root, to listen as another uid"); /* exits 77, or 99 in CI */
 	testenv_init(&env, "inherit-bad");
 	snprintf(log, sizeof(log), "%s/new.log", env.dir);
 	strcpy(rec.name, "cpr-ram-anon0");
@@ -96,7 +98,6 @@ int main(int argc, char **argv)
 		char spec[160], path[160];
 		int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
-		REQUIRE(geteuid() == 0, "needs root to become another uid");
 		snprintf(path, sizeof(path), "%s/foreign.sock", env.dir);
 		REQUIRE(cpr_sockaddr_un(&sa, path) == 0, "socket path too long");
 		int ready[2];

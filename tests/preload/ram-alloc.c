@@ -211,6 +211,36 @@ static void check_converted_shape(const struct block *b, bool shared)
 	}
 }
 
+/* libcpr's test point in a discard (preload/discard.c): when armed, a vCPU's write lands
+ * after the shim freed the pages and before the discard returns. */
+static volatile char *race_write;
+void cpr_test_discard_step(void *addr, size_t len);
+void cpr_test_discard_step(void *addr, size_t len)
+{
+	(void)addr;
+	(void)len;
+	if (race_write) {
+		race_write[0] = 0x5a;
+		race_write = NULL;
+	}
+}
+
+/* A write that lands after a discard freed the pages survives it; the rest reads zero. */
+static void check_discard_race(struct block *b)
+{
+	long ps = sysconf(_SC_PAGESIZE);
+
+	memset(b->p, 0x77, 2 * (size_t)ps);
+	race_write = (volatile char *)b->p;
+	CHECK(madvise(b->p, 2 * (size_t)ps, MADV_DONTNEED) == 0, "MADV_DONTNEED: %s",
+	      strerror(errno));
+	CHECK(race_write == NULL, "libcpr's discard test point did not run");
+	race_write = NULL;
+	CHECK((unsigned char)b->p[0] == 0x5a, "a write after the discard freed the page was "
+	      "lost (0x%x)", (unsigned char)b->p[0]);
+	CHECK(all(b, 1, 2 * (size_t)ps - 1, 0), "discarded RAM does not read zero");
+}
+
 /* Discard on converted private RAM really frees memory and reads back zeros. */
 static void check_discard_private(struct block *b)
 {
@@ -441,11 +471,12 @@ static void check_exec(void)
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "exec'd child: 0x%x", status);
 }
 
-/* A tap: the shim keeps a dup of QEMU's descriptor, and lets go when QEMU closes it. */
-static void check_tap(void)
+/* A tap: the shim keeps a dup of QEMU's descriptor, and lets go when QEMU closes it, or
+ * makes its number another file with dup2 or dup3 (how: "close", "dup2", "dup3"). */
+static void check_tap(const char *how)
 {
 	struct ifreq ifr;
-	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC), n;
+	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC), n, other;
 
 	if (fd < 0) {
 		printf("tap: skipped (/dev/net/tun: %s)\n", strerror(errno));
@@ -460,10 +491,22 @@ static void check_tap(void)
 		return;
 	}
 	n = count_fds("/dev/net/tun", NULL);
-	printf("tap %s: %d descriptors on /dev/net/tun\n", ifr.ifr_name, n);
+	printf("tap %s: %d descriptors on /dev/net/tun, then %s\n", ifr.ifr_name, n, how);
 	CHECK(n == (under_shim ? 2 : 1), "tap %s: %d descriptors", ifr.ifr_name, n);
-	close(fd);
-	CHECK(count_fds("/dev/net/tun", NULL) == 0, "tap record outlived QEMU's descriptor");
+	other = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	CHECK(other >= 0, "/dev/null: %s", strerror(errno));
+	if (!strcmp(how, "dup2"))
+		CHECK(dup2(other, fd) == fd, "dup2: %s", strerror(errno));
+	else if (!strcmp(how, "dup3"))
+		CHECK(dup3(other, fd, O_CLOEXEC) == fd, "dup3: %s", strerror(errno));
+	else
+		close(fd);
+	/* counted while fd still names /dev/null: the record must be gone already */
+	CHECK(count_fds("/dev/net/tun", NULL) == 0, "tap record outlived QEMU's descriptor (%s)",
+	      how);
+	if (strcmp(how, "close") != 0)
+		close(fd);
+	close(other);
 }
 
 int main(int argc, char **argv)
@@ -536,7 +579,9 @@ int main(int argc, char **argv)
 	check_clone_vm_child();
 	check_close_range_child();
 	check_exec();
-	check_tap();
+	check_tap("close");
+	check_tap("dup2");
+	check_tap("dup3");
 
 	/* the data written before all of that is intact */
 	CHECK(all(&priv, 0, priv.size, 0x11), "pc.ram lost its data");
@@ -545,6 +590,8 @@ int main(int argc, char **argv)
 	CHECK(all(&file, 0, file.size, 0x44), "file backend lost its data");
 
 	check_discard_private(&priv);
+	if (converted)
+		check_discard_race(&priv);
 	check_discard_shared(&shared);
 
 	/* QEMU's munmap of block + guard page drops the record and closes the shim's fd */
