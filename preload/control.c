@@ -117,13 +117,13 @@ static int do_status(int fd)
 		if (recs[i].kind != CPR_KIND_TAP)
 			ram += recs[i].size;
 	len = snprintf(out, sizeof(out),
-		       "OK 12\nversion=%s\nprotocol=%d\npid=%d\nrole=%s\nrecords=%zu\n"
+		       "OK 13\nversion=%s\nprotocol=%d\npid=%d\nrole=%s\nrecords=%zu\n"
 		       "ram-bytes=%llu\ninherited=%u\nunclaimed=%u\nreleased=%d\n"
-		       "trim-hold=%d\ntrims-held=%u\nprefaulted-bytes=%llu\n",
+		       "trim-hold=%d\ntrims-held=%u\nprefault-blocks=%u\nprefaulted-bytes=%llu\n",
 		       PACKAGE_VERSION, CPR_WIRE_VERSION, (int)getpid(), role, n,
 		       (unsigned long long)ram, cpr_inherit_received(), cpr_inherit_unclaimed(),
 		       cpr_released(), cpr_trimhold_active(), cpr_trimhold_held(),
-		       (unsigned long long)cpr_prefault_mapped());
+		       cpr_prefault_blocks(), (unsigned long long)cpr_prefault_mapped());
 	return cpr_send_with_fds(fd, out, (size_t)len, NULL, 0);
 }
 

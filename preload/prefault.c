@@ -44,6 +44,7 @@ struct job {
 
 static _Atomic uint64_t mapped_bytes;
 static atomic_bool started;
+static atomic_uint blocks;
 
 /* Whether record r still maps r->addr: QEMU may have unmapped the block meanwhile, and
  * the address may now be another mapping's. */
@@ -158,5 +159,11 @@ int cpr_prefault_inherited(void)
 		return -r;
 	}
 	pthread_detach(t);
+	atomic_store(&blocks, (unsigned)n);
 	return (int)n;
+}
+
+unsigned cpr_prefault_blocks(void)
+{
+	return atomic_load(&blocks);
 }

@@ -12,4 +12,7 @@ int cpr_prefault_inherited(void);
 /* Bytes mapped so far (STATUS). */
 uint64_t cpr_prefault_mapped(void);
 
+/* Blocks the first call handed its thread, known when it returned (STATUS): 0 before. */
+unsigned cpr_prefault_blocks(void);
+
 #endif
