@@ -58,7 +58,7 @@ int cmd_recover(int argc, char **argv)
 	struct qmp *oq = NULL, *nq = NULL;
 	char path[256], err[256];
 	pid_t pid = 0;
-	int c, r, rc = 0;
+	int c, r, rc = 0, lock_fd = -1;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
@@ -81,20 +81,29 @@ int cmd_recover(int argc, char **argv)
 		fprintf(stderr, "usage: cpr-agent recover (--pid OLD_PID | --qmp OLD_QMP)\n");
 		return 2;
 	}
+	/* never beside a live agent: it holds the VM's lock until it ends or dies */
+	r = journal_lock(pid, &lock_fd, err, sizeof(err));
+	if (r == -EBUSY) {
+		fprintf(stderr, "cpr-agent: %s: its agent is alive; recover only after it ended "
+				"(or died)\n", err);
+		return 1;
+	}
 	r = journal_read(pid, &st, path, sizeof(path));
 	if (r == -ENOENT) {
 		printf("no unfinished transfer of QEMU %d: nothing to recover\n", (int)pid);
-		return 0;
+		goto out;
 	}
 	if (r < 0) {
 		fprintf(stderr, "cpr-agent: %s: unreadable journal (%s): look at it and the two "
 				"QEMUs by hand\n", path, strerror(-r));
-		return 4;
+		rc = 4;
+		goto out;
 	}
 	printf("journal %s: phase %s, old QEMU %d, new QEMU %d\n", path,
 	       journal_phase_name(st.phase), (int)st.old_pid, (int)st.new_pid);
 	struct settle s = { .phase = st.phase, .old_pid = st.old_pid, .old_start = st.old_start,
-			    .old_qmp = st.old_qmp, .new_pid = st.new_pid, .new_qmp = st.new_qmp,
+			    .old_qmp = st.old_qmp, .new_pid = st.new_pid, .new_start = st.new_start,
+			    .new_qmp = st.new_qmp,
 			    .timeout_ms = 10000 };
 	enum settle_end end = settle(&s);
 
@@ -118,6 +127,8 @@ int cmd_recover(int argc, char **argv)
 	if (unlink(path) == 0)
 		printf("removed %s\n", path);
 out:
+	if (lock_fd >= 0)
+		close(lock_fd);
 	qmp_close(oq);
 	qmp_close(nq);
 	return rc;

@@ -332,6 +332,7 @@ static int start_new(struct transfer *t, const struct qemu_argv *new_args, const
 		     const struct memdev *devs, size_t ndevs)
 {
 	char err[512];
+	pid_t started;
 	int chan, r;
 
 	chan = t->receive_path ? new_receive(t) : new_spawn(t, libcpr, !new_args->incoming[0]);
@@ -351,8 +352,13 @@ static int start_new(struct transfer *t, const struct qemu_argv *new_args, const
 		close(t->fds[i]);
 		t->fds[i] = -1;
 	}
+	started = t->new_pid;
 	if (new_connect(t) < 0)
 		return -1;
+	/* a -daemonize'd QEMU runs on in its daemon: that is the pid recover must know */
+	if (t->new_pid != started &&
+	    journal_phase(t->journal, PHASE_NEW_STARTED, t->new_pid, NULL) < 0)
+		return transfer_why(t, "cannot write the journal: %s", strerror(errno));
 	transfer_phase(t, "new QEMU's QMP up");
 	if (memdev_verify_claim(t, devs, ndevs) < 0)
 		return -1;

@@ -22,10 +22,15 @@ struct journal_state {
 	enum journal_phase phase;
 	pid_t old_pid, new_pid;
 	unsigned long long old_start; /* the old QEMU's start time (/proc/PID/stat): pids recur */
+	unsigned long long new_start; /* the same for the new QEMU (0: not known) */
 	char old_qmp[108], new_qmp[108];
 };
 
 struct journal;
+
+/* Take the VM's lock (RUNDIR/transfer-OLDPID.lock) into *fd; close it to drop it. -EBUSY
+ * (with err naming the holder) while an agent transfers this VM. */
+int journal_lock(pid_t old_pid, int *fd, char *err, size_t errlen);
 
 /* Take the VM's lock and start a journal. -EBUSY (with err naming the holder) when another
  * transfer of this VM runs; -EEXIST when an unfinished journal is there (run recover). */

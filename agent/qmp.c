@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -397,16 +398,21 @@ int qmp_connect(struct qmp **out, const char *path, int timeout_ms, char *err, s
 	}
 	strcpy(sa.sun_path, path);
 	for (;;) {
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		/* non-blocking: a UNIX connect blocks without a bound while the listener's
+		 * backlog is full (a QEMU that does not accept: stopped, or serving another
+		 * client), where it fails with EAGAIN this way */
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 		if (fd < 0) {
 			snprintf(err, errlen, "socket: %s", strerror(errno));
 			return -errno;
 		}
-		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+			fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 			break;
+		}
 		r = -errno;
 		close(fd);
-		if ((r != -ENOENT && r != -ECONNREFUSED) || now_ns() >= deadline) {
+		if ((r != -ENOENT && r != -ECONNREFUSED && r != -EAGAIN) || now_ns() >= deadline) {
 			snprintf(err, errlen, "%s: %s%s", path, strerror(-r),
 				 r == -ENOENT || r == -ECONNREFUSED ? " (is QEMU running?)" : "");
 			return r;

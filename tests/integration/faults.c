@@ -3,7 +3,8 @@
  * Every case must end with the guest running in exactly one QEMU with 0 memory errors, or,
  * where the QEMU that ran the guest was killed, with a clear report that it is lost.
  * usage: faults [POINT:VICTIM ...]   (default: every case; CPR_FAULTS_TABLE=FILE writes the
- * outcome table in markdown) */
+ * outcome table in markdown; CPR_TEST_DAEMONIZE=1 starts the new QEMU with -daemonize; CPR_TEST_FREEZE_NEW=1 stops
+ * the new QEMU (SIGSTOP) during a first recover) */
 #include "config.h"
 
 #include <errno.h>
@@ -94,7 +95,10 @@ static void one(const struct fault *f, FILE *table)
 	snprintf(log, sizeof(log), "%s/agent.log", env.dir);
 	snprintf(pidarg, sizeof(pidarg), "%d", (int)old_pid);
 	struct vm_config ncfg = cfg;
+	static const char *const daemonize[] = { "-daemonize", NULL };
 	ncfg.name = "new";
+	if (getenv("CPR_TEST_DAEMONIZE")) /* the new QEMU runs on in its daemon child */
+		ncfg.extra = daemonize;
 	REQUIRE(vm_argv(&env, "new", &ncfg, qargv, buf, sizeof(buf)) == 0, "argv");
 	argv[n++] = agent;
 	argv[n++] = "transfer";
@@ -116,6 +120,17 @@ static void one(const struct fault *f, FILE *table)
 	if (strstr(f->spec, ":agent")) {
 		const char *rargv[] = { agent, "recover", "--pid", pidarg, NULL };
 
+		if (getenv("CPR_TEST_FREEZE_NEW") && new_pid > 0) {
+			/* a new QEMU whose QMP does not answer: recover cannot know that the guest
+			 * runs, so it must not say so; once it answers, recover settles */
+			kill(new_pid, SIGSTOP);
+			rrc = run(rargv, NULL, log);
+			kill(new_pid, SIGCONT);
+			CHECK(rrc == 4, "recover exited %d with the new QEMU's QMP unreachable, want 4",
+			      rrc);
+			CHECK(file_contains(log, "did not resume"), "recover does not say the new QEMU "
+			      "did not resume");
+		}
 		rrc = run(rargv, NULL, log);
 		if (!new_pid && target_pid_from_qmp(newqmp, &new_pid, err, sizeof(err)) < 0)
 			new_pid = 0;

@@ -1,7 +1,7 @@
 /* cpr-agent transfer against the real QEMU 7.2: the guest moves to a new QEMU with 0
  * memory errors and one copy of its RAM, or the transfer is refused / rolled back and
  * the guest keeps running where it was.
- * usage: transfer copy|promoted|share-memfd|share-ram|chain|receive|receive-autostart|fail-start|kill-new|wrong-mem|
+ * usage: transfer copy|promoted|share-memfd|share-ram|chain|receive|receive-autostart|recover-busy|fail-start|kill-new|wrong-mem|
  *                 same-qmp|paused|no-libcpr|postcopy|hugetlb|hugetlb-memfd
  * hugetlb: -mem-path on a hugetlbfs the test mounts (root): promoted to a hugetlb memfd,
  * moved in share tier, still on 2 MiB pages in the new QEMU. hugetlb-memfd: the same for
@@ -134,6 +134,41 @@ static void check_still_old(struct testenv *env, struct vm *old, const char *to)
 	guestmon_summary(env->gm, &s);
 	CHECK(guest_summary_problems(&s) == 0, "guest memory errors: %llu",
 	      (unsigned long long)guest_summary_problems(&s));
+}
+
+/* recover beside a live agent: refused while the agent holds the VM's lock (an agent
+ * serving --receive waits, alive, inside its transfer), allowed once it died. */
+static void recover_busy(struct testenv *env, struct vm *old)
+{
+	char path[160], qmp[160], agent[256], log[160], rlog[160], pidarg[16];
+	pid_t apid;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/receive.sock", env->dir);
+	snprintf(qmp, sizeof(qmp), "%s/old-agent.qmp", env->dir);
+	snprintf(log, sizeof(log), "%s/agent-new.log", env->dir);
+	snprintf(rlog, sizeof(rlog), "%s/recover.log", env->dir);
+	snprintf(agent, sizeof(agent), "%s/cpr-agent", getenv("CPR_BUILDDIR"));
+	snprintf(pidarg, sizeof(pidarg), "%d", (int)old->pid);
+	const char *aargv[] = { agent, "transfer", "--qmp", qmp, "--receive", path, "--new-qmp",
+				path, "--timeout", "60", NULL };
+	const char *rargv[] = { agent, "recover", "--pid", pidarg, NULL };
+	apid = run_logged(aargv, log, NULL, false);
+	if (!CHECK_OK(apid > 0, "cannot run the agent"))
+		return;
+	/* it says it waits once its journal is written and it listens */
+	for (int i = 0; i < 3000 && !file_contains(log, "waiting"); i++)
+		usleep(10000);
+	rc = wait_exit_status(run_logged(rargv, rlog, NULL, false));
+	CHECK(rc == 1, "recover beside a live agent exited %d, want 1 (refused)", rc);
+	CHECK(file_contains(rlog, "agent is alive"), "recover does not say an agent is alive");
+	CHECK(!proc_gone(apid), "the agent died while recover ran");
+	kill(apid, SIGKILL);
+	wait_exit_status(apid);
+	/* the agent died after its journal said "started": recover finds nothing changed */
+	rc = wait_exit_status(run_logged(rargv, rlog, NULL, false));
+	CHECK(rc == 0, "recover after the agent died exited %d", rc);
+	check_still_old(env, old, "new");
 }
 
 /* --receive: a new QEMU started by someone else (held by -S, or not) is served. Without
@@ -497,6 +532,8 @@ int main(int argc, char **argv)
 			from = next;
 		}
 		cur = from;
+	} else if (!strcmp(mode, "recover-busy")) {
+		recover_busy(&env, old);
 	} else if (!strcmp(mode, "receive") || !strcmp(mode, "receive-autostart")) {
 		serve(&env, old, &cfg, !strcmp(mode, "receive"));
 	} else if (!strcmp(mode, "paused") || !strcmp(mode, "no-libcpr") ||
