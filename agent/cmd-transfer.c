@@ -199,7 +199,7 @@ static int settle_transfer(struct transfer *t)
 	struct settle s = { .phase = journal_current(t->journal), .old_pid = t->old_pid,
 			    .old_qmp = t->old_qmp_path, .oldq = t->oldq, .new_pid = t->new_pid,
 			    .new_qmp = t->new_qmp, .newq = t->newq, .new_is_child = t->new_is_child,
-			    .timeout_ms = 10000 };
+			    .timeout_ms = 10000, .journal = t->journal };
 	enum settle_end end;
 	int rc;
 

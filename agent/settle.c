@@ -61,10 +61,34 @@ static const char *runstate(struct qmp *q, char *buf, size_t len)
 	return buf;
 }
 
+/* Whether the old QEMU died after the new one had loaded the whole state: then the new
+ * one holds the only copy of the guest, and resuming it is the way on. */
+static bool new_holds_state(struct settle *s)
+{
+	json_t *ret = NULL;
+	struct qmp *q;
+	bool done;
+
+	if (s->phase < PHASE_STOPPED || still_there(s->old_pid, s->old_start, false) ||
+	    !still_there(s->new_pid, s->new_start, s->new_is_child) ||
+	    !(q = conn(&s->newq, s->new_qmp, s->timeout_ms)) ||
+	    qmp_execute(q, "query-migrate", NULL, &ret) < 0)
+		return false;
+	done = !strcmp(json_string_value(json_object_get(ret, "status")) ?: "", "completed");
+	json_decref(ret);
+	return done;
+}
+
+static enum settle_end after_commit(struct settle *s);
+
 static enum settle_end before_commit(struct settle *s)
 {
 	struct qmp *q;
 
+	if (new_holds_state(s) && journal_phase(s->journal, PHASE_COMMITTED, 0, NULL) == 0) {
+		s->phase = PHASE_COMMITTED;
+		return after_commit(s);
+	}
 	end_new(s);
 	if (!still_there(s->old_pid, s->old_start, false)) {
 		snprintf(s->msg, sizeof(s->msg), "the old QEMU (pid %d) died during the transfer, "

@@ -73,8 +73,11 @@ static int wait_migrated(struct transfer *t)
 			fprintf(stderr, "cpr-agent: %8.1f ms after STOP: %s QEMU says %s\n",
 				(double)(ev.qemu_usec - t->stop_usec) / 1e3, who ? "old" : "new",
 				st ? st : "?");
-		if (st && !strcmp(st, "completed"))
+		if (st && !strcmp(st, "completed")) {
 			*(who ? &old_done : &new_done) = true;
+			if (!who)
+				transfer_fault(t, "new-completed");
+		}
 		if (st && (!strcmp(st, "failed") || !strcmp(st, "cancelled"))) {
 			json_decref(ev.json);
 			return migration_failed(t, who ? "old" : "new", st);
@@ -198,6 +201,8 @@ int switch_over(struct transfer *t)
  * then quits. */
 void switch_retire_old(struct transfer *t)
 {
+	if (target_gone(t->old_pid)) /* it died: its pid may name another process soon */
+		return;
 	if (ctl_release(t->oldctl) < 0)
 		fprintf(stderr, "cpr-agent: warning: old QEMU's libcpr did not release the RAM (%s); "
 				"it quits now\n", ctl_error(t->oldctl));

@@ -4,7 +4,8 @@
  * where the QEMU that ran the guest was killed, with a clear report that it is lost.
  * usage: faults [POINT:VICTIM ...]   (default: every case; CPR_FAULTS_TABLE=FILE writes the
  * outcome table in markdown; CPR_TEST_DAEMONIZE=1 starts the new QEMU with -daemonize; CPR_TEST_FREEZE_NEW=1 stops
- * the new QEMU (SIGSTOP) during a first recover) */
+ * the new QEMU (SIGSTOP) during a first recover; CPR_TEST_KILL_OLD=1 kills the old QEMU
+ * before recover, for points where the new one already completed) */
 #include "config.h"
 
 #include <errno.h>
@@ -36,6 +37,7 @@ static const struct fault {
 	{ "after-stop:agent", OLD_RUNS },       { "after-stop:new", OLD_RUNS },
 	{ "after-stop:old", LOST },             { "during-migration:agent", OLD_RUNS },
 	{ "during-migration:new", OLD_RUNS },   { "during-migration:old", LOST },
+	{ "new-completed:agent", OLD_RUNS },   { "new-completed:old", NEW_RUNS },
 	{ "after-resume:agent", NEW_RUNS },     { "after-resume:new", LOST },
 	{ "after-resume:old", NEW_RUNS },       { "before-quit:agent", NEW_RUNS },
 	{ "before-quit:new", LOST },            { "before-quit:old", NEW_RUNS },
@@ -79,13 +81,15 @@ static void one(const struct fault *f, FILE *table)
 	char buf[2048], agent[256], qmp[160], log[160], pidarg[16], newqmp[160], err[256];
 	int failures_before = check_failures, rc, rrc = -1, n = 0;
 	struct guest_summary s;
-	enum outcome seen;
+	/* CPR_TEST_KILL_OLD: the new QEMU completed, so once the old one is killed it holds
+	 * the only copy of the guest */
+	enum outcome seen, want = getenv("CPR_TEST_KILL_OLD") ? NEW_RUNS : f->want;
 	struct testenv env;
 	struct vm *old = NULL;
 	pid_t old_pid, new_pid = 0;
 
 	testenv_init(&env, "faults");
-	printf("\n=== %s (want: %s)\n", f->spec, outcome_name[f->want]);
+	printf("\n=== %s (want: %s)\n", f->spec, outcome_name[want]);
 	REQUIRE(vm_start(&old, &env, &cfg) == 0, "old QEMU did not start");
 	old_pid = old->pid;
 	REQUIRE(guestmon_wait(env.gm, filled, NULL, 60000) == 0, "guest did not fill");
@@ -120,6 +124,12 @@ static void one(const struct fault *f, FILE *table)
 	if (strstr(f->spec, ":agent")) {
 		const char *rargv[] = { agent, "recover", "--pid", pidarg, NULL };
 
+		if (getenv("CPR_TEST_KILL_OLD")) {
+			/* the old QEMU dies too, after the new one loaded the whole state: the new
+			 * one holds the only copy of the guest, and recover must resume it */
+			kill(old_pid, SIGKILL);
+			CHECK(gone_within(old_pid, 10000), "the old QEMU did not die");
+		}
 		if (getenv("CPR_TEST_FREEZE_NEW") && new_pid > 0) {
 			/* a new QEMU whose QMP does not answer: recover cannot know that the guest
 			 * runs, so it must not say so; once it answers, recover settles */
@@ -159,7 +169,7 @@ static void one(const struct fault *f, FILE *table)
 		CHECK(file_contains(log, "lost") || file_contains(log, "is gone"),
 		      "the report does not say the guest is lost");
 	}
-	CHECK(seen == f->want, "outcome: %s, want %s", outcome_name[seen], outcome_name[f->want]);
+	CHECK(seen == want, "outcome: %s, want %s", outcome_name[seen], outcome_name[want]);
 	if (seen == NEW_RUNS && rrc >= 0)
 		CHECK(file_contains(log, "libcpr that the guest runs"),
 		      "recover did not end the new QEMU's hold on heap trims");
