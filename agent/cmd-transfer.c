@@ -208,6 +208,14 @@ static int settle_transfer(struct transfer *t)
 	end = settle(&s);
 	t->oldq = s.oldq;
 	t->newq = s.newq;
+	/* the guest is back where it was: so are the settings the switch changed */
+	if ((end == SETTLE_UNTOUCHED || end == SETTLE_OLD_RUNS) && switch_restore_old(t) < 0) {
+		fprintf(stderr, "cpr-agent: %s\n", t->err);
+		if (end == SETTLE_UNTOUCHED)
+			snprintf(s.msg, sizeof(s.msg), "the guest stays in QEMU pid %d, but its "
+				 "migration settings were changed (above): set them back with "
+				 "migrate-set-capabilities and migrate-set-parameters", (int)t->old_pid);
+	}
 	fprintf(stderr, "cpr-agent: %s\n", s.msg);
 	switch (end) {
 	case SETTLE_UNTOUCHED: rc = EXIT_REFUSED; break;

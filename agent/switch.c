@@ -16,6 +16,54 @@
 #include "agent/target.h"
 #include "agent/transfer.h"
 
+/* Read the old QEMU's settings the switch changes, before it changes them. */
+static int save_old(struct transfer *t)
+{
+	json_t *ret = NULL, *c;
+	size_t i;
+
+	if (qmp_execute(t->oldq, "query-migrate-capabilities", NULL, &ret) < 0)
+		return transfer_why(t, "old QEMU: query-migrate-capabilities: %s",
+				    qmp_last_error(t->oldq));
+	json_array_foreach(ret, i, c) {
+		const char *cap = json_string_value(json_object_get(c, "capability")) ?: "";
+
+		if (!strcmp(cap, "x-ignore-shared"))
+			t->old_ignore_shared = json_is_true(json_object_get(c, "state"));
+		else if (!strcmp(cap, "events"))
+			t->old_events = json_is_true(json_object_get(c, "state"));
+	}
+	json_decref(ret);
+	if (qmp_execute(t->oldq, "query-migrate-parameters", NULL, &ret) < 0)
+		return transfer_why(t, "old QEMU: query-migrate-parameters: %s",
+				    qmp_last_error(t->oldq));
+	t->old_max_bandwidth = (long long)json_integer_value(json_object_get(ret, "max-bandwidth"));
+	json_decref(ret);
+	t->saved = true;
+	return 0;
+}
+
+int switch_restore_old(struct transfer *t)
+{
+	json_t *caps;
+
+	if (!t->saved)
+		return 0;
+	caps = json_pack("[{s:s,s:b},{s:s,s:b}]", "capability", "x-ignore-shared", "state",
+			 t->old_ignore_shared, "capability", "events", "state", t->old_events);
+	if (qmp_execute(t->oldq, "migrate-set-capabilities",
+			json_pack("{s:o}", "capabilities", caps), NULL) < 0 ||
+	    qmp_execute(t->oldq, "migrate-set-parameters",
+			json_pack("{s:I}", "max-bandwidth", (json_int_t)t->old_max_bandwidth),
+			NULL) < 0)
+		return transfer_why(t, "the old QEMU's migration settings could not be put back "
+				       "(x-ignore-shared %s, events %s, max-bandwidth %lld): %s",
+				    t->old_ignore_shared ? "on" : "off", t->old_events ? "on" : "off",
+				    t->old_max_bandwidth, qmp_last_error(t->oldq));
+	t->saved = false;
+	return 0;
+}
+
 static int set_caps(struct transfer *t, struct qmp *q, const char *who)
 {
 	/* events: the agent waits on MIGRATION events instead of polling query-migrate */
@@ -146,7 +194,7 @@ int switch_over(struct transfer *t)
 {
 	struct qmp_event ev;
 
-	if (set_caps(t, t->oldq, "old") < 0 || set_caps(t, t->newq, "new") < 0)
+	if (save_old(t) < 0 || set_caps(t, t->oldq, "old") < 0 || set_caps(t, t->newq, "new") < 0)
 		return -1;
 	/* QEMU throttles every migration, stopped or live, to max-bandwidth: unthrottle */
 	if (qmp_execute(t->oldq, "migrate-set-parameters",

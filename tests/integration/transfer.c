@@ -1,7 +1,7 @@
 /* cpr-agent transfer against the real QEMU 7.2: the guest moves to a new QEMU with 0
  * memory errors and one copy of its RAM, or the transfer is refused / rolled back and
  * the guest keeps running where it was.
- * usage: transfer copy|promoted|share-memfd|share-ram|chain|receive|receive-autostart|recover-busy|fail-start|kill-new|wrong-mem|
+ * usage: transfer copy|promoted|share-memfd|share-ram|chain|receive|receive-autostart|recover-busy|fail-start|kill-new|claim-kill-new|wrong-mem|
  *                 same-qmp|paused|no-libcpr|postcopy|hugetlb|hugetlb-memfd
  * hugetlb: -mem-path on a hugetlbfs the test mounts (root): promoted to a hugetlb memfd,
  * moved in share tier, still on 2 MiB pages in the new QEMU. hugetlb-memfd: the same for
@@ -407,6 +407,59 @@ static void soak(struct testenv *env, struct vm *old, struct vm_config *cfg, int
 	free(pause);
 }
 
+/* The old QEMU's migration settings the agent changes during a switch, as text. */
+static void migration_settings(struct vm *vm, char *buf, size_t len)
+{
+	json_t *caps = NULL, *params = NULL, *c;
+	size_t i, n = 0;
+
+	buf[0] = 0;
+	if (qmp_execute(vm->qmp, "query-migrate-capabilities", NULL, &caps) < 0 ||
+	    qmp_execute(vm->qmp, "query-migrate-parameters", NULL, &params) < 0) {
+		snprintf(buf, len, "(unreadable)");
+		json_decref(caps);
+		return;
+	}
+	json_array_foreach(caps, i, c)
+		if (n < len)
+			n += (size_t)snprintf(buf + n, len - n, "%s=%d ",
+					      json_string_value(json_object_get(c, "capability")),
+					      json_is_true(json_object_get(c, "state")));
+	if (n < len)
+		snprintf(buf + n, len - n, "max-bandwidth=%lld",
+			 (long long)json_integer_value(json_object_get(params, "max-bandwidth")));
+	json_decref(caps);
+	json_decref(params);
+}
+
+/* A rollback or refusal that follows the agent's change of the old QEMU's migration
+ * settings puts them back: fault at `fault` (new QEMU killed), exit status want. */
+static void settings_restored(struct testenv *env, struct vm *old, const struct vm_config *cfg,
+			      const char *fault, int want)
+{
+	struct vm_config ncfg = *cfg;
+	char before[2048], after[2048];
+	int rc;
+
+	/* not the defaults, so that "put back" is not "reset" */
+	REQUIRE(vm_qmp(old, "migrate-set-parameters", json_pack("{s:I}", "max-bandwidth",
+								 (json_int_t)12345678)) == 0, "set");
+	migration_settings(old, before, sizeof(before));
+	ncfg.name = "new";
+	setenv("CPR_AGENT_FAULT", fault, 1);
+	rc = run_agent(env, "old", "new", &ncfg);
+	unsetenv("CPR_AGENT_FAULT");
+	CHECK(log_says(env, "new", "fault injection: killing new"), "the agent never reached %s",
+	      fault);
+	CHECK(rc == want, "agent exited %d, want %d", rc, want);
+	migration_settings(old, after, sizeof(after));
+	CHECK(!strcmp(before, after), "the old QEMU's migration settings were\n  %s\nand are "
+	      "now\n  %s", before, after);
+	check_still_old(env, old, "new");
+out:
+	return;
+}
+
 /* Destroy a QEMU the agent started (not our child). */
 static void end_agent_qemu(struct testenv *env, struct vm *vm)
 {
@@ -593,17 +646,12 @@ int main(int argc, char **argv)
 		check_still_old(&env, old, "new");
 	} else if (!strcmp(mode, "kill-new")) {
 		/* the new QEMU dies while it receives: the agent's fault point kills it right
-		 * after the migration started, so the test does not race the migration */
-		struct vm_config ncfg = cfg;
-
-		ncfg.name = "new";
-		setenv("CPR_AGENT_FAULT", "during-migration:new", 1);
-		rc = run_agent(&env, "old", "new", &ncfg);
-		unsetenv("CPR_AGENT_FAULT");
-		CHECK(log_says(&env, "new", "fault injection: killing new"),
-		      "the agent never reached the migration");
-		CHECK(rc == 3, "agent exited %d, want 3 (rolled back)", rc);
-		check_still_old(&env, old, "new");
+		 * after the migration started, so the test does not race the migration; the
+		 * rollback puts the old QEMU's migration settings back */
+		settings_restored(&env, old, &cfg, "during-migration:new", 3);
+	} else if (!strcmp(mode, "claim-kill-new")) {
+		/* the new QEMU dies before the switch: refused, and "nothing was changed" holds */
+		settings_restored(&env, old, &cfg, "after-claim:new", 1);
 	} else {
 		struct vm_config ncfg = cfg;
 
