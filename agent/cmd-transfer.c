@@ -238,6 +238,9 @@ static int settle_transfer(struct transfer *t)
 	return rc;
 }
 
+/* --timeout's ceiling: a day; every wait is computed in ms and must fit its types. */
+#define MAX_TIMEOUT_S 86400
+
 /* The options into t; EXIT_DONE to go on (or after --help: *help), else EXIT_USAGE. */
 static int parse_options(struct transfer *t, int argc, char **argv, bool *help)
 {
@@ -263,7 +266,20 @@ static int parse_options(struct transfer *t, int argc, char **argv, bool *help)
 		case 'r': t->receive_path = optarg; break;
 		case 'l': t->libcpr = optarg; break;
 		case 'g': t->new_log = optarg; break;
-		case 't': t->timeout_s = atoi(optarg); break;
+		case 't': {
+			char *end;
+			long v;
+
+			errno = 0;
+			v = strtol(optarg, &end, 10);
+			if (errno || end == optarg || *end || v < 1 || v > MAX_TIMEOUT_S) {
+				fprintf(stderr, "cpr-agent: --timeout %s: a whole number of seconds from 1 "
+						"to %d\n", optarg, MAX_TIMEOUT_S);
+				return EXIT_USAGE;
+			}
+			t->timeout_s = (int)v;
+			break;
+		}
 		case 'j': t->json = 1; break;
 		case 'v': t->verbose = 1; break;
 		case 'P':
@@ -297,6 +313,7 @@ static int check_old(struct transfer *t, struct memdev *devs, size_t *ndevs)
 	    qmp_connect(&t->oldq, t->old_qmp_path, 5000, err, sizeof(err)) < 0 ||
 	    ctl_connect_pid(&t->oldctl, t->old_pid, err, sizeof(err)) < 0)
 		return transfer_why(t, "%s", err);
+	qmp_set_timeout(t->oldq, t->timeout_s * 1000);
 	if (check_caveats(t) < 0 || memdev_list(t, t->oldq, devs, MAX_PRESERVED, ndevs) < 0 ||
 	    memdev_choose_records(t, devs, *ndevs) < 0)
 		return -1;

@@ -284,8 +284,10 @@ int new_connect(struct transfer *t)
 			describe_exit(status, how, sizeof(how));
 			return transfer_why(t, "the new QEMU %s before its QMP socket answered (see its log)", how);
 		}
-		if (qmp_connect(&t->newq, t->new_qmp, 200, err, sizeof(err)) == 0)
+		if (qmp_connect(&t->newq, t->new_qmp, 200, err, sizeof(err)) == 0) {
+			qmp_set_timeout(t->newq, t->timeout_s * 1000);
 			break;
+		}
 		if (transfer_now_ns() > deadline)
 			return transfer_why(t, "new QEMU: QMP %s", err);
 	}

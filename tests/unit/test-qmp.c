@@ -338,6 +338,19 @@ static void silent_peer_times_out(void **state)
 	close(f.peer);
 }
 
+/* A command's reply is waited for as long as the step allows, not a fixed minute (an
+ * alarm fails the test if the wait ran on). */
+static void command_timeout_is_the_callers(void **state)
+{
+	struct fixture *f = *state;
+
+	qmp_set_timeout(f->q, 200);
+	alarm(20);
+	assert_int_equal(qmp_execute(f->q, "stop", NULL, NULL), -ETIMEDOUT);
+	alarm(0);
+	assert_non_null(strstr(qmp_last_error(f->q), "no answer"));
+}
+
 static void capabilities_refused(void **state)
 {
 	struct fixture f = { 0 };
@@ -410,6 +423,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(fds_travel_with_the_command, setup, teardown),
 		cmocka_unit_test(not_qmp_greeting),
 		cmocka_unit_test(silent_peer_times_out),
+		cmocka_unit_test_setup_teardown(command_timeout_is_the_callers, setup, teardown),
 		cmocka_unit_test(capabilities_refused),
 		cmocka_unit_test(connect_to_nothing),
 		cmocka_unit_test(connect_to_full_backlog),
