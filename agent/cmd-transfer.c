@@ -58,6 +58,7 @@ void transfer_fault(struct transfer *t, const char *point)
 		 !strcmp(colon + 1, "old") ? t->old_pid : getpid();
 	fprintf(stderr, "cpr-agent: fault injection: killing %s (pid %d) %s\n", colon + 1,
 		(int)victim, point);
+	snprintf(t->fault, sizeof(t->fault), "%s", f);
 	if (victim > 0)
 		kill(victim, SIGKILL);
 	/* let it die before the next step looks (a big QEMU takes a while to tear down) */
@@ -167,6 +168,8 @@ static void report(struct transfer *t, int64_t total_ns)
 					      (json_int_t)t->trims_held, "prefaulted-bytes",
 					      (json_int_t)t->prefaulted_bytes));
 
+		if (t->fault[0])
+			json_object_set_new(j, "fault-injected", json_string(t->fault));
 		json_dumpf(j, stdout, JSON_INDENT(2));
 		putchar('\n');
 		json_decref(j);
@@ -193,6 +196,25 @@ static void report(struct transfer *t, int64_t total_ns)
 		       t->prefaulted_bytes >> 20);
 }
 
+/* With --json, the report of a transfer that did not happen: result refused, rolled-back
+ * or stuck; where the guest is (old, lost, stopped); the error; what to do. */
+static void report_failure(struct transfer *t, const char *result, const char *guest,
+			   const char *state, const char *action)
+{
+	json_t *j;
+
+	if (!t->json)
+		return;
+	j = json_pack("{s:s,s:s,s:s,s:s,s:s,s:i,s:i}", "result", result, "guest", guest, "error",
+		      t->err, "state", state, "action", action, "old-pid", (int)t->old_pid,
+		      "new-pid", (int)t->new_pid);
+	if (t->fault[0])
+		json_object_set_new(j, "fault-injected", json_string(t->fault));
+	json_dumpf(j, stdout, JSON_INDENT(2));
+	putchar('\n');
+	json_decref(j);
+}
+
 /* After a refusal or a failure: bring the VM to a safe state (settle.c) and say which. */
 static int settle_transfer(struct transfer *t)
 {
@@ -203,30 +225,53 @@ static int settle_transfer(struct transfer *t)
 	enum settle_end end;
 	int rc;
 
-	if (t->old_pid <= 0) /* it was never found: nothing to settle */
+	char err[512];
+
+	if (t->old_pid <= 0) { /* it was never found: nothing to settle */
+		report_failure(t, "refused", "old", "nothing was changed",
+			       "correct the cause in 'error' and run the transfer again");
 		return EXIT_REFUSED;
+	}
 	end = settle(&s);
 	t->oldq = s.oldq;
 	t->newq = s.newq;
 	/* the guest is back where it was: so are the settings the switch changed */
-	if ((end == SETTLE_UNTOUCHED || end == SETTLE_OLD_RUNS) && switch_restore_old(t) < 0) {
-		fprintf(stderr, "cpr-agent: %s\n", t->err);
+	if ((end == SETTLE_UNTOUCHED || end == SETTLE_OLD_RUNS) &&
+	    switch_restore_old(t, err, sizeof(err)) < 0) {
+		fprintf(stderr, "cpr-agent: %s\n", err);
 		if (end == SETTLE_UNTOUCHED)
 			snprintf(s.msg, sizeof(s.msg), "the guest stays in QEMU pid %d, but its "
-				 "migration settings were changed (above): set them back with "
-				 "migrate-set-capabilities and migrate-set-parameters", (int)t->old_pid);
+				 "migration settings were changed (%s): set them back with "
+				 "migrate-set-capabilities and migrate-set-parameters",
+				 (int)t->old_pid, err);
 	}
 	fprintf(stderr, "cpr-agent: %s\n", s.msg);
 	switch (end) {
-	case SETTLE_UNTOUCHED: rc = EXIT_REFUSED; break;
-	case SETTLE_OLD_RUNS: rc = EXIT_ROLLED_BACK; break;
+	case SETTLE_UNTOUCHED:
+		report_failure(t, "refused", "old", s.msg,
+			       "correct the cause in 'error' and run the transfer again");
+		rc = EXIT_REFUSED;
+		break;
+	case SETTLE_OLD_RUNS:
+		report_failure(t, "rolled-back", "old", s.msg,
+			       "the guest runs in the old QEMU: correct the cause in 'error' and run "
+			       "the transfer again");
+		rc = EXIT_ROLLED_BACK;
+		break;
 	case SETTLE_NEW_RUNS:
 		/* committed and running: what is left of a transfer is the old QEMU's exit */
 		switch_retire_old(t);
 		report(t, transfer_now_ns() - t->t0_ns);
 		rc = EXIT_DONE;
 		break;
+	case SETTLE_LOST:
+		report_failure(t, "stuck", "lost", s.msg,
+			       "nothing can bring this guest back: start it afresh (the journal, "
+			       "if kept, is removed by 'cpr-agent recover')");
+		rc = EXIT_STUCK;
+		break;
 	default:
+		report_failure(t, "stuck", "stopped", s.msg, s.msg);
 		rc = EXIT_STUCK;
 		break;
 	}

@@ -43,7 +43,7 @@ static int save_old(struct transfer *t)
 	return 0;
 }
 
-int switch_restore_old(struct transfer *t)
+int switch_restore_old(struct transfer *t, char *err, size_t errlen)
 {
 	json_t *caps;
 
@@ -56,10 +56,13 @@ int switch_restore_old(struct transfer *t)
 	    qmp_execute(t->oldq, "migrate-set-parameters",
 			json_pack("{s:I}", "max-bandwidth", (json_int_t)t->old_max_bandwidth),
 			NULL) < 0)
-		return transfer_why(t, "the old QEMU's migration settings could not be put back "
-				       "(x-ignore-shared %s, events %s, max-bandwidth %lld): %s",
-				    t->old_ignore_shared ? "on" : "off", t->old_events ? "on" : "off",
-				    t->old_max_bandwidth, qmp_last_error(t->oldq));
+	{
+		snprintf(err, errlen, "the old QEMU's migration settings could not be put back "
+			 "(x-ignore-shared %s, events %s, max-bandwidth %lld): %s",
+			 t->old_ignore_shared ? "on" : "off", t->old_events ? "on" : "off",
+			 t->old_max_bandwidth, qmp_last_error(t->oldq));
+		return -1;
+	}
 	t->saved = false;
 	return 0;
 }

@@ -58,6 +58,7 @@ struct transfer {
 	int trim_hold_at_resume, trim_hold_after;
 	long long trims_held, prefaulted_bytes;
 	char err[1024];
+	char fault[64]; /* the CPR_AGENT_FAULT that fired (tests), for the report */
 };
 
 int64_t transfer_now_ns(void);
@@ -99,8 +100,8 @@ int new_connect(struct transfer *t);
 int switch_over(struct transfer *t);
 
 /* Put the old QEMU's migration settings back as they were before the switch. 0, or -1
- * with t->err set. */
-int switch_restore_old(struct transfer *t);
+ * with err saying why. */
+int switch_restore_old(struct transfer *t, char *err, size_t errlen);
 
 /* The old QEMU gives up the RAM, then quits. */
 void switch_retire_old(struct transfer *t);

@@ -51,16 +51,37 @@ static int filled(const struct guest_summary *s, void *arg)
 	return s->status_lines > 0 && s->last.passes > 0;
 }
 
-/* Run the agent with argv (NULL-terminated) and fault; output to log; exit status. */
-static int run(const char *const *argv, const char *fault, const char *log)
+/* Run the agent with argv (NULL-terminated, with --json) and fault; messages appended to
+ * log, the report to json; exit status. */
+static int run(const char *const *argv, const char *fault, const char *log, const char *json)
 {
 	pid_t pid;
 
 	if (fault)
 		setenv("CPR_AGENT_FAULT", fault, 1);
-	pid = run_logged(argv, log, NULL, true);
+	pid = run_logged(argv, log, json, true);
 	unsetenv("CPR_AGENT_FAULT");
 	return wait_exit_status(pid);
+}
+
+/* Whether the member key of the --json report in path is value. */
+static bool says(const char *path, const char *key, const char *value)
+{
+	json_t *r = agent_report(path);
+	bool is = r && !strcmp(report_str(r, key), value);
+
+	json_decref(r);
+	return is;
+}
+
+/* Whether recover's report in path says it told the new QEMU's libcpr the guest runs. */
+static bool told_new(const char *path)
+{
+	json_t *r = agent_report(path);
+	bool told = json_is_true(json_object_get(r, "new-libcpr-told"));
+
+	json_decref(r);
+	return told;
 }
 
 /* Whether pid is gone (or a zombie) within ms. */
@@ -78,7 +99,8 @@ static void one(const struct fault *f, FILE *table)
 	struct vm_config cfg = { .name = "old", .mem = "256M", .append = "fill=90 tick=20 wr=16",
 				 .preload = true };
 	const char *qargv[VM_MAX_ARGS], *argv[VM_MAX_ARGS + 16];
-	char buf[2048], agent[256], qmp[160], log[160], pidarg[16], newqmp[160], err[256];
+	char buf[2048], agent[256], qmp[160], log[160], pidarg[16], newqmp[160], err[256],
+		ajson[160], rjson[160], fjson[160];
 	int failures_before = check_failures, rc, rrc = -1, n = 0;
 	struct guest_summary s;
 	/* CPR_TEST_KILL_OLD: the new QEMU completed, so once the old one is killed it holds
@@ -97,6 +119,9 @@ static void one(const struct fault *f, FILE *table)
 	snprintf(qmp, sizeof(qmp), "%s/old-agent.qmp", env.dir);
 	snprintf(newqmp, sizeof(newqmp), "%s/new.qmp", env.dir);
 	snprintf(log, sizeof(log), "%s/agent.log", env.dir);
+	snprintf(ajson, sizeof(ajson), "%s/agent.json", env.dir);
+	snprintf(rjson, sizeof(rjson), "%s/recover.json", env.dir);
+	snprintf(fjson, sizeof(fjson), "%s/recover-frozen.json", env.dir);
 	snprintf(pidarg, sizeof(pidarg), "%d", (int)old_pid);
 	struct vm_config ncfg = cfg;
 	static const char *const daemonize[] = { "-daemonize", NULL };
@@ -110,6 +135,7 @@ static void one(const struct fault *f, FILE *table)
 	argv[n++] = qmp;
 	argv[n++] = "--libcpr";
 	argv[n++] = env.libcpr;
+	argv[n++] = "--json";
 	if (getenv("CPR_TEST_PRECOPY")) {
 		argv[n++] = "--precopy";
 		argv[n++] = getenv("CPR_TEST_PRECOPY");
@@ -118,11 +144,11 @@ static void one(const struct fault *f, FILE *table)
 	for (int i = 0; qargv[i]; i++)
 		argv[n++] = qargv[i];
 	argv[n] = NULL;
-	rc = run(argv, f->spec, log);
+	rc = run(argv, f->spec, log, ajson);
 	if (target_pid_from_qmp(newqmp, &new_pid, err, sizeof(err)) < 0)
 		new_pid = 0;
 	if (strstr(f->spec, ":agent")) {
-		const char *rargv[] = { agent, "recover", "--pid", pidarg, NULL };
+		const char *rargv[] = { agent, "recover", "--pid", pidarg, "--json", NULL };
 
 		if (getenv("CPR_TEST_KILL_OLD")) {
 			/* the old QEMU dies too, after the new one loaded the whole state: the new
@@ -134,14 +160,14 @@ static void one(const struct fault *f, FILE *table)
 			/* a new QEMU whose QMP does not answer: recover cannot know that the guest
 			 * runs, so it must not say so; once it answers, recover settles */
 			kill(new_pid, SIGSTOP);
-			rrc = run(rargv, NULL, log);
+			rrc = run(rargv, NULL, log, fjson);
 			kill(new_pid, SIGCONT);
 			CHECK(rrc == 4, "recover exited %d with the new QEMU's QMP unreachable, want 4",
 			      rrc);
-			CHECK(file_contains(log, "did not resume"), "recover does not say the new QEMU "
-			      "did not resume");
+			CHECK(says(fjson, "result", "stuck") && says(fjson, "guest", "stopped"),
+			      "recover's report does not say the new QEMU did not resume");
 		}
-		rrc = run(rargv, NULL, log);
+		rrc = run(rargv, NULL, log, rjson);
 		if (!new_pid && target_pid_from_qmp(newqmp, &new_pid, err, sizeof(err)) < 0)
 			new_pid = 0;
 	}
@@ -166,12 +192,12 @@ static void one(const struct fault *f, FILE *table)
 		      (unsigned long long)guest_summary_problems(&s));
 	} else {
 		CHECK(rc != 0 || rrc > 0, "the guest is lost but nothing said so");
-		CHECK(file_contains(log, "lost") || file_contains(log, "is gone"),
+		CHECK(says(rrc >= 0 ? rjson : ajson, "guest", "lost"),
 		      "the report does not say the guest is lost");
 	}
 	CHECK(seen == want, "outcome: %s, want %s", outcome_name[seen], outcome_name[want]);
 	if (seen == NEW_RUNS && rrc >= 0)
-		CHECK(file_contains(log, "libcpr that the guest runs"),
+		CHECK(says(rjson, "guest", "new") && told_new(rjson),
 		      "recover did not end the new QEMU's hold on heap trims");
 	printf("=== %s: agent exit %d, recover exit %d: %s\n", f->spec, rc, rrc, outcome_name[seen]);
 	if (table)

@@ -105,15 +105,6 @@ static int run_agent(struct testenv *env, const char *from, const char *to,
 	return status;
 }
 
-/* Whether the agent's log says s. */
-static int log_says(struct testenv *env, const char *to, const char *s)
-{
-	char path[160];
-
-	snprintf(path, sizeof(path), "%s/agent-%s.log", env->dir, to);
-	return file_contains(path, s);
-}
-
 /* The report cpr-agent --json printed for the transfer to `to`, or NULL. */
 static json_t *report_of(struct testenv *env, const char *to)
 {
@@ -121,6 +112,17 @@ static json_t *report_of(struct testenv *env, const char *to)
 
 	snprintf(path, sizeof(path), "%s/agent-%s.json", env->dir, to);
 	return agent_report(path);
+}
+
+/* Whether the agent's --json report for the transfer to `to` has s in its member key
+ * ("" for s: only that the member is there). */
+static bool report_has(struct testenv *env, const char *to, const char *key, const char *s)
+{
+	json_t *r = report_of(env, to);
+	bool has = r && json_object_get(r, key) && strstr(report_str(r, key), s);
+
+	json_decref(r);
+	return has;
 }
 
 /* After a refusal or rollback: the old QEMU runs the guest, no new QEMU is left. */
@@ -140,7 +142,7 @@ static void check_still_old(struct testenv *env, struct vm *old, const char *to)
  * serving --receive waits, alive, inside its transfer), allowed once it died. */
 static void recover_busy(struct testenv *env, struct vm *old)
 {
-	char path[160], qmp[160], agent[256], log[160], rlog[160], pidarg[16];
+	char path[160], qmp[160], agent[256], log[160], rlog[160], rjson[160], pidarg[16];
 	pid_t apid;
 	int rc;
 
@@ -148,26 +150,37 @@ static void recover_busy(struct testenv *env, struct vm *old)
 	snprintf(qmp, sizeof(qmp), "%s/old-agent.qmp", env->dir);
 	snprintf(log, sizeof(log), "%s/agent-new.log", env->dir);
 	snprintf(rlog, sizeof(rlog), "%s/recover.log", env->dir);
+	snprintf(rjson, sizeof(rjson), "%s/recover.json", env->dir);
 	snprintf(agent, sizeof(agent), "%s/cpr-agent", getenv("CPR_BUILDDIR"));
 	snprintf(pidarg, sizeof(pidarg), "%d", (int)old->pid);
 	const char *aargv[] = { agent, "transfer", "--qmp", qmp, "--receive", path, "--new-qmp",
 				path, "--timeout", "60", NULL };
-	const char *rargv[] = { agent, "recover", "--pid", pidarg, NULL };
+	const char *rargv[] = { agent, "recover", "--pid", pidarg, "--json", NULL };
+	json_t *r;
 	apid = run_logged(aargv, log, NULL, false);
 	if (!CHECK_OK(apid > 0, "cannot run the agent"))
 		return;
-	/* it says it waits once its journal is written and it listens */
-	for (int i = 0; i < 3000 && !file_contains(log, "waiting"); i++)
+	/* it listens once its journal is written */
+	for (int i = 0; i < 3000 && access(path, F_OK) < 0; i++)
 		usleep(10000);
-	rc = wait_exit_status(run_logged(rargv, rlog, NULL, false));
+	rc = wait_exit_status(run_logged(rargv, rlog, rjson, false));
 	CHECK(rc == 1, "recover beside a live agent exited %d, want 1 (refused)", rc);
-	CHECK(file_contains(rlog, "agent is alive"), "recover does not say an agent is alive");
+	r = agent_report(rjson);
+	CHECK(r && !strcmp(report_str(r, "result"), "refused") &&
+	      strstr(report_str(r, "action"), "agent is alive"),
+	      "recover's report does not say it refused beside a live agent");
+	json_decref(r);
 	CHECK(!proc_gone(apid), "the agent died while recover ran");
 	kill(apid, SIGKILL);
 	wait_exit_status(apid);
 	/* the agent died after its journal said "started": recover finds nothing changed */
-	rc = wait_exit_status(run_logged(rargv, rlog, NULL, false));
+	rc = wait_exit_status(run_logged(rargv, rlog, rjson, false));
 	CHECK(rc == 0, "recover after the agent died exited %d", rc);
+	r = agent_report(rjson);
+	CHECK(r && !strcmp(report_str(r, "result"), "recovered") &&
+	      !strcmp(report_str(r, "guest"), "old"), "recover's report: %s, guest %s",
+	      report_str(r, "result"), report_str(r, "guest"));
+	json_decref(r);
 	check_still_old(env, old, "new");
 }
 
@@ -193,12 +206,11 @@ static void serve(struct testenv *env, struct vm *old, const struct vm_config *c
 	snprintf(json, sizeof(json), "%s/agent-new.json", env->dir);
 	snprintf(agent, sizeof(agent), "%s/cpr-agent", getenv("CPR_BUILDDIR"));
 	const char *aargv[] = { agent, "transfer", "--qmp", qmp, "--receive", path, "--new-qmp",
-				newqmp, "--timeout", "30", NULL };
+				newqmp, "--timeout", "30", "--json", NULL };
 	apid = run_logged(aargv, log, json, false);
 	if (!CHECK_OK(apid > 0, "cannot run the agent"))
 		return;
-	/* the agent listens once it says it waits */
-	for (int i = 0; i < 3000 && !file_contains(log, "waiting"); i++)
+	for (int i = 0; i < 3000 && access(path, F_OK) < 0; i++)
 		usleep(10000);
 	if (!CHECK_OK(vm_argv(env, "new", &ncfg, qargv, buf, sizeof(buf)) == 0, "argv"))
 		return;
@@ -216,13 +228,17 @@ static void serve(struct testenv *env, struct vm *old, const struct vm_config *c
 		fprintf(stderr, "(no agent output)\n");
 	if (!held) {
 		CHECK(rc == 1, "agent --receive of a QEMU without -S exited %d, want 1 (refused)", rc);
-		CHECK(log_says(env, "new", "without -S"), "the refusal does not name -S");
+		CHECK(report_has(env, "new", "result", "refused") &&
+		      report_has(env, "new", "error", "without -S"), "the report does not refuse "
+		      "for want of -S");
 		kill(qpid, SIGKILL);
 		waitpid(qpid, NULL, 0);
 		check_still_old(env, old, "new");
 		return;
 	}
 	CHECK(rc == 0, "agent --receive exited %d", rc);
+	CHECK(report_has(env, "new", "result", "transferred"), "the report does not say "
+	      "transferred");
 	CHECK(vm_wait_exit(old, 10000) >= 0, "the old QEMU did not exit");
 	CHECK(guestmon_wait_reports(env->gm, 50, 10000) == 0, "no reports after the transfer");
 	struct guest_summary s;
@@ -449,8 +465,10 @@ static void settings_restored(struct testenv *env, struct vm *old, const struct 
 	setenv("CPR_AGENT_FAULT", fault, 1);
 	rc = run_agent(env, "old", "new", &ncfg);
 	unsetenv("CPR_AGENT_FAULT");
-	CHECK(log_says(env, "new", "fault injection: killing new"), "the agent never reached %s",
-	      fault);
+	CHECK(report_has(env, "new", "fault-injected", fault), "the agent never reached %s", fault);
+	CHECK(report_has(env, "new", "result", want == 3 ? "rolled-back" : "refused") &&
+	      report_has(env, "new", "guest", "old"), "the report does not say the guest is back "
+	      "in the old QEMU");
 	CHECK(rc == want, "agent exited %d, want %d", rc, want);
 	migration_settings(old, after, sizeof(after));
 	CHECK(!strcmp(before, after), "the old QEMU's migration settings were\n  %s\nand are "
@@ -605,9 +623,10 @@ int main(int argc, char **argv)
 		ncfg.name = "new";
 		rc = run_agent(&env, "old", "new", &ncfg);
 		CHECK(rc == 1, "agent exited %d, want 1 (refused)", rc);
-		CHECK(log_says(&env, "new", want), "the refusal does not say '%s'", want);
-		CHECK(log_says(&env, "new", "nothing was changed"), "the refusal does not say the "
-								    "guest is untouched");
+		CHECK(report_has(&env, "new", "result", "refused"), "the report is no refusal");
+		CHECK(report_has(&env, "new", "error", want), "the refusal does not say '%s'", want);
+		CHECK(report_has(&env, "new", "state", "nothing was changed"), "the refusal does not "
+		      "say the guest is untouched");
 		if (!strcmp(mode, "paused"))
 			REQUIRE(vm_qmp(old, "cont", NULL) == 0, "cont");
 		check_still_old(&env, old, "new");
@@ -619,8 +638,8 @@ int main(int argc, char **argv)
 		ncfg.extra = bogus;
 		rc = run_agent(&env, "old", "new", &ncfg);
 		CHECK(rc == 1, "agent exited %d, want 1 (refused, old never stopped)", rc);
-		CHECK(log_says(&env, "new", "exited with status"), "the message does not say the new "
-								    "QEMU exited");
+		CHECK(report_has(&env, "new", "error", "exited with status"), "the report does not "
+		      "say the new QEMU exited");
 		check_still_old(&env, old, "new");
 	} else if (!strcmp(mode, "wrong-mem")) {
 		struct vm_config ncfg = cfg;
@@ -642,7 +661,8 @@ int main(int argc, char **argv)
 		ncfg.extra = extra;
 		rc = run_agent(&env, "old", "new", &ncfg);
 		CHECK(rc == 1, "agent exited %d, want 1 (refused)", rc);
-		CHECK(log_says(&env, "new", "would take over"), "the refusal does not name the socket");
+		CHECK(report_has(&env, "new", "error", "would take over"), "the refusal does not name "
+		      "the socket");
 		check_still_old(&env, old, "new");
 	} else if (!strcmp(mode, "kill-new")) {
 		/* the new QEMU dies while it receives: the agent's fault point kills it right
