@@ -138,7 +138,8 @@ int cmd_recover(int argc, char **argv)
 		journal_phase_name(st.phase), (int)st.old_pid, (int)st.new_pid);
 	struct settle s = { .phase = st.phase, .old_pid = st.old_pid, .old_start = st.old_start,
 			    .old_qmp = st.old_qmp, .new_pid = st.new_pid, .new_start = st.new_start,
-			    .new_qmp = st.new_qmp, .timeout_ms = 10000 };
+			    .new_qmp = st.new_qmp, .timeout_ms = 10000,
+			    .old_settings = st.old_settings };
 	enum settle_end end = settle(&s);
 
 	oq = s.oldq;

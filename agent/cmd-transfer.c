@@ -196,6 +196,15 @@ static void report(struct transfer *t, int64_t total_ns)
 		       t->prefaulted_bytes >> 20);
 }
 
+/* s, or a stand-in where it is not UTF-8 (a text from QEMU): JSON must still be printed. */
+static const char *utf8(const char *s)
+{
+	json_t *v = json_string(s);
+
+	json_decref(v);
+	return v ? s : "(text that is not UTF-8: see the messages on stderr)";
+}
+
 /* With --json, the report of a transfer that did not happen: result refused, rolled-back
  * or stuck; where the guest is (old, lost, stopped); the error; what to do. */
 static void report_failure(struct transfer *t, const char *result, const char *guest,
@@ -206,8 +215,8 @@ static void report_failure(struct transfer *t, const char *result, const char *g
 	if (!t->json)
 		return;
 	j = json_pack("{s:s,s:s,s:s,s:s,s:s,s:i,s:i}", "result", result, "guest", guest, "error",
-		      t->err, "state", state, "action", action, "old-pid", (int)t->old_pid,
-		      "new-pid", (int)t->new_pid);
+		      utf8(t->err), "state", utf8(state), "action", utf8(action), "old-pid",
+		      (int)t->old_pid, "new-pid", (int)t->new_pid);
 	if (t->fault[0])
 		json_object_set_new(j, "fault-injected", json_string(t->fault));
 	json_dumpf(j, stdout, JSON_INDENT(2));
@@ -221,11 +230,10 @@ static int settle_transfer(struct transfer *t)
 	struct settle s = { .phase = journal_current(t->journal), .old_pid = t->old_pid,
 			    .old_qmp = t->old_qmp_path, .oldq = t->oldq, .new_pid = t->new_pid,
 			    .new_qmp = t->new_qmp, .newq = t->newq, .new_is_child = t->new_is_child,
-			    .timeout_ms = 10000, .journal = t->journal };
+			    .timeout_ms = 10000, .journal = t->journal,
+			    .old_settings = t->old_settings };
 	enum settle_end end;
 	int rc;
-
-	char err[512];
 
 	if (t->old_pid <= 0) { /* it was never found: nothing to settle */
 		report_failure(t, "refused", "old", "nothing was changed",
@@ -235,16 +243,6 @@ static int settle_transfer(struct transfer *t)
 	end = settle(&s);
 	t->oldq = s.oldq;
 	t->newq = s.newq;
-	/* the guest is back where it was: so are the settings the switch changed */
-	if ((end == SETTLE_UNTOUCHED || end == SETTLE_OLD_RUNS) &&
-	    switch_restore_old(t, err, sizeof(err)) < 0) {
-		fprintf(stderr, "cpr-agent: %s\n", err);
-		if (end == SETTLE_UNTOUCHED)
-			snprintf(s.msg, sizeof(s.msg), "the guest stays in QEMU pid %d, but its "
-				 "migration settings were changed (%s): set them back with "
-				 "migrate-set-capabilities and migrate-set-parameters",
-				 (int)t->old_pid, err);
-	}
 	fprintf(stderr, "cpr-agent: %s\n", s.msg);
 	switch (end) {
 	case SETTLE_UNTOUCHED:

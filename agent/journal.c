@@ -172,6 +172,18 @@ int journal_phase(struct journal *j, enum journal_phase phase, pid_t new_pid, co
 	return 0;
 }
 
+int journal_old_settings(struct journal *j, const struct migration_settings *m)
+{
+	char line[128];
+	int n;
+
+	if (!j)
+		return 0;
+	n = snprintf(line, sizeof(line), "old-settings=%d,%d,%lld\n", m->ignore_shared,
+		     m->events, m->max_bandwidth);
+	return write(j->fd, line, (size_t)n) == n ? 0 : -errno;
+}
+
 enum journal_phase journal_current(const struct journal *j)
 {
 	return j ? j->phase : 0;
@@ -217,7 +229,14 @@ int journal_parse(const char *text, struct journal_state *st)
 			st->old_pid = (pid_t)atoi(line + 8);
 		else if (!strncmp(line, "old-start=", 10))
 			st->old_start = strtoull(line + 10, NULL, 10);
-		else if (!strncmp(line, "new-start=", 10))
+		else if (!strncmp(line, "old-settings=", 13)) {
+			int is, ev;
+			long long bw;
+
+			if (sscanf(line + 13, "%d,%d,%lld", &is, &ev, &bw) != 3)
+				return -EPROTO;
+			st->old_settings = (struct migration_settings){ true, is, ev, bw };
+		} else if (!strncmp(line, "new-start=", 10))
 			st->new_start = strtoull(line + 10, NULL, 10);
 		else if (!strncmp(line, "new-pid=", 8))
 			st->new_pid = (pid_t)atoi(line + 8);

@@ -29,41 +29,21 @@ static int save_old(struct transfer *t)
 		const char *cap = json_string_value(json_object_get(c, "capability")) ?: "";
 
 		if (!strcmp(cap, "x-ignore-shared"))
-			t->old_ignore_shared = json_is_true(json_object_get(c, "state"));
+			t->old_settings.ignore_shared = json_is_true(json_object_get(c, "state"));
 		else if (!strcmp(cap, "events"))
-			t->old_events = json_is_true(json_object_get(c, "state"));
+			t->old_settings.events = json_is_true(json_object_get(c, "state"));
 	}
 	json_decref(ret);
 	if (qmp_execute(t->oldq, "query-migrate-parameters", NULL, &ret) < 0)
 		return transfer_why(t, "old QEMU: query-migrate-parameters: %s",
 				    qmp_last_error(t->oldq));
-	t->old_max_bandwidth = (long long)json_integer_value(json_object_get(ret, "max-bandwidth"));
+	t->old_settings.max_bandwidth =
+		(long long)json_integer_value(json_object_get(ret, "max-bandwidth"));
 	json_decref(ret);
-	t->saved = true;
-	return 0;
-}
-
-int switch_restore_old(struct transfer *t, char *err, size_t errlen)
-{
-	json_t *caps;
-
-	if (!t->saved)
-		return 0;
-	caps = json_pack("[{s:s,s:b},{s:s,s:b}]", "capability", "x-ignore-shared", "state",
-			 t->old_ignore_shared, "capability", "events", "state", t->old_events);
-	if (qmp_execute(t->oldq, "migrate-set-capabilities",
-			json_pack("{s:o}", "capabilities", caps), NULL) < 0 ||
-	    qmp_execute(t->oldq, "migrate-set-parameters",
-			json_pack("{s:I}", "max-bandwidth", (json_int_t)t->old_max_bandwidth),
-			NULL) < 0)
-	{
-		snprintf(err, errlen, "the old QEMU's migration settings could not be put back "
-			 "(x-ignore-shared %s, events %s, max-bandwidth %lld): %s",
-			 t->old_ignore_shared ? "on" : "off", t->old_events ? "on" : "off",
-			 t->old_max_bandwidth, qmp_last_error(t->oldq));
-		return -1;
-	}
-	t->saved = false;
+	t->old_settings.known = true;
+	/* recover puts them back too, if the agent dies */
+	if (journal_old_settings(t->journal, &t->old_settings) < 0)
+		return transfer_why(t, "cannot write the journal: %s", strerror(errno));
 	return 0;
 }
 
@@ -130,8 +110,10 @@ static int wait_migrated(struct transfer *t)
 				transfer_fault(t, "new-completed");
 		}
 		if (st && (!strcmp(st, "failed") || !strcmp(st, "cancelled"))) {
+			/* st lives in ev.json */
+			migration_failed(t, who ? "old" : "new", st);
 			json_decref(ev.json);
-			return migration_failed(t, who ? "old" : "new", st);
+			return -1;
 		}
 		json_decref(ev.json);
 	}

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "agent/journal.h"
 #include "agent/memdev.h"
 #include "agent/tier.h"
 #include "preload/registry.h"
@@ -46,10 +47,8 @@ struct transfer {
 	uint64_t ram_bytes;
 	struct tier tier;
 	/* the old QEMU's migration settings the switch changes, as they were (put back on
-	 * a rollback); saved: they were read, so they may have been changed */
-	bool saved;
-	bool old_ignore_shared, old_events;
-	long long old_max_bandwidth;
+	 * a rollback by settle); .known: read, so they may have been changed */
+	struct migration_settings old_settings;
 	/* progress (the journal's phase), for rollback, recovery and the report */
 	struct journal *journal;
 	int64_t t0_ns, stop_usec, resume_usec;
@@ -98,10 +97,6 @@ int new_connect(struct transfer *t);
 
 /* Stop old, move device state (and RAM in copy tier), commit, resume new. */
 int switch_over(struct transfer *t);
-
-/* Put the old QEMU's migration settings back as they were before the switch. 0, or -1
- * with err saying why. */
-int switch_restore_old(struct transfer *t, char *err, size_t errlen);
 
 /* The old QEMU gives up the RAM, then quits. */
 void switch_retire_old(struct transfer *t);

@@ -19,7 +19,12 @@ static void parses_phases(void **state)
 
 	assert_int_equal(journal_parse("cpr-journal 1\nold-pid=42\nold-qmp=/r/q.sock\nphase=started\n"
 				       "new-pid=43\nnew-start=777\nnew-qmp=/r/n.sock\nphase=new-started\n"
-				       "phase=stopped\nphase=committed\n", &st), 0);
+				       "old-settings=0,1,12345678\nphase=stopped\nphase=committed\n",
+				       &st), 0);
+	assert_true(st.old_settings.known);
+	assert_false(st.old_settings.ignore_shared);
+	assert_true(st.old_settings.events);
+	assert_int_equal(st.old_settings.max_bandwidth, 12345678);
 	assert_int_equal(st.phase, PHASE_COMMITTED);
 	assert_int_equal(st.old_pid, 42);
 	assert_int_equal(st.new_pid, 43);
@@ -49,6 +54,8 @@ static void rejects_nonsense(void **state)
 	assert_int_equal(journal_parse("cpr-journal 1\nold-pid=1\nphase=flying\n", &st), -EPROTO);
 	assert_int_equal(journal_parse("cpr-journal 1\nold-pid=1\nbogus=1\nphase=started\n", &st),
 			 -EPROTO);
+	assert_int_equal(journal_parse("cpr-journal 1\nold-pid=1\nold-settings=1\nphase=started\n",
+				       &st), -EPROTO);
 	/* phases never go backwards */
 	assert_int_equal(journal_parse("cpr-journal 1\nold-pid=1\nphase=stopped\nphase=started\n", &st),
 			 -EPROTO);
