@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -38,86 +39,142 @@ static void retire(pid_t pid, const char *qmp_path)
 
 /* The guest runs in the new QEMU: its libcpr ends its transfer-time hold on heap trims
  * (best effort; the hold also ends by itself). */
-static void resumed(pid_t pid)
+static bool resumed(pid_t pid, FILE *out)
 {
+	bool told = false;
+
 	char err[256];
 	struct ctl *ctl = NULL;
 
-	if (ctl_connect_pid(&ctl, pid, err, sizeof(err)) == 0 && ctl_resumed(ctl) == 0)
-		printf("told the new QEMU's libcpr that the guest runs (it trims its heap again)\n");
+	if (ctl_connect_pid(&ctl, pid, err, sizeof(err)) == 0 && ctl_resumed(ctl) == 0) {
+		told = true;
+		fprintf(out, "told the new QEMU's libcpr that the guest runs (it trims its heap "
+			"again)\n");
+	}
 	ctl_close(ctl);
+	return told;
+}
+
+/* What recover ends with: the report (--json) or nothing more (the text went out as it
+ * happened). result: recovered, nothing-to-recover, refused or stuck; guest: where it is. */
+static int finish(bool json, int rc, const char *result, const char *guest, const char *message,
+		  const char *action, const char *journal, bool told_new)
+{
+	json_t *j;
+
+	if (!json)
+		return rc;
+	j = json_pack("{s:s,s:s,s:s,s:s,s:s,s:b}", "result", result, "guest", guest, "message",
+		      message, "action", action, "journal", journal ? journal : "",
+		      "new-libcpr-told", told_new);
+	json_dumpf(j, stdout, JSON_INDENT(2));
+	putchar('\n');
+	json_decref(j);
+	return rc;
 }
 
 int cmd_recover(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "pid", required_argument, NULL, 'p' }, { "qmp", required_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' }, { 0 },
+		{ "json", no_argument, NULL, 'j' }, { "help", no_argument, NULL, 'h' }, { 0 },
 	};
+	static const char usage[] = "usage: cpr-agent recover (--pid OLD_PID | --qmp OLD_QMP) "
+				    "[--json]\n";
 	struct journal_state st;
 	struct qmp *oq = NULL, *nq = NULL;
-	char path[256], err[256];
+	char path[256], err[256], msg[600];
+	const char *qmp = NULL, *result, *guest, *action;
+	bool json = false, told = false;
 	pid_t pid = 0;
-	int c, r, rc = 0;
+	int c, r, rc = 0, lock_fd = -1;
+	FILE *out;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p': pid = (pid_t)atoi(optarg); break;
-		case 'q':
-			if (target_pid_from_qmp(optarg, &pid, err, sizeof(err)) < 0) {
-				fprintf(stderr, "cpr-agent: %s (if the old QEMU is gone, use --pid)\n", err);
-				return 1;
-			}
-			break;
-		case 'h':
-			printf("usage: cpr-agent recover (--pid OLD_PID | --qmp OLD_QMP)\n");
-			return 0;
-		default:
-			fprintf(stderr, "usage: cpr-agent recover (--pid OLD_PID | --qmp OLD_QMP)\n");
-			return 2;
+		case 'q': qmp = optarg; break;
+		case 'j': json = true; break;
+		case 'h': fputs(usage, stdout); return 0;
+		default: fputs(usage, stderr); return 2;
 		}
 	}
+	if (qmp && target_pid_from_qmp(qmp, &pid, err, sizeof(err)) < 0) {
+		fprintf(stderr, "cpr-agent: %s (if the old QEMU is gone, use --pid)\n", err);
+		return finish(json, 1, "refused", "unknown", err, "name the old QEMU with --pid",
+			      NULL, false);
+	}
 	if (pid <= 0 || optind != argc) {
-		fprintf(stderr, "usage: cpr-agent recover (--pid OLD_PID | --qmp OLD_QMP)\n");
+		fputs(usage, stderr);
 		return 2;
+	}
+	out = json ? stderr : stdout; /* with --json, stdout carries the report alone */
+	/* never beside a live agent: it holds the VM's lock until it ends or dies */
+	r = journal_lock(pid, &lock_fd, err, sizeof(err));
+	if (r == -EBUSY) {
+		fprintf(stderr, "cpr-agent: %s: its agent is alive; recover only after it ended "
+				"(or died)\n", err);
+		return finish(json, 1, "refused", "unknown", err,
+			      "its agent is alive: recover only after it ended (or died)", NULL,
+			      false);
 	}
 	r = journal_read(pid, &st, path, sizeof(path));
 	if (r == -ENOENT) {
-		printf("no unfinished transfer of QEMU %d: nothing to recover\n", (int)pid);
-		return 0;
+		snprintf(msg, sizeof(msg), "no unfinished transfer of QEMU %d: nothing to recover",
+			 (int)pid);
+		fprintf(out, "%s\n", msg);
+		rc = finish(json, 0, "nothing-to-recover", "unknown", msg, "nothing to do", NULL,
+			    false);
+		goto out;
 	}
 	if (r < 0) {
-		fprintf(stderr, "cpr-agent: %s: unreadable journal (%s): look at it and the two "
-				"QEMUs by hand\n", path, strerror(-r));
-		return 4;
+		snprintf(msg, sizeof(msg), "%s: unreadable journal (%s)", path, strerror(-r));
+		fprintf(stderr, "cpr-agent: %s: look at it and the two QEMUs by hand\n", msg);
+		rc = finish(json, 4, "stuck", "unknown", msg,
+			    "look at the journal and the two QEMUs by hand", path, false);
+		goto out;
 	}
-	printf("journal %s: phase %s, old QEMU %d, new QEMU %d\n", path,
-	       journal_phase_name(st.phase), (int)st.old_pid, (int)st.new_pid);
+	fprintf(out, "journal %s: phase %s, old QEMU %d, new QEMU %d\n", path,
+		journal_phase_name(st.phase), (int)st.old_pid, (int)st.new_pid);
 	struct settle s = { .phase = st.phase, .old_pid = st.old_pid, .old_start = st.old_start,
-			    .old_qmp = st.old_qmp, .new_pid = st.new_pid, .new_qmp = st.new_qmp,
-			    .timeout_ms = 10000 };
+			    .old_qmp = st.old_qmp, .new_pid = st.new_pid, .new_start = st.new_start,
+			    .new_qmp = st.new_qmp, .timeout_ms = 10000,
+			    .old_settings = st.old_settings };
 	enum settle_end end = settle(&s);
 
 	oq = s.oldq;
 	nq = s.newq;
-	printf("%s\n", s.msg);
+	fprintf(out, "%s\n", s.msg);
+	result = "recovered";
+	action = "nothing to do";
+	guest = end == SETTLE_NEW_RUNS ? "new" : "old";
 	if (end == SETTLE_NEW_RUNS) {
-		resumed(st.new_pid);
+		told = resumed(st.new_pid, out);
 		/* a pid may name another process by now: the start time tells */
 		if (target_is_qemu(st.old_pid) &&
 		    (!st.old_start || st.old_start == journal_proc_start(st.old_pid))) {
 			retire(st.old_pid, st.old_qmp);
-			printf("told the old QEMU %d to release the RAM and quit\n", (int)st.old_pid);
+			fprintf(out, "told the old QEMU %d to release the RAM and quit\n",
+				(int)st.old_pid);
 		}
 	}
 	if (end == SETTLE_LOST || end == SETTLE_STUCK) {
 		rc = 4;
-		if (st.phase >= PHASE_COMMITTED || end == SETTLE_STUCK)
+		result = "stuck";
+		guest = end == SETTLE_LOST ? "lost" : "stopped";
+		action = end == SETTLE_LOST ? "nothing can bring this guest back: start it afresh"
+					    : s.msg;
+		if (st.phase >= PHASE_COMMITTED || end == SETTLE_STUCK) {
+			finish(json, rc, result, guest, s.msg, action, path, told);
 			goto out; /* keep the journal */
+		}
 	}
 	if (unlink(path) == 0)
-		printf("removed %s\n", path);
+		fprintf(out, "removed %s\n", path);
+	finish(json, rc, result, guest, s.msg, action, "", told);
 out:
+	if (lock_fd >= 0)
+		close(lock_fd);
 	qmp_close(oq);
 	qmp_close(nq);
 	return rc;

@@ -58,6 +58,7 @@ void transfer_fault(struct transfer *t, const char *point)
 		 !strcmp(colon + 1, "old") ? t->old_pid : getpid();
 	fprintf(stderr, "cpr-agent: fault injection: killing %s (pid %d) %s\n", colon + 1,
 		(int)victim, point);
+	snprintf(t->fault, sizeof(t->fault), "%s", f);
 	if (victim > 0)
 		kill(victim, SIGKILL);
 	/* let it die before the next step looks (a big QEMU takes a while to tear down) */
@@ -167,6 +168,8 @@ static void report(struct transfer *t, int64_t total_ns)
 					      (json_int_t)t->trims_held, "prefaulted-bytes",
 					      (json_int_t)t->prefaulted_bytes));
 
+		if (t->fault[0])
+			json_object_set_new(j, "fault-injected", json_string(t->fault));
 		json_dumpf(j, stdout, JSON_INDENT(2));
 		putchar('\n');
 		json_decref(j);
@@ -193,32 +196,80 @@ static void report(struct transfer *t, int64_t total_ns)
 		       t->prefaulted_bytes >> 20);
 }
 
+/* s, or a stand-in where it is not UTF-8 (a text from QEMU): JSON must still be printed. */
+static const char *utf8(const char *s)
+{
+	json_t *v = json_string(s);
+
+	json_decref(v);
+	return v ? s : "(text that is not UTF-8: see the messages on stderr)";
+}
+
+/* With --json, the report of a transfer that did not happen: result refused, rolled-back
+ * or stuck; where the guest is (old, lost, stopped); the error; what to do. */
+static void report_failure(struct transfer *t, const char *result, const char *guest,
+			   const char *state, const char *action)
+{
+	json_t *j;
+
+	if (!t->json)
+		return;
+	j = json_pack("{s:s,s:s,s:s,s:s,s:s,s:i,s:i}", "result", result, "guest", guest, "error",
+		      utf8(t->err), "state", utf8(state), "action", utf8(action), "old-pid",
+		      (int)t->old_pid, "new-pid", (int)t->new_pid);
+	if (t->fault[0])
+		json_object_set_new(j, "fault-injected", json_string(t->fault));
+	json_dumpf(j, stdout, JSON_INDENT(2));
+	putchar('\n');
+	json_decref(j);
+}
+
 /* After a refusal or a failure: bring the VM to a safe state (settle.c) and say which. */
 static int settle_transfer(struct transfer *t)
 {
 	struct settle s = { .phase = journal_current(t->journal), .old_pid = t->old_pid,
 			    .old_qmp = t->old_qmp_path, .oldq = t->oldq, .new_pid = t->new_pid,
 			    .new_qmp = t->new_qmp, .newq = t->newq, .new_is_child = t->new_is_child,
-			    .timeout_ms = 10000 };
+			    .timeout_ms = 10000, .journal = t->journal,
+			    .old_settings = t->old_settings };
 	enum settle_end end;
 	int rc;
 
-	if (t->old_pid <= 0) /* it was never found: nothing to settle */
+	if (t->old_pid <= 0) { /* it was never found: nothing to settle */
+		report_failure(t, "refused", "old", "nothing was changed",
+			       "correct the cause in 'error' and run the transfer again");
 		return EXIT_REFUSED;
+	}
 	end = settle(&s);
 	t->oldq = s.oldq;
 	t->newq = s.newq;
 	fprintf(stderr, "cpr-agent: %s\n", s.msg);
 	switch (end) {
-	case SETTLE_UNTOUCHED: rc = EXIT_REFUSED; break;
-	case SETTLE_OLD_RUNS: rc = EXIT_ROLLED_BACK; break;
+	case SETTLE_UNTOUCHED:
+		report_failure(t, "refused", "old", s.msg,
+			       "correct the cause in 'error' and run the transfer again");
+		rc = EXIT_REFUSED;
+		break;
+	case SETTLE_OLD_RUNS:
+		report_failure(t, "rolled-back", "old", s.msg,
+			       "the guest runs in the old QEMU: correct the cause in 'error' and run "
+			       "the transfer again");
+		rc = EXIT_ROLLED_BACK;
+		break;
 	case SETTLE_NEW_RUNS:
 		/* committed and running: what is left of a transfer is the old QEMU's exit */
 		switch_retire_old(t);
 		report(t, transfer_now_ns() - t->t0_ns);
 		rc = EXIT_DONE;
 		break;
+	case SETTLE_LOST:
+		report_failure(t, "stuck", "lost", s.msg,
+			       "nothing can bring this guest back: start it afresh (the journal, "
+			       "if kept, is removed by 'cpr-agent recover')");
+		rc = EXIT_STUCK;
+		break;
 	default:
+		report_failure(t, "stuck", "stopped", s.msg, s.msg);
 		rc = EXIT_STUCK;
 		break;
 	}
@@ -229,6 +280,9 @@ static int settle_transfer(struct transfer *t)
 	}
 	return rc;
 }
+
+/* --timeout's ceiling: a day; every wait is computed in ms and must fit its types. */
+#define MAX_TIMEOUT_S 86400
 
 /* The options into t; EXIT_DONE to go on (or after --help: *help), else EXIT_USAGE. */
 static int parse_options(struct transfer *t, int argc, char **argv, bool *help)
@@ -255,7 +309,20 @@ static int parse_options(struct transfer *t, int argc, char **argv, bool *help)
 		case 'r': t->receive_path = optarg; break;
 		case 'l': t->libcpr = optarg; break;
 		case 'g': t->new_log = optarg; break;
-		case 't': t->timeout_s = atoi(optarg); break;
+		case 't': {
+			char *end;
+			long v;
+
+			errno = 0;
+			v = strtol(optarg, &end, 10);
+			if (errno || end == optarg || *end || v < 1 || v > MAX_TIMEOUT_S) {
+				fprintf(stderr, "cpr-agent: --timeout %s: a whole number of seconds from 1 "
+						"to %d\n", optarg, MAX_TIMEOUT_S);
+				return EXIT_USAGE;
+			}
+			t->timeout_s = (int)v;
+			break;
+		}
 		case 'j': t->json = 1; break;
 		case 'v': t->verbose = 1; break;
 		case 'P':
@@ -289,6 +356,7 @@ static int check_old(struct transfer *t, struct memdev *devs, size_t *ndevs)
 	    qmp_connect(&t->oldq, t->old_qmp_path, 5000, err, sizeof(err)) < 0 ||
 	    ctl_connect_pid(&t->oldctl, t->old_pid, err, sizeof(err)) < 0)
 		return transfer_why(t, "%s", err);
+	qmp_set_timeout(t->oldq, t->timeout_s * 1000);
 	if (check_caveats(t) < 0 || memdev_list(t, t->oldq, devs, MAX_PRESERVED, ndevs) < 0 ||
 	    memdev_choose_records(t, devs, *ndevs) < 0)
 		return -1;
@@ -332,6 +400,7 @@ static int start_new(struct transfer *t, const struct qemu_argv *new_args, const
 		     const struct memdev *devs, size_t ndevs)
 {
 	char err[512];
+	pid_t started;
 	int chan, r;
 
 	chan = t->receive_path ? new_receive(t) : new_spawn(t, libcpr, !new_args->incoming[0]);
@@ -351,8 +420,13 @@ static int start_new(struct transfer *t, const struct qemu_argv *new_args, const
 		close(t->fds[i]);
 		t->fds[i] = -1;
 	}
+	started = t->new_pid;
 	if (new_connect(t) < 0)
 		return -1;
+	/* a -daemonize'd QEMU runs on in its daemon: that is the pid recover must know */
+	if (t->new_pid != started &&
+	    journal_phase(t->journal, PHASE_NEW_STARTED, t->new_pid, NULL) < 0)
+		return transfer_why(t, "cannot write the journal: %s", strerror(errno));
 	transfer_phase(t, "new QEMU's QMP up");
 	if (memdev_verify_claim(t, devs, ndevs) < 0)
 		return -1;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "agent/commands.h"
+#include "agent/stale.h"
 
 static void usage(FILE *out)
 {
@@ -39,6 +40,8 @@ int main(int argc, char **argv)
 		printf("cpr-agent %s\n", PACKAGE_VERSION);
 		return 0;
 	}
+	/* what dead QEMUs left in the runtime directory would only mislead what follows */
+	stale_sweep();
 	if (strcmp(argv[1], "status") == 0)
 		return cmd_status(argc - 1, argv + 1);
 	if (strcmp(argv[1], "transfer") == 0)

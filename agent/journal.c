@@ -68,34 +68,49 @@ unsigned long long journal_proc_start(pid_t pid)
 	return start;
 }
 
-int journal_begin(struct journal **out, pid_t old_pid, const char *old_qmp, char *err,
-		  size_t errlen)
+int journal_lock(pid_t old_pid, int *fd, char *err, size_t errlen)
 {
-	struct journal *j = calloc(1, sizeof(*j));
-	char lock[256], line[300];
-	int r, n;
+	char lock[256];
+	int r;
 
-	if (!j)
-		return -ENOMEM;
-	j->fd = -1;
-	if ((r = file_path(old_pid, "lock", lock, sizeof(lock))) < 0 ||
-	    (r = file_path(old_pid, "journal", j->path, sizeof(j->path))) < 0) {
+	if ((r = file_path(old_pid, "lock", lock, sizeof(lock))) < 0) {
 		snprintf(err, errlen, "no runtime directory for the journal: set CPR_RUNTIME_DIR");
-		free(j);
 		return r;
 	}
-	j->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (j->lock_fd < 0 || flock(j->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+	*fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (*fd < 0 || flock(*fd, LOCK_EX | LOCK_NB) < 0) {
 		r = -errno;
 		if (r == -EWOULDBLOCK)
 			snprintf(err, errlen, "another transfer of QEMU %d is running (%s is locked)",
 				 (int)old_pid, lock);
 		else
 			snprintf(err, errlen, "%s: %s", lock, strerror(-r));
-		if (j->lock_fd >= 0)
-			close(j->lock_fd);
-		free(j);
+		if (*fd >= 0)
+			close(*fd);
+		*fd = -1;
 		return r == -EWOULDBLOCK ? -EBUSY : r;
+	}
+	return 0;
+}
+
+int journal_begin(struct journal **out, pid_t old_pid, const char *old_qmp, char *err,
+		  size_t errlen)
+{
+	struct journal *j = calloc(1, sizeof(*j));
+	char line[300];
+	int r, n;
+
+	if (!j)
+		return -ENOMEM;
+	j->fd = -1;
+	if ((r = file_path(old_pid, "journal", j->path, sizeof(j->path))) < 0) {
+		snprintf(err, errlen, "no runtime directory for the journal: set CPR_RUNTIME_DIR");
+		free(j);
+		return r;
+	}
+	if ((r = journal_lock(old_pid, &j->lock_fd, err, errlen)) < 0) {
+		free(j);
+		return r;
 	}
 	if (access(j->path, F_OK) == 0) {
 		struct journal_state old;
@@ -141,8 +156,9 @@ int journal_phase(struct journal *j, enum journal_phase phase, pid_t new_pid, co
 
 	if (!j)
 		return 0;
-	if (new_pid > 0)
-		n += snprintf(line + n, sizeof(line) - (size_t)n, "new-pid=%d\n", (int)new_pid);
+	if (new_pid > 0) /* with its start time: recover must not end a process that reused it */
+		n += snprintf(line + n, sizeof(line) - (size_t)n, "new-pid=%d\nnew-start=%llu\n",
+			      (int)new_pid, journal_proc_start(new_pid));
 	if (new_qmp)
 		n += snprintf(line + n, sizeof(line) - (size_t)n, "new-qmp=%s\n", new_qmp);
 	n += snprintf(line + n, sizeof(line) - (size_t)n, "phase=%s\n", journal_phase_name(phase));
@@ -154,6 +170,18 @@ int journal_phase(struct journal *j, enum journal_phase phase, pid_t new_pid, co
 		return -errno;
 	j->phase = phase;
 	return 0;
+}
+
+int journal_old_settings(struct journal *j, const struct migration_settings *m)
+{
+	char line[128];
+	int n;
+
+	if (!j)
+		return 0;
+	n = snprintf(line, sizeof(line), "old-settings=%d,%d,%lld\n", m->ignore_shared,
+		     m->events, m->max_bandwidth);
+	return write(j->fd, line, (size_t)n) == n ? 0 : -errno;
 }
 
 enum journal_phase journal_current(const struct journal *j)
@@ -201,6 +229,15 @@ int journal_parse(const char *text, struct journal_state *st)
 			st->old_pid = (pid_t)atoi(line + 8);
 		else if (!strncmp(line, "old-start=", 10))
 			st->old_start = strtoull(line + 10, NULL, 10);
+		else if (!strncmp(line, "old-settings=", 13)) {
+			int is, ev;
+			long long bw;
+
+			if (sscanf(line + 13, "%d,%d,%lld", &is, &ev, &bw) != 3)
+				return -EPROTO;
+			st->old_settings = (struct migration_settings){ true, is, ev, bw };
+		} else if (!strncmp(line, "new-start=", 10))
+			st->new_start = strtoull(line + 10, NULL, 10);
 		else if (!strncmp(line, "new-pid=", 8))
 			st->new_pid = (pid_t)atoi(line + 8);
 		else if (!strncmp(line, "old-qmp=", 8) && len - 8 < sizeof(st->old_qmp))

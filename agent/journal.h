@@ -9,6 +9,13 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+/* The old QEMU's migration settings a switch changes, as they were before. */
+struct migration_settings {
+	bool known;
+	bool ignore_shared, events;
+	long long max_bandwidth;
+};
+
 /* Phases in the order a transfer goes through them. */
 enum journal_phase {
 	PHASE_STARTED = 1,  /* nothing changed yet */
@@ -22,10 +29,16 @@ struct journal_state {
 	enum journal_phase phase;
 	pid_t old_pid, new_pid;
 	unsigned long long old_start; /* the old QEMU's start time (/proc/PID/stat): pids recur */
+	unsigned long long new_start; /* the same for the new QEMU (0: not known) */
 	char old_qmp[108], new_qmp[108];
+	struct migration_settings old_settings; /* .known: the switch may have changed them */
 };
 
 struct journal;
+
+/* Take the VM's lock (RUNDIR/transfer-OLDPID.lock) into *fd; close it to drop it. -EBUSY
+ * (with err naming the holder) while an agent transfers this VM. */
+int journal_lock(pid_t old_pid, int *fd, char *err, size_t errlen);
 
 /* Take the VM's lock and start a journal. -EBUSY (with err naming the holder) when another
  * transfer of this VM runs; -EEXIST when an unfinished journal is there (run recover). */
@@ -35,6 +48,9 @@ int journal_begin(struct journal **out, pid_t old_pid, const char *old_qmp, char
 /* Record a phase (with the new QEMU's pid and QMP once known); written before
  * the step that needs it is taken. */
 int journal_phase(struct journal *j, enum journal_phase phase, pid_t new_pid, const char *new_qmp);
+
+/* Record the old QEMU's migration settings before the switch changes them. 0 or -errno. */
+int journal_old_settings(struct journal *j, const struct migration_settings *m);
 
 /* The last phase written (0 without a journal): the transfer's progress. */
 enum journal_phase journal_current(const struct journal *j);

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -27,6 +28,7 @@ struct qmp {
 	struct qmp_event *events;
 	size_t nevents, events_cap;
 	unsigned long next_id;
+	int timeout_ms; /* for each command's reply */
 	char err[512];
 };
 
@@ -36,6 +38,15 @@ static int64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Milliseconds for poll() until deadline: rounded up, and never past what an int holds
+ * (a negative poll timeout waits for ever); the callers loop until the deadline. */
+static int poll_ms(int64_t left_ns)
+{
+	int64_t ms = (left_ns + 999999) / 1000000;
+
+	return ms > 60000 ? 60000 : (int)ms;
 }
 
 /* Record why the last call failed and return rc unchanged. */
@@ -54,6 +65,11 @@ const char *qmp_last_error(const struct qmp *q)
 	return q->err;
 }
 
+void qmp_set_timeout(struct qmp *q, int timeout_ms)
+{
+	q->timeout_ms = timeout_ms > 0 ? timeout_ms : QMP_DEFAULT_TIMEOUT_MS;
+}
+
 int qmp_fd(const struct qmp *q)
 {
 	return q->fd;
@@ -69,7 +85,7 @@ static int fill(struct qmp *q, int64_t deadline)
 
 		if (left <= 0)
 			return fail(q, -ETIMEDOUT, "no answer from QEMU within the time limit");
-		r = poll(&p, 1, (int)((left + 999999) / 1000000));
+		r = poll(&p, 1, poll_ms(left));
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
@@ -245,7 +261,7 @@ int qmp_execute_fds(struct qmp *q, const char *cmd, json_t *args, const int *fds
 	}
 	if (args)
 		json_object_set_new(c, "arguments", args);
-	return transact(q, c, fds, nfds, now_ns() + (int64_t)QMP_DEFAULT_TIMEOUT_MS * 1000000, ret);
+	return transact(q, c, fds, nfds, now_ns() + (int64_t)q->timeout_ms * 1000000, ret);
 }
 
 int qmp_execute(struct qmp *q, const char *cmd, json_t *args, json_t **ret)
@@ -332,7 +348,7 @@ int qmp_wait_event_any(struct qmp *const *qs, size_t n, const char *name, int ti
 		}
 		for (size_t i = 0; i < n; i++)
 			p[i] = (struct pollfd){ .fd = qs[i]->fd, .events = POLLIN };
-		int r = poll(p, n, (int)((left + 999999) / 1000000));
+		int r = poll(p, n, poll_ms(left));
 
 		if (r < 0 && errno != EINTR)
 			return fail(qs[0], -errno, "poll: %s", strerror(errno));
@@ -368,6 +384,7 @@ int qmp_attach(struct qmp **out, int fd, int timeout_ms, char *err, size_t errle
 		return -ENOMEM;
 	}
 	q->fd = fd;
+	q->timeout_ms = QMP_DEFAULT_TIMEOUT_MS;
 	q->next_id = 1;
 	r = read_message(q, deadline, &greeting);
 	if (r == 0 && !json_object_get(greeting, "QMP"))
@@ -393,6 +410,7 @@ int qmp_connect(struct qmp **out, const char *path, int timeout_ms, char *err, s
 	for (;;) {
 		int r;
 
+		/* EAGAIN: the backlog is full (a QEMU that does not accept); try again */
 		fd = r = cpr_unix_connect(path);
 		if (fd >= 0)
 			break;
@@ -400,7 +418,7 @@ int qmp_connect(struct qmp **out, const char *path, int timeout_ms, char *err, s
 			snprintf(err, errlen, "%s: socket path too long", path);
 			return r;
 		}
-		if ((r != -ENOENT && r != -ECONNREFUSED) || now_ns() >= deadline) {
+		if ((r != -ENOENT && r != -ECONNREFUSED && r != -EAGAIN) || now_ns() >= deadline) {
 			snprintf(err, errlen, "%s: %s%s", path, strerror(-r),
 				 r == -ENOENT || r == -ECONNREFUSED ? " (is QEMU running?)" : "");
 			return r;

@@ -57,6 +57,9 @@ int qmp_qemu_version(struct qmp *q);
  * restarts the guest or parks it). 0, or -errno. */
 int qmp_migration_settle(struct qmp *q, int timeout_ms);
 
+/* The time each command waits for its reply (default 60 s; <= 0: the default). */
+void qmp_set_timeout(struct qmp *q, int timeout_ms);
+
 /* Text of the last failure (QMP error desc, or what broke). */
 const char *qmp_last_error(const struct qmp *q);
 

@@ -61,10 +61,34 @@ static const char *runstate(struct qmp *q, char *buf, size_t len)
 	return buf;
 }
 
+/* Whether the old QEMU died after the new one had loaded the whole state: then the new
+ * one holds the only copy of the guest, and resuming it is the way on. */
+static bool new_holds_state(struct settle *s)
+{
+	json_t *ret = NULL;
+	struct qmp *q;
+	bool done;
+
+	if (s->phase < PHASE_STOPPED || still_there(s->old_pid, s->old_start, false) ||
+	    !still_there(s->new_pid, s->new_start, s->new_is_child) ||
+	    !(q = conn(&s->newq, s->new_qmp, s->timeout_ms)) ||
+	    qmp_execute(q, "query-migrate", NULL, &ret) < 0)
+		return false;
+	done = !strcmp(json_string_value(json_object_get(ret, "status")) ?: "", "completed");
+	json_decref(ret);
+	return done;
+}
+
+static enum settle_end after_commit(struct settle *s);
+
 static enum settle_end before_commit(struct settle *s)
 {
 	struct qmp *q;
 
+	if (new_holds_state(s) && journal_phase(s->journal, PHASE_COMMITTED, 0, NULL) == 0) {
+		s->phase = PHASE_COMMITTED;
+		return after_commit(s);
+	}
 	end_new(s);
 	if (!still_there(s->old_pid, s->old_start, false)) {
 		snprintf(s->msg, sizeof(s->msg), "the old QEMU (pid %d) died during the transfer, "
@@ -117,7 +141,41 @@ static enum settle_end after_commit(struct settle *s)
 	return SETTLE_STUCK;
 }
 
+/* The guest stays in (or is back in) the old QEMU: so are the migration settings the switch
+ * changed there. On failure msg says so and what to do. */
+static void restore_settings(struct settle *s, enum settle_end end)
+{
+	const struct migration_settings *m = &s->old_settings;
+	struct qmp *q;
+	size_t n;
+
+	if (!m->known)
+		return;
+	q = conn(&s->oldq, s->old_qmp, s->timeout_ms);
+	if (q && qmp_execute(q, "migrate-set-capabilities",
+			     json_pack("{s:[{s:s,s:b},{s:s,s:b}]}", "capabilities", "capability",
+				       "x-ignore-shared", "state", m->ignore_shared, "capability",
+				       "events", "state", m->events), NULL) == 0 &&
+	    qmp_execute(q, "migrate-set-parameters",
+			json_pack("{s:I}", "max-bandwidth", (json_int_t)m->max_bandwidth), NULL) == 0)
+		return;
+	/* then something was changed after all */
+	n = end == SETTLE_UNTOUCHED ?
+		    (size_t)snprintf(s->msg, sizeof(s->msg), "the guest stays in QEMU pid %d",
+				     (int)s->old_pid) :
+		    strlen(s->msg);
+	snprintf(s->msg + n, sizeof(s->msg) - n, "; but its migration settings could not be put "
+		 "back (%s): set x-ignore-shared %s, events %s, max-bandwidth %lld with "
+		 "migrate-set-capabilities and migrate-set-parameters",
+		 q ? qmp_last_error(q) : "no QMP connection", m->ignore_shared ? "on" : "off",
+		 m->events ? "on" : "off", m->max_bandwidth);
+}
+
 enum settle_end settle(struct settle *s)
 {
-	return s->phase >= PHASE_COMMITTED ? after_commit(s) : before_commit(s);
+	enum settle_end end = s->phase >= PHASE_COMMITTED ? after_commit(s) : before_commit(s);
+
+	if (end == SETTLE_UNTOUCHED || end == SETTLE_OLD_RUNS)
+		restore_settings(s, end);
+	return end;
 }

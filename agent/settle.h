@@ -33,6 +33,8 @@ struct settle {
 	struct qmp *newq;
 	bool new_is_child; /* our child: reaped; else its exe must be a QEMU's */
 	int timeout_ms;    /* for each wait */
+	struct journal *journal; /* the live journal (transfer), or NULL (recover) */
+	struct migration_settings old_settings; /* put back when the old QEMU keeps the guest */
 	char msg[768];     /* the end state and what the operator should do */
 };
 

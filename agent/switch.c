@@ -16,6 +16,37 @@
 #include "agent/target.h"
 #include "agent/transfer.h"
 
+/* Read the old QEMU's settings the switch changes, before it changes them. */
+static int save_old(struct transfer *t)
+{
+	json_t *ret = NULL, *c;
+	size_t i;
+
+	if (qmp_execute(t->oldq, "query-migrate-capabilities", NULL, &ret) < 0)
+		return transfer_why(t, "old QEMU: query-migrate-capabilities: %s",
+				    qmp_last_error(t->oldq));
+	json_array_foreach(ret, i, c) {
+		const char *cap = json_string_value(json_object_get(c, "capability")) ?: "";
+
+		if (!strcmp(cap, "x-ignore-shared"))
+			t->old_settings.ignore_shared = json_is_true(json_object_get(c, "state"));
+		else if (!strcmp(cap, "events"))
+			t->old_settings.events = json_is_true(json_object_get(c, "state"));
+	}
+	json_decref(ret);
+	if (qmp_execute(t->oldq, "query-migrate-parameters", NULL, &ret) < 0)
+		return transfer_why(t, "old QEMU: query-migrate-parameters: %s",
+				    qmp_last_error(t->oldq));
+	t->old_settings.max_bandwidth =
+		(long long)json_integer_value(json_object_get(ret, "max-bandwidth"));
+	json_decref(ret);
+	t->old_settings.known = true;
+	/* recover puts them back too, if the agent dies */
+	if (journal_old_settings(t->journal, &t->old_settings) < 0)
+		return transfer_why(t, "cannot write the journal: %s", strerror(errno));
+	return 0;
+}
+
 static int set_caps(struct transfer *t, struct qmp *q, const char *who)
 {
 	/* events: the agent waits on MIGRATION events instead of polling query-migrate */
@@ -73,11 +104,16 @@ static int wait_migrated(struct transfer *t)
 			fprintf(stderr, "cpr-agent: %8.1f ms after STOP: %s QEMU says %s\n",
 				(double)(ev.qemu_usec - t->stop_usec) / 1e3, who ? "old" : "new",
 				st ? st : "?");
-		if (st && !strcmp(st, "completed"))
+		if (st && !strcmp(st, "completed")) {
 			*(who ? &old_done : &new_done) = true;
+			if (!who)
+				transfer_fault(t, "new-completed");
+		}
 		if (st && (!strcmp(st, "failed") || !strcmp(st, "cancelled"))) {
+			/* st lives in ev.json */
+			migration_failed(t, who ? "old" : "new", st);
 			json_decref(ev.json);
-			return migration_failed(t, who ? "old" : "new", st);
+			return -1;
 		}
 		json_decref(ev.json);
 	}
@@ -143,7 +179,7 @@ int switch_over(struct transfer *t)
 {
 	struct qmp_event ev;
 
-	if (set_caps(t, t->oldq, "old") < 0 || set_caps(t, t->newq, "new") < 0)
+	if (save_old(t) < 0 || set_caps(t, t->oldq, "old") < 0 || set_caps(t, t->newq, "new") < 0)
 		return -1;
 	/* QEMU throttles every migration, stopped or live, to max-bandwidth: unthrottle */
 	if (qmp_execute(t->oldq, "migrate-set-parameters",
@@ -198,6 +234,8 @@ int switch_over(struct transfer *t)
  * then quits. */
 void switch_retire_old(struct transfer *t)
 {
+	if (target_gone(t->old_pid)) /* it died: its pid may name another process soon */
+		return;
 	if (ctl_release(t->oldctl) < 0)
 		fprintf(stderr, "cpr-agent: warning: old QEMU's libcpr did not release the RAM (%s); "
 				"it quits now\n", ctl_error(t->oldctl));

@@ -240,6 +240,21 @@ static void describe_exit(int status, char *buf, size_t len)
 		snprintf(buf, len, "ended");
 }
 
+/* -daemonize: the QEMU we started exits 0 once its daemon child serves; the process behind
+ * the new QMP socket (a QEMU, not the old one) is the new QEMU from then on. */
+static bool adopt_daemon(struct transfer *t)
+{
+	char err[256];
+	pid_t pid;
+
+	if (!t->new_is_child || target_pid_from_qmp(t->new_qmp, &pid, err, sizeof(err)) < 0 ||
+	    pid == t->old_pid || !target_is_qemu(pid))
+		return false;
+	t->new_pid = pid;
+	t->new_is_child = false;
+	return true;
+}
+
 /* Connect to the new QEMU's QMP while watching that it does not die. */
 int new_connect(struct transfer *t)
 {
@@ -252,21 +267,30 @@ int new_connect(struct transfer *t)
 		if (!new_alive(t, &status)) {
 			char how[64];
 
+			if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && adopt_daemon(t))
+				continue;
+
 			describe_exit(status, how, sizeof(how));
 			return transfer_why(t, "the new QEMU %s before its QMP socket answered (see its log)", how);
 		}
-		if (qmp_connect(&t->newq, t->new_qmp, 200, err, sizeof(err)) == 0)
+		if (qmp_connect(&t->newq, t->new_qmp, 200, err, sizeof(err)) == 0) {
+			qmp_set_timeout(t->newq, t->timeout_s * 1000);
 			break;
+		}
 		if (transfer_now_ns() > deadline)
 			return transfer_why(t, "new QEMU: QMP %s", err);
 	}
-	/* the process behind the socket must be the one we started (or its daemon child) */
+	/* the process behind the socket must be the one we started, or its daemon child: a
+	 * -daemonize'd QEMU's first process exits 0 as soon as the daemon serves */
 	if (target_pid_from_qmp(t->new_qmp, &qmp_pid, err, sizeof(err)) == 0 &&
 	    qmp_pid != t->new_pid) {
-		if (t->new_is_child && kill(t->new_pid, 0) == 0)
-			return transfer_why(t, "%s is served by pid %d, not by the new QEMU (pid %d)", t->new_qmp,
-				   (int)qmp_pid, (int)t->new_pid);
-		t->new_pid = qmp_pid; /* -daemonize: the daemon serves it */
+		while (t->new_is_child && new_alive(t, &status) && transfer_now_ns() < deadline)
+			usleep(10000);
+		if (t->new_is_child && (t->new_pid > 0 || !WIFEXITED(status) ||
+					WEXITSTATUS(status) != 0))
+			return transfer_why(t, "%s is served by pid %d, not by the new QEMU (pid %d)",
+					    t->new_qmp, (int)qmp_pid, (int)t->new_pid);
+		t->new_pid = qmp_pid;
 		t->new_is_child = false;
 	}
 	return 0;

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "agent/journal.h"
 #include "agent/memdev.h"
 #include "agent/tier.h"
 #include "preload/registry.h"
@@ -45,6 +46,9 @@ struct transfer {
 	size_t nkeep;
 	uint64_t ram_bytes;
 	struct tier tier;
+	/* the old QEMU's migration settings the switch changes, as they were (put back on
+	 * a rollback by settle); .known: read, so they may have been changed */
+	struct migration_settings old_settings;
 	/* progress (the journal's phase), for rollback, recovery and the report */
 	struct journal *journal;
 	int64_t t0_ns, stop_usec, resume_usec;
@@ -53,6 +57,7 @@ struct transfer {
 	int trim_hold_at_resume, trim_hold_after;
 	long long trims_held, prefaulted_bytes;
 	char err[1024];
+	char fault[64]; /* the CPR_AGENT_FAULT that fired (tests), for the report */
 };
 
 int64_t transfer_now_ns(void);

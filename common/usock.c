@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -37,10 +38,16 @@ int cpr_unix_connect(const char *path)
 
 	if (r < 0)
 		return r;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* non-blocking: a UNIX connect blocks without a bound while the listener's backlog is
+	 * full (a QEMU that does not accept: stopped, or serving another client); this way it
+	 * fails with EAGAIN, and the caller decides whether to try again */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return fail_close(fd);
+	r = (int)syscall(SYS_fcntl, fd, F_GETFL);
+	if (r < 0 || syscall(SYS_fcntl, fd, F_SETFL, r & ~O_NONBLOCK) < 0)
 		return fail_close(fd);
 	return fd;
 }

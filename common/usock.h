@@ -10,7 +10,8 @@
 /* sa for path; -ENAMETOOLONG when path does not fit sun_path (never cut short). */
 int cpr_sockaddr_un(struct sockaddr_un *sa, const char *path);
 
-/* A connected socket (close-on-exec) to path, or -errno. */
+/* A connected, blocking socket (close-on-exec) to path, or -errno: -EAGAIN when the
+ * listener's backlog is full (connect never waits for room). */
 int cpr_unix_connect(const char *path);
 
 /* A listening socket (close-on-exec) at path, mode 0600: a stale socket there is removed

@@ -4,7 +4,11 @@
 # benchmark. Idempotent; run as root the first time (it adds the apt source).
 #
 # usage: scripts/qemu10.sh [DIR]      DIR: $CPR_QEMU10_DIR, else ~/.cache/libcpr/qemu10
+#        scripts/qemu10.sh --mirror   print the Debian mirror the apt sources name, and exit
 #
+# The mirror comes from the apt sources this system already has (/etc/apt/sources.list,
+# sources.list.d/*.list and *.sources; $CPR_APT_ETC instead of /etc/apt for the tests): no
+# host is written here.
 # DIR/qemu-system-x86_64 is a wrapper that runs the unpacked binary with its own firmware
 # and modules; its path is the last line printed.
 set -eu
@@ -36,17 +40,34 @@ if [ -d "$DIR" ] && [ -n "$(ls -A "$DIR")" ] && [ ! -f "$STAMP" ] && [ ! -f "$WR
 	die "$DIR is not empty and holds no earlier QEMU 10 of this script: choose another folder"
 fi
 
-# The apt source, on the mirror the system's own Debian entry uses; .list and .sources
-# are the only files apt reads.
+# The Debian mirror the configured apt sources use: the first URI that ends in /debian, in
+# one-line (.list) or deb822 (.sources) form. Empty if there is none.
+APT_ETC=${CPR_APT_ETC:-/etc/apt}
+debian_mirror() {
+	{
+		sed -n 's/^[[:space:]]*deb[[:space:]]\{1,\}\(\[[^]]*\][[:space:]]\{1,\}\)\{0,1\}\([^[:space:]]*\).*/\2/p' \
+			"$APT_ETC/sources.list" "$APT_ETC"/sources.list.d/*.list 2>/dev/null || :
+		sed -n 's/^URIs:[[:space:]]*//p' "$APT_ETC"/sources.list.d/*.sources 2>/dev/null |
+			tr ' \t' '\n\n' || :
+	} | grep -E '^[a-z+]+://[^[:space:]]+/debian/?$' | head -n 1
+}
+if [ "${1:-}" = --mirror ]; then
+	m=$(debian_mirror)
+	[ -n "$m" ] || die "no Debian apt source in $APT_ETC (sources.list, sources.list.d/*.list or *.sources): add one that names your Debian mirror"
+	echo "$m"
+	exit 0
+fi
+
+# The apt source for $SUITE, on the mirror the system's own Debian entry uses; .list and
+# .sources are the only files apt reads.
 has_source() {
-	grep -qs "^[^#]*$SUITE" /etc/apt/sources.list /etc/apt/sources.list.d/*.list \
-		/etc/apt/sources.list.d/*.sources
+	grep -qs "^[^#]*$SUITE" "$APT_ETC/sources.list" "$APT_ETC"/sources.list.d/*.list \
+		"$APT_ETC"/sources.list.d/*.sources
 }
 if ! has_source; then
 	[ "$(id -u)" -eq 0 ] || die "no $SUITE apt source: run this once as root"
-	mirror=$(sed -n 's|^URIs: *\([^ ]*/debian/\{0,1\}\)$|\1|p' \
-		/etc/apt/sources.list.d/*.sources 2>/dev/null | head -n 1)
-	[ -n "$mirror" ] || mirror=http://deb.debian.org/debian
+	mirror=$(debian_mirror)
+	[ -n "$mirror" ] || die "no Debian apt source in $APT_ETC to take the mirror from: add the one for your Debian release (it names the mirror), then run this again"
 	keyring=/usr/share/keyrings/debian-archive-keyring.gpg
 	say "adding the $SUITE apt source ($mirror)"
 	{
@@ -55,7 +76,7 @@ if ! has_source; then
 		echo "Suites: $SUITE"
 		echo "Components: main"
 		[ ! -f "$keyring" ] || echo "Signed-By: $keyring"
-	} >"/etc/apt/sources.list.d/$SUITE.sources"
+	} >"$APT_ETC/sources.list.d/$SUITE.sources"
 	apt-get update -q >&2
 elif ! apt-cache show "qemu-system-x86/$SUITE" >/dev/null 2>&1; then
 	[ "$(id -u)" -eq 0 ] || die "apt knows no qemu-system-x86 in $SUITE: run apt-get update as root"

@@ -3,7 +3,9 @@
  * Every case must end with the guest running in exactly one QEMU with 0 memory errors, or,
  * where the QEMU that ran the guest was killed, with a clear report that it is lost.
  * usage: faults [POINT:VICTIM ...]   (default: every case; CPR_FAULTS_TABLE=FILE writes the
- * outcome table in markdown) */
+ * outcome table in markdown; CPR_TEST_DAEMONIZE=1 starts the new QEMU with -daemonize; CPR_TEST_FREEZE_NEW=1 stops
+ * the new QEMU (SIGSTOP) during a first recover; CPR_TEST_KILL_OLD=1 kills the old QEMU
+ * before recover, for points where the new one already completed) */
 #include "config.h"
 
 #include <errno.h>
@@ -35,6 +37,7 @@ static const struct fault {
 	{ "after-stop:agent", OLD_RUNS },       { "after-stop:new", OLD_RUNS },
 	{ "after-stop:old", LOST },             { "during-migration:agent", OLD_RUNS },
 	{ "during-migration:new", OLD_RUNS },   { "during-migration:old", LOST },
+	{ "new-completed:agent", OLD_RUNS },   { "new-completed:old", NEW_RUNS },
 	{ "after-resume:agent", NEW_RUNS },     { "after-resume:new", LOST },
 	{ "after-resume:old", NEW_RUNS },       { "before-quit:agent", NEW_RUNS },
 	{ "before-quit:new", LOST },            { "before-quit:old", NEW_RUNS },
@@ -48,16 +51,63 @@ static int filled(const struct guest_summary *s, void *arg)
 	return s->status_lines > 0 && s->last.passes > 0;
 }
 
-/* Run the agent with argv (NULL-terminated) and fault; output to log; exit status. */
-static int run(const char *const *argv, const char *fault, const char *log)
+/* Run the agent with argv (NULL-terminated, with --json) and fault; messages appended to
+ * log, the report to json; exit status. */
+static int run(const char *const *argv, const char *fault, const char *log, const char *json)
 {
 	pid_t pid;
 
 	if (fault)
 		setenv("CPR_AGENT_FAULT", fault, 1);
-	pid = run_logged(argv, log, NULL, true);
+	pid = run_logged(argv, log, json, true);
 	unsetenv("CPR_AGENT_FAULT");
 	return wait_exit_status(pid);
+}
+
+/* Whether the member key of the --json report in path is value. */
+static bool says(const char *path, const char *key, const char *value)
+{
+	json_t *r = agent_report(path);
+	bool is = r && !strcmp(report_str(r, key), value);
+
+	json_decref(r);
+	return is;
+}
+
+/* Whether recover's report in path says it told the new QEMU's libcpr the guest runs. */
+static bool told_new(const char *path)
+{
+	json_t *r = agent_report(path);
+	bool told = json_is_true(json_object_get(r, "new-libcpr-told"));
+
+	json_decref(r);
+	return told;
+}
+
+/* The old QEMU's migration settings the agent changes during a switch, as text. */
+static void migration_settings(struct vm *vm, char *buf, size_t len)
+{
+	json_t *caps = NULL, *params = NULL, *c;
+	size_t i, n = 0;
+
+	snprintf(buf, len, "(unreadable)");
+	if (qmp_execute(vm->qmp, "query-migrate-capabilities", NULL, &caps) < 0 ||
+	    qmp_execute(vm->qmp, "query-migrate-parameters", NULL, &params) < 0) {
+		json_decref(caps);
+		return;
+	}
+	json_array_foreach(caps, i, c) {
+		const char *cap = json_string_value(json_object_get(c, "capability")) ?: "";
+
+		if (n < len && (!strcmp(cap, "x-ignore-shared") || !strcmp(cap, "events")))
+			n += (size_t)snprintf(buf + n, len - n, "%s=%d ", cap,
+					      json_is_true(json_object_get(c, "state")));
+	}
+	if (n < len)
+		snprintf(buf + n, len - n, "max-bandwidth=%lld",
+			 (long long)json_integer_value(json_object_get(params, "max-bandwidth")));
+	json_decref(caps);
+	json_decref(params);
 }
 
 /* Whether pid is gone (or a zombie) within ms. */
@@ -75,26 +125,39 @@ static void one(const struct fault *f, FILE *table)
 	struct vm_config cfg = { .name = "old", .mem = "256M", .append = "fill=90 tick=20 wr=16",
 				 .preload = true };
 	const char *qargv[VM_MAX_ARGS], *argv[VM_MAX_ARGS + 16];
-	char buf[2048], agent[256], qmp[160], log[160], pidarg[16], newqmp[160], err[256];
+	char buf[2048], agent[256], qmp[160], log[160], pidarg[16], newqmp[160], err[256],
+		ajson[160], rjson[160], fjson[160], settings[256], now[256];
 	int failures_before = check_failures, rc, rrc = -1, n = 0;
 	struct guest_summary s;
-	enum outcome seen;
+	/* CPR_TEST_KILL_OLD: the new QEMU completed, so once the old one is killed it holds
+	 * the only copy of the guest */
+	enum outcome seen, want = getenv("CPR_TEST_KILL_OLD") ? NEW_RUNS : f->want;
 	struct testenv env;
 	struct vm *old = NULL;
 	pid_t old_pid, new_pid = 0;
 
 	testenv_init(&env, "faults");
-	printf("\n=== %s (want: %s)\n", f->spec, outcome_name[f->want]);
+	printf("\n=== %s (want: %s)\n", f->spec, outcome_name[want]);
 	REQUIRE(vm_start(&old, &env, &cfg) == 0, "old QEMU did not start");
 	old_pid = old->pid;
 	REQUIRE(guestmon_wait(env.gm, filled, NULL, 60000) == 0, "guest did not fill");
+	/* not the default, so that "put back" is not "reset" */
+	REQUIRE(vm_qmp(old, "migrate-set-parameters", json_pack("{s:I}", "max-bandwidth",
+								 (json_int_t)12345678)) == 0, "set");
+	migration_settings(old, settings, sizeof(settings));
 	snprintf(agent, sizeof(agent), "%s/cpr-agent", builddir ? builddir : ".");
 	snprintf(qmp, sizeof(qmp), "%s/old-agent.qmp", env.dir);
 	snprintf(newqmp, sizeof(newqmp), "%s/new.qmp", env.dir);
 	snprintf(log, sizeof(log), "%s/agent.log", env.dir);
+	snprintf(ajson, sizeof(ajson), "%s/agent.json", env.dir);
+	snprintf(rjson, sizeof(rjson), "%s/recover.json", env.dir);
+	snprintf(fjson, sizeof(fjson), "%s/recover-frozen.json", env.dir);
 	snprintf(pidarg, sizeof(pidarg), "%d", (int)old_pid);
 	struct vm_config ncfg = cfg;
+	static const char *const daemonize[] = { "-daemonize", NULL };
 	ncfg.name = "new";
+	if (getenv("CPR_TEST_DAEMONIZE")) /* the new QEMU runs on in its daemon child */
+		ncfg.extra = daemonize;
 	REQUIRE(vm_argv(&env, "new", &ncfg, qargv, buf, sizeof(buf)) == 0, "argv");
 	argv[n++] = agent;
 	argv[n++] = "transfer";
@@ -102,6 +165,7 @@ static void one(const struct fault *f, FILE *table)
 	argv[n++] = qmp;
 	argv[n++] = "--libcpr";
 	argv[n++] = env.libcpr;
+	argv[n++] = "--json";
 	if (getenv("CPR_TEST_PRECOPY")) {
 		argv[n++] = "--precopy";
 		argv[n++] = getenv("CPR_TEST_PRECOPY");
@@ -110,13 +174,30 @@ static void one(const struct fault *f, FILE *table)
 	for (int i = 0; qargv[i]; i++)
 		argv[n++] = qargv[i];
 	argv[n] = NULL;
-	rc = run(argv, f->spec, log);
+	rc = run(argv, f->spec, log, ajson);
 	if (target_pid_from_qmp(newqmp, &new_pid, err, sizeof(err)) < 0)
 		new_pid = 0;
 	if (strstr(f->spec, ":agent")) {
-		const char *rargv[] = { agent, "recover", "--pid", pidarg, NULL };
+		const char *rargv[] = { agent, "recover", "--pid", pidarg, "--json", NULL };
 
-		rrc = run(rargv, NULL, log);
+		if (getenv("CPR_TEST_KILL_OLD")) {
+			/* the old QEMU dies too, after the new one loaded the whole state: the new
+			 * one holds the only copy of the guest, and recover must resume it */
+			kill(old_pid, SIGKILL);
+			CHECK(gone_within(old_pid, 10000), "the old QEMU did not die");
+		}
+		if (getenv("CPR_TEST_FREEZE_NEW") && new_pid > 0) {
+			/* a new QEMU whose QMP does not answer: recover cannot know that the guest
+			 * runs, so it must not say so; once it answers, recover settles */
+			kill(new_pid, SIGSTOP);
+			rrc = run(rargv, NULL, log, fjson);
+			kill(new_pid, SIGCONT);
+			CHECK(rrc == 4, "recover exited %d with the new QEMU's QMP unreachable, want 4",
+			      rrc);
+			CHECK(says(fjson, "result", "stuck") && says(fjson, "guest", "stopped"),
+			      "recover's report does not say the new QEMU did not resume");
+		}
+		rrc = run(rargv, NULL, log, rjson);
 		if (!new_pid && target_pid_from_qmp(newqmp, &new_pid, err, sizeof(err)) < 0)
 			new_pid = 0;
 	}
@@ -128,6 +209,11 @@ static void one(const struct fault *f, FILE *table)
 		seen = NEW_RUNS;
 	else
 		seen = LOST;
+	if (seen == OLD_RUNS) { /* and with the migration settings it had */
+		migration_settings(old, now, sizeof(now));
+		CHECK(!strcmp(settings, now), "the old QEMU's migration settings were '%s', are "
+		      "'%s'", settings, now);
+	}
 	if (seen == OLD_RUNS)
 		CHECK(!new_pid || gone_within(new_pid, 5000),
 		      "a new QEMU %d is left beside the running old one", (int)new_pid);
@@ -141,12 +227,12 @@ static void one(const struct fault *f, FILE *table)
 		      (unsigned long long)guest_summary_problems(&s));
 	} else {
 		CHECK(rc != 0 || rrc > 0, "the guest is lost but nothing said so");
-		CHECK(file_contains(log, "lost") || file_contains(log, "is gone"),
+		CHECK(says(rrc >= 0 ? rjson : ajson, "guest", "lost"),
 		      "the report does not say the guest is lost");
 	}
-	CHECK(seen == f->want, "outcome: %s, want %s", outcome_name[seen], outcome_name[f->want]);
+	CHECK(seen == want, "outcome: %s, want %s", outcome_name[seen], outcome_name[want]);
 	if (seen == NEW_RUNS && rrc >= 0)
-		CHECK(file_contains(log, "libcpr that the guest runs"),
+		CHECK(says(rjson, "guest", "new") && told_new(rjson),
 		      "recover did not end the new QEMU's hold on heap trims");
 	printf("=== %s: agent exit %d, recover exit %d: %s\n", f->spec, rc, rrc, outcome_name[seen]);
 	if (table)

@@ -1,7 +1,7 @@
 /* cpr-agent transfer against the real QEMU 7.2: the guest moves to a new QEMU with 0
  * memory errors and one copy of its RAM, or the transfer is refused / rolled back and
  * the guest keeps running where it was.
- * usage: transfer copy|promoted|share-memfd|share-ram|chain|receive|receive-autostart|fail-start|kill-new|wrong-mem|
+ * usage: transfer copy|promoted|share-memfd|share-ram|chain|receive|receive-autostart|recover-busy|fail-start|kill-new|claim-kill-new|wrong-mem|
  *                 same-qmp|paused|no-libcpr|postcopy|hugetlb|hugetlb-memfd
  * hugetlb: -mem-path on a hugetlbfs the test mounts (root): promoted to a hugetlb memfd,
  * moved in share tier, still on 2 MiB pages in the new QEMU. hugetlb-memfd: the same for
@@ -105,15 +105,6 @@ static int run_agent(struct testenv *env, const char *from, const char *to,
 	return status;
 }
 
-/* Whether the agent's log says s. */
-static int log_says(struct testenv *env, const char *to, const char *s)
-{
-	char path[160];
-
-	snprintf(path, sizeof(path), "%s/agent-%s.log", env->dir, to);
-	return file_contains(path, s);
-}
-
 /* The report cpr-agent --json printed for the transfer to `to`, or NULL. */
 static json_t *report_of(struct testenv *env, const char *to)
 {
@@ -121,6 +112,17 @@ static json_t *report_of(struct testenv *env, const char *to)
 
 	snprintf(path, sizeof(path), "%s/agent-%s.json", env->dir, to);
 	return agent_report(path);
+}
+
+/* Whether the agent's --json report for the transfer to `to` has s in its member key
+ * ("" for s: only that the member is there). */
+static bool report_has(struct testenv *env, const char *to, const char *key, const char *s)
+{
+	json_t *r = report_of(env, to);
+	bool has = r && json_object_get(r, key) && strstr(report_str(r, key), s);
+
+	json_decref(r);
+	return has;
 }
 
 /* After a refusal or rollback: the old QEMU runs the guest, no new QEMU is left. */
@@ -134,6 +136,52 @@ static void check_still_old(struct testenv *env, struct vm *old, const char *to)
 	guestmon_summary(env->gm, &s);
 	CHECK(guest_summary_problems(&s) == 0, "guest memory errors: %llu",
 	      (unsigned long long)guest_summary_problems(&s));
+}
+
+/* recover beside a live agent: refused while the agent holds the VM's lock (an agent
+ * serving --receive waits, alive, inside its transfer), allowed once it died. */
+static void recover_busy(struct testenv *env, struct vm *old)
+{
+	char path[160], qmp[160], agent[256], log[160], rlog[160], rjson[160], pidarg[16];
+	pid_t apid;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/receive.sock", env->dir);
+	snprintf(qmp, sizeof(qmp), "%s/old-agent.qmp", env->dir);
+	snprintf(log, sizeof(log), "%s/agent-new.log", env->dir);
+	snprintf(rlog, sizeof(rlog), "%s/recover.log", env->dir);
+	snprintf(rjson, sizeof(rjson), "%s/recover.json", env->dir);
+	snprintf(agent, sizeof(agent), "%s/cpr-agent", getenv("CPR_BUILDDIR"));
+	snprintf(pidarg, sizeof(pidarg), "%d", (int)old->pid);
+	const char *aargv[] = { agent, "transfer", "--qmp", qmp, "--receive", path, "--new-qmp",
+				path, "--timeout", "60", NULL };
+	const char *rargv[] = { agent, "recover", "--pid", pidarg, "--json", NULL };
+	json_t *r;
+	apid = run_logged(aargv, log, NULL, false);
+	if (!CHECK_OK(apid > 0, "cannot run the agent"))
+		return;
+	/* it listens once its journal is written */
+	for (int i = 0; i < 3000 && access(path, F_OK) < 0; i++)
+		usleep(10000);
+	rc = wait_exit_status(run_logged(rargv, rlog, rjson, false));
+	CHECK(rc == 1, "recover beside a live agent exited %d, want 1 (refused)", rc);
+	r = agent_report(rjson);
+	CHECK(r && !strcmp(report_str(r, "result"), "refused") &&
+	      strstr(report_str(r, "action"), "agent is alive"),
+	      "recover's report does not say it refused beside a live agent");
+	json_decref(r);
+	CHECK(!proc_gone(apid), "the agent died while recover ran");
+	kill(apid, SIGKILL);
+	wait_exit_status(apid);
+	/* the agent died after its journal said "started": recover finds nothing changed */
+	rc = wait_exit_status(run_logged(rargv, rlog, rjson, false));
+	CHECK(rc == 0, "recover after the agent died exited %d", rc);
+	r = agent_report(rjson);
+	CHECK(r && !strcmp(report_str(r, "result"), "recovered") &&
+	      !strcmp(report_str(r, "guest"), "old"), "recover's report: %s, guest %s",
+	      report_str(r, "result"), report_str(r, "guest"));
+	json_decref(r);
+	check_still_old(env, old, "new");
 }
 
 /* --receive: a new QEMU started by someone else (held by -S, or not) is served. Without
@@ -158,12 +206,11 @@ static void serve(struct testenv *env, struct vm *old, const struct vm_config *c
 	snprintf(json, sizeof(json), "%s/agent-new.json", env->dir);
 	snprintf(agent, sizeof(agent), "%s/cpr-agent", getenv("CPR_BUILDDIR"));
 	const char *aargv[] = { agent, "transfer", "--qmp", qmp, "--receive", path, "--new-qmp",
-				newqmp, "--timeout", "30", NULL };
+				newqmp, "--timeout", "30", "--json", NULL };
 	apid = run_logged(aargv, log, json, false);
 	if (!CHECK_OK(apid > 0, "cannot run the agent"))
 		return;
-	/* the agent listens once it says it waits */
-	for (int i = 0; i < 3000 && !file_contains(log, "waiting"); i++)
+	for (int i = 0; i < 3000 && access(path, F_OK) < 0; i++)
 		usleep(10000);
 	if (!CHECK_OK(vm_argv(env, "new", &ncfg, qargv, buf, sizeof(buf)) == 0, "argv"))
 		return;
@@ -181,13 +228,17 @@ static void serve(struct testenv *env, struct vm *old, const struct vm_config *c
 		fprintf(stderr, "(no agent output)\n");
 	if (!held) {
 		CHECK(rc == 1, "agent --receive of a QEMU without -S exited %d, want 1 (refused)", rc);
-		CHECK(log_says(env, "new", "without -S"), "the refusal does not name -S");
+		CHECK(report_has(env, "new", "result", "refused") &&
+		      report_has(env, "new", "error", "without -S"), "the report does not refuse "
+		      "for want of -S");
 		kill(qpid, SIGKILL);
 		waitpid(qpid, NULL, 0);
 		check_still_old(env, old, "new");
 		return;
 	}
 	CHECK(rc == 0, "agent --receive exited %d", rc);
+	CHECK(report_has(env, "new", "result", "transferred"), "the report does not say "
+	      "transferred");
 	CHECK(vm_wait_exit(old, 10000) >= 0, "the old QEMU did not exit");
 	CHECK(guestmon_wait_reports(env->gm, 50, 10000) == 0, "no reports after the transfer");
 	struct guest_summary s;
@@ -372,6 +423,61 @@ static void soak(struct testenv *env, struct vm *old, struct vm_config *cfg, int
 	free(pause);
 }
 
+/* The old QEMU's migration settings the agent changes during a switch, as text. */
+static void migration_settings(struct vm *vm, char *buf, size_t len)
+{
+	json_t *caps = NULL, *params = NULL, *c;
+	size_t i, n = 0;
+
+	buf[0] = 0;
+	if (qmp_execute(vm->qmp, "query-migrate-capabilities", NULL, &caps) < 0 ||
+	    qmp_execute(vm->qmp, "query-migrate-parameters", NULL, &params) < 0) {
+		snprintf(buf, len, "(unreadable)");
+		json_decref(caps);
+		return;
+	}
+	json_array_foreach(caps, i, c)
+		if (n < len)
+			n += (size_t)snprintf(buf + n, len - n, "%s=%d ",
+					      json_string_value(json_object_get(c, "capability")),
+					      json_is_true(json_object_get(c, "state")));
+	if (n < len)
+		snprintf(buf + n, len - n, "max-bandwidth=%lld",
+			 (long long)json_integer_value(json_object_get(params, "max-bandwidth")));
+	json_decref(caps);
+	json_decref(params);
+}
+
+/* A rollback or refusal that follows the agent's change of the old QEMU's migration
+ * settings puts them back: fault at `fault` (new QEMU killed), exit status want. */
+static void settings_restored(struct testenv *env, struct vm *old, const struct vm_config *cfg,
+			      const char *fault, int want)
+{
+	struct vm_config ncfg = *cfg;
+	char before[2048], after[2048];
+	int rc;
+
+	/* not the defaults, so that "put back" is not "reset" */
+	REQUIRE(vm_qmp(old, "migrate-set-parameters", json_pack("{s:I}", "max-bandwidth",
+								 (json_int_t)12345678)) == 0, "set");
+	migration_settings(old, before, sizeof(before));
+	ncfg.name = "new";
+	setenv("CPR_AGENT_FAULT", fault, 1);
+	rc = run_agent(env, "old", "new", &ncfg);
+	unsetenv("CPR_AGENT_FAULT");
+	CHECK(report_has(env, "new", "fault-injected", fault), "the agent never reached %s", fault);
+	CHECK(report_has(env, "new", "result", want == 3 ? "rolled-back" : "refused") &&
+	      report_has(env, "new", "guest", "old"), "the report does not say the guest is back "
+	      "in the old QEMU");
+	CHECK(rc == want, "agent exited %d, want %d", rc, want);
+	migration_settings(old, after, sizeof(after));
+	CHECK(!strcmp(before, after), "the old QEMU's migration settings were\n  %s\nand are "
+	      "now\n  %s", before, after);
+	check_still_old(env, old, "new");
+out:
+	return;
+}
+
 /* Destroy a QEMU the agent started (not our child). */
 static void end_agent_qemu(struct testenv *env, struct vm *vm)
 {
@@ -497,6 +603,8 @@ int main(int argc, char **argv)
 			from = next;
 		}
 		cur = from;
+	} else if (!strcmp(mode, "recover-busy")) {
+		recover_busy(&env, old);
 	} else if (!strcmp(mode, "receive") || !strcmp(mode, "receive-autostart")) {
 		serve(&env, old, &cfg, !strcmp(mode, "receive"));
 	} else if (!strcmp(mode, "paused") || !strcmp(mode, "no-libcpr") ||
@@ -515,9 +623,10 @@ int main(int argc, char **argv)
 		ncfg.name = "new";
 		rc = run_agent(&env, "old", "new", &ncfg);
 		CHECK(rc == 1, "agent exited %d, want 1 (refused)", rc);
-		CHECK(log_says(&env, "new", want), "the refusal does not say '%s'", want);
-		CHECK(log_says(&env, "new", "nothing was changed"), "the refusal does not say the "
-								    "guest is untouched");
+		CHECK(report_has(&env, "new", "result", "refused"), "the report is no refusal");
+		CHECK(report_has(&env, "new", "error", want), "the refusal does not say '%s'", want);
+		CHECK(report_has(&env, "new", "state", "nothing was changed"), "the refusal does not "
+		      "say the guest is untouched");
 		if (!strcmp(mode, "paused"))
 			REQUIRE(vm_qmp(old, "cont", NULL) == 0, "cont");
 		check_still_old(&env, old, "new");
@@ -529,8 +638,8 @@ int main(int argc, char **argv)
 		ncfg.extra = bogus;
 		rc = run_agent(&env, "old", "new", &ncfg);
 		CHECK(rc == 1, "agent exited %d, want 1 (refused, old never stopped)", rc);
-		CHECK(log_says(&env, "new", "exited with status"), "the message does not say the new "
-								    "QEMU exited");
+		CHECK(report_has(&env, "new", "error", "exited with status"), "the report does not "
+		      "say the new QEMU exited");
 		check_still_old(&env, old, "new");
 	} else if (!strcmp(mode, "wrong-mem")) {
 		struct vm_config ncfg = cfg;
@@ -552,21 +661,17 @@ int main(int argc, char **argv)
 		ncfg.extra = extra;
 		rc = run_agent(&env, "old", "new", &ncfg);
 		CHECK(rc == 1, "agent exited %d, want 1 (refused)", rc);
-		CHECK(log_says(&env, "new", "would take over"), "the refusal does not name the socket");
+		CHECK(report_has(&env, "new", "error", "would take over"), "the refusal does not name "
+		      "the socket");
 		check_still_old(&env, old, "new");
 	} else if (!strcmp(mode, "kill-new")) {
 		/* the new QEMU dies while it receives: the agent's fault point kills it right
-		 * after the migration started, so the test does not race the migration */
-		struct vm_config ncfg = cfg;
-
-		ncfg.name = "new";
-		setenv("CPR_AGENT_FAULT", "during-migration:new", 1);
-		rc = run_agent(&env, "old", "new", &ncfg);
-		unsetenv("CPR_AGENT_FAULT");
-		CHECK(log_says(&env, "new", "fault injection: killing new"),
-		      "the agent never reached the migration");
-		CHECK(rc == 3, "agent exited %d, want 3 (rolled back)", rc);
-		check_still_old(&env, old, "new");
+		 * after the migration started, so the test does not race the migration; the
+		 * rollback puts the old QEMU's migration settings back */
+		settings_restored(&env, old, &cfg, "during-migration:new", 3);
+	} else if (!strcmp(mode, "claim-kill-new")) {
+		/* the new QEMU dies before the switch: refused, and "nothing was changed" holds */
+		settings_restored(&env, old, &cfg, "after-claim:new", 1);
 	} else {
 		struct vm_config ncfg = cfg;
 

@@ -18,11 +18,17 @@ static void parses_phases(void **state)
 	struct journal_state st;
 
 	assert_int_equal(journal_parse("cpr-journal 1\nold-pid=42\nold-qmp=/r/q.sock\nphase=started\n"
-				       "new-pid=43\nnew-qmp=/r/n.sock\nphase=new-started\n"
-				       "phase=stopped\nphase=committed\n", &st), 0);
+				       "new-pid=43\nnew-start=777\nnew-qmp=/r/n.sock\nphase=new-started\n"
+				       "old-settings=0,1,12345678\nphase=stopped\nphase=committed\n",
+				       &st), 0);
+	assert_true(st.old_settings.known);
+	assert_false(st.old_settings.ignore_shared);
+	assert_true(st.old_settings.events);
+	assert_int_equal(st.old_settings.max_bandwidth, 12345678);
 	assert_int_equal(st.phase, PHASE_COMMITTED);
 	assert_int_equal(st.old_pid, 42);
 	assert_int_equal(st.new_pid, 43);
+	assert_int_equal(st.new_start, 777);
 	assert_string_equal(st.old_qmp, "/r/q.sock");
 	assert_string_equal(st.new_qmp, "/r/n.sock");
 }
@@ -48,6 +54,8 @@ static void rejects_nonsense(void **state)
 	assert_int_equal(journal_parse("cpr-journal 1\nold-pid=1\nphase=flying\n", &st), -EPROTO);
 	assert_int_equal(journal_parse("cpr-journal 1\nold-pid=1\nbogus=1\nphase=started\n", &st),
 			 -EPROTO);
+	assert_int_equal(journal_parse("cpr-journal 1\nold-pid=1\nold-settings=1\nphase=started\n",
+				       &st), -EPROTO);
 	/* phases never go backwards */
 	assert_int_equal(journal_parse("cpr-journal 1\nold-pid=1\nphase=stopped\nphase=started\n", &st),
 			 -EPROTO);
@@ -68,12 +76,20 @@ static void lock_and_leftover(void **state)
 	/* a second transfer of the same VM is refused while the first holds the lock */
 	assert_int_equal(journal_begin(&b, 1234, "/q", err, sizeof(err)), -EBUSY);
 	assert_non_null(strstr(err, "another transfer"));
+	/* recover takes the same lock */
+	int lock_fd = -1;
+	assert_int_equal(journal_lock(1234, &lock_fd, err, sizeof(err)), -EBUSY);
+	assert_int_equal(lock_fd, -1);
 	assert_int_equal(journal_phase(a, PHASE_STOPPED, 99, "/n"), 0);
 	assert_int_equal(journal_read(1234, &st, path, sizeof(path)), 0);
 	assert_int_equal(st.phase, PHASE_STOPPED);
 	assert_int_equal(st.new_pid, 99);
+	assert_int_equal(st.new_start, journal_proc_start(99)); /* 0 if no pid 99 runs */
 	/* the agent "dies": the journal stays and the next transfer must recover first */
 	journal_abandon(a);
+	assert_int_equal(journal_lock(1234, &lock_fd, err, sizeof(err)), 0);
+	assert_int_equal(journal_begin(&b, 1234, "/q", err, sizeof(err)), -EBUSY);
+	close(lock_fd);
 	assert_int_equal(journal_begin(&b, 1234, "/q", err, sizeof(err)), -EEXIST);
 	assert_non_null(strstr(err, "cpr-agent recover"));
 	unlink(path);

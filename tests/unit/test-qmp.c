@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -337,6 +338,19 @@ static void silent_peer_times_out(void **state)
 	close(f.peer);
 }
 
+/* A command's reply is waited for as long as the step allows, not a fixed minute (an
+ * alarm fails the test if the wait ran on). */
+static void command_timeout_is_the_callers(void **state)
+{
+	struct fixture *f = *state;
+
+	qmp_set_timeout(f->q, 200);
+	alarm(20);
+	assert_int_equal(qmp_execute(f->q, "stop", NULL, NULL), -ETIMEDOUT);
+	alarm(0);
+	assert_non_null(strstr(qmp_last_error(f->q), "no answer"));
+}
+
 static void capabilities_refused(void **state)
 {
 	struct fixture f = { 0 };
@@ -354,6 +368,38 @@ static void connect_to_nothing(void **state)
 
 	assert_int_equal(qmp_connect(&q, "/nonexistent/qmp.sock", 50, err, sizeof(err)), -ENOENT);
 	assert_non_null(strstr(err, "is QEMU running?"));
+}
+
+/* A QEMU that does not accept (stopped, or its backlog full): a UNIX connect would block
+ * without a bound; qmp_connect must give up within its time (SIGALRM fails the test). */
+static void connect_to_full_backlog(void **state)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char dir[] = "/tmp/cpr-qmp-XXXXXX", err[256];
+	struct qmp *q = NULL;
+	int lfd, fds[64], n = 0, r;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/q.sock", dir);
+	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 0), 0);
+	do { /* fill the backlog */
+		fds[n] = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		r = connect(fds[n], (struct sockaddr *)&sa, sizeof(sa));
+		n++;
+	} while (r == 0 && n < 64);
+	assert_int_equal(r, -1);
+	assert_int_equal(errno, EAGAIN);
+	alarm(20);
+	r = qmp_connect(&q, sa.sun_path, 200, err, sizeof(err));
+	alarm(0);
+	assert_int_equal(r, -EAGAIN);
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+	close(lfd);
+	unlink(sa.sun_path);
+	rmdir(dir);
 }
 
 int main(void)
@@ -377,8 +423,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(fds_travel_with_the_command, setup, teardown),
 		cmocka_unit_test(not_qmp_greeting),
 		cmocka_unit_test(silent_peer_times_out),
+		cmocka_unit_test_setup_teardown(command_timeout_is_the_callers, setup, teardown),
 		cmocka_unit_test(capabilities_refused),
 		cmocka_unit_test(connect_to_nothing),
+		cmocka_unit_test(connect_to_full_backlog),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
