@@ -138,9 +138,16 @@ static bool drop_element(const char *e, size_t n, bool first)
  * hugepage, the path asks for a hugetlb memfd of that page size. */
 static char *rewrite_object(const char *v, const char *id, uint64_t hugepage)
 {
-	size_t cap = strlen(v) + strlen(id) + 128, used;
-	char *out = malloc(cap), huge[32] = "";
-	bool first = true;
+	size_t cap = strlen(v) + strlen(id) + 192, used;
+	char *out = malloc(cap), huge[32] = "", type[32] = "", val[8];
+	bool first = true, name_by_id;
+
+	/* Machine types up to 3.1 name file and memfd blocks by their canonical path
+	 * (/objects/ID, hw_compat_3_1) but ram and shm blocks by their id: keep the id. */
+	if (qemu_opt_get(v, "qom-type", type, sizeof(type)) != 1)
+		qemu_opt_head(v, type, sizeof(type));
+	name_by_id = (!strcmp(type, "memory-backend-ram") || !strcmp(type, "memory-backend-shm")) &&
+		     qemu_opt_get(v, "x-use-canonical-path-for-ramblock-id", val, sizeof(val)) == 0;
 
 	if (!out)
 		return NULL;
@@ -160,7 +167,8 @@ static char *rewrite_object(const char *v, const char *id, uint64_t hugepage)
 	}
 	if (hugepage)
 		snprintf(huge, sizeof(huge), "@%llu", (unsigned long long)hugepage);
-	snprintf(out + used, cap - used, ",mem-path=" CPR_PROMOTE_PREFIX "%s%s,share=on", id, huge);
+	snprintf(out + used, cap - used, ",mem-path=" CPR_PROMOTE_PREFIX "%s%s,share=on%s", id, huge,
+		 name_by_id ? ",x-use-canonical-path-for-ramblock-id=off" : "");
 	return out;
 }
 

@@ -174,7 +174,13 @@ static void user_backends(void **state)
 
 	assert_int_equal(PROMOTE(&p, "-object", "memory-backend-ram,id=r0,size=1G,prealloc=on,share=off",
 				 "-machine", "pc,memory-backend=r0"), 1);
+	/* a ram block is named by its id on every machine type: up to 3.1 a file one is not */
 	assert_string_equal(p.argv[2], "memory-backend-file,id=r0,size=1G,prealloc=on,mem-path="
+				       CPR_PROMOTE_PREFIX "r0,share=on,x-use-canonical-path-for-ramblock-id=off");
+	assert_int_equal(PROMOTE(&p, "-object", "memory-backend-ram,id=r0,size=1G,"
+				 "x-use-canonical-path-for-ramblock-id=on", "-M", "memory-backend=r0"), 1);
+	assert_string_equal(p.argv[2], "memory-backend-file,id=r0,size=1G,"
+				       "x-use-canonical-path-for-ramblock-id=on,mem-path="
 				       CPR_PROMOTE_PREFIX "r0,share=on");
 	assert_int_equal(p.argc, 5); /* nothing added: the machine names its backend */
 	assert_int_equal(PROMOTE(&p, "-object", "memory-backend-memfd,id=m,size=1G,share=on,seal=on",
@@ -184,7 +190,7 @@ static void user_backends(void **state)
 	assert_int_equal(PROMOTE(&p, "-object", "memory-backend-shm,id=s,size=1G,share=on",
 				 "-M", "memory-backend=s"), 1);
 	assert_string_equal(p.argv[2], "memory-backend-file,id=s,size=1G,mem-path="
-				       CPR_PROMOTE_PREFIX "s,share=on");
+				       CPR_PROMOTE_PREFIX "s,share=on,x-use-canonical-path-for-ramblock-id=off");
 	/* a hugetlb memfd: a hugetlb memfd of the same page size from the shim */
 	assert_int_equal(PROMOTE(&p, "-object", "memory-backend-memfd,id=h,size=1G,hugetlb=on,"
 				 "hugetlbsize=2M,prealloc=on", "-M", "memory-backend=h"), 1);
