@@ -12,7 +12,7 @@
 set -u
 
 QEMU=${CPR_TEST_QEMU:-/usr/bin/qemu-system-x86_64}
-LIBCPR=${CPR_TEST_LIBCPR:-.libs/libcpr.so}
+LIBCPR=$(realpath "${CPR_TEST_LIBCPR:-.libs/libcpr.so}")
 QMP_IN='{"execute":"qmp_capabilities"}
 {"execute":"human-monitor-command","arguments":{"command-line":"info ramblock"}}
 {"execute":"quit"}'
@@ -27,10 +27,10 @@ compare_run() {
 	rm -f "$out.fifo"
 	mkfifo "$out.fifo"
 	if [ "$mode" = libcpr ]; then
-		env LD_PRELOAD="$LIBCPR" ${CPR_COMPARE_ENV:-} timeout -k 5 60 "$QEMU" "$@" \
+		env LD_PRELOAD="$LIBCPR" ${CPR_COMPARE_ENV:-} timeout -k 5 20 "$QEMU" "$@" \
 			<"$out.fifo" >"$out.out" 2>"$out.raw" &
 	else
-		env -u LD_PRELOAD timeout -k 5 60 "$QEMU" "$@" <"$out.fifo" >"$out.out" 2>"$out.raw" &
+		env -u LD_PRELOAD timeout -k 5 20 "$QEMU" "$@" <"$out.fifo" >"$out.out" 2>"$out.raw" &
 	fi
 	pid=$!
 	exec 9>"$out.fifo"
