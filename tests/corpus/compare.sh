@@ -48,7 +48,7 @@ compare_run() {
 	if [ -s "$out.blocks" ]; then
 		echo started >"$out.status"
 	elif [ "$rc" -ge 124 ]; then
-		echo "timeout or signal ($rc)" >"$out.status"
+		echo "timeout or signal" >"$out.status" # 124 or 137: when timeout gave up
 	else
 		echo "exit $rc" >"$out.status"
 	fi
