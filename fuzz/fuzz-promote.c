@@ -63,6 +63,48 @@ static void check_rewritten(const struct cpr_promotion *p, const char *obj)
 	FUZZ_CHECK(known);
 }
 
+/* Whether argv names a memory backend for the machine: -machine memory-backend=, or
+ * -numa node,memdev=. */
+static void backends(int argc, char *const *argv, int *machine, int *numa)
+{
+	char v[8];
+
+	*machine = *numa = 0;
+	for (int i = 1; i + 1 < argc; i++) {
+		const char *o = argv[i] + (argv[i][0] == '-') + (argv[i][0] == '-' && argv[i][1] == '-');
+
+		if (argv[i][0] != '-')
+			continue;
+		if ((!strcmp(o, "machine") || !strcmp(o, "M")) &&
+		    qemu_opt_get(argv[i + 1], "memory-backend", v, sizeof(v)) != 0)
+			(*machine)++;
+		if (!strcmp(o, "numa") && qemu_opt_get(argv[i + 1], "memdev", v, sizeof(v)) != 0)
+			(*numa)++;
+	}
+}
+
+/* What libcpr adds must not be what QEMU refuses: a -machine memory-backend beside NUMA
+ * memdevs (hw/core/numa.c: "mutually exclusive") or beside the user's own, and the
+ * implicit RAM's size is what QEMU rounds every -m to (8 KiB). */
+static void qemu_accepts(const struct cpr_promotion *p, int argc, char *const *argv)
+{
+	int machine_in, numa_in, machine_out, numa_out;
+
+	backends(argc, argv, &machine_in, &numa_in);
+	backends(p->argc, p->argv, &machine_out, &numa_out);
+	FUZZ_CHECK(numa_out == numa_in);
+	if (machine_out > machine_in) {
+		char size[32];
+		unsigned long long bytes;
+
+		FUZZ_CHECK(machine_out == machine_in + 1 && !numa_in && !machine_in);
+		FUZZ_CHECK(!strcmp(p->argv[p->argc - 4], "-object"));
+		FUZZ_CHECK(qemu_opt_get(p->argv[p->argc - 3], "size", size, sizeof(size)) == 1);
+		bytes = strtoull(size, NULL, 10);
+		FUZZ_CHECK(bytes && !(bytes % 8192));
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static char *argv[MAX_ARGS + 1];
@@ -75,7 +117,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(buf, data, size);
 	buf[size] = 0;
 	argc = fuzz_split_argv(buf, size, argv, MAX_ARGS);
-	r = cpr_promote_argv(argc, argv, &p);
+	r = cpr_promote_argv(argc ? argv[0] : "", argc, argv, &p);
 	FUZZ_CHECK(r >= -1 && r <= 1);
 	if (r < 1) {
 		FUZZ_CHECK(!p.argv && p.why[0]); /* QEMU starts unchanged, libcpr says why */
@@ -83,6 +125,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	FUZZ_CHECK(p.argv && p.argc >= argc && p.argc <= argc + 4 && !p.argv[p.argc]);
+	qemu_accepts(&p, argc, argv);
 	FUZZ_CHECK(p.nblocks >= 1 && p.nblocks <= CPR_PROMOTE_MAX);
 	for (int k = 0; k < p.nblocks; k++)
 		FUZZ_CHECK(!strchr(p.ids[k], '/')); /* ids name files under the prefix */

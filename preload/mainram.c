@@ -53,6 +53,9 @@ int cpr_mainram_count(int argc, char *const *argv)
 				implicit = false;
 		} else if (!strcmp(o, "mem-path")) {
 			implicit = false;
+		} else if (!strcmp(o, "numa") && has_opt(v, "memdev", NULL)) {
+			/* NUMA nodes on memory backends: QEMU makes no default RAM (numa.c) */
+			implicit = false;
 		}
 	}
 	return n + (implicit ? 1 : 0);

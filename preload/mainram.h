@@ -9,7 +9,7 @@
 
 /* How many anonymous memory backends argv creates: memory-backend-ram objects (as
  * -object key=value or JSON), plus the machine's implicit default RAM unless
- * memory-backend= or -mem-path replaces it. -1 when the command line cannot say
+ * memory-backend=, -mem-path or -numa node,memdev= replaces it. -1 when the command line cannot say
  * (-readconfig): then every block is converted. */
 int cpr_mainram_count(int argc, char *const *argv);
 

@@ -38,9 +38,17 @@ static const char *option(const char *arg)
 	return arg[1] == '-' ? arg + 2 : arg + 1;
 }
 
-/* The RAMBlock name QEMU gives a machine's implicit RAM (mc->default_ram_id). */
-static const char *default_ram_id(const char *type)
+/* Whether binary is a QEMU whose machines libcpr knows (x86: pc, q35, isapc, microvm). */
+static bool x86_binary(const char *binary)
 {
+	return !strcmp(binary, "qemu-system-x86_64") || !strcmp(binary, "qemu-system-i386");
+}
+
+/* The RAMBlock name QEMU gives a machine's implicit RAM (mc->default_ram_id). */
+static const char *default_ram_id(const char *binary, const char *type)
+{
+	if (!x86_binary(binary))
+		return NULL;
 	if (!strncmp(type, "pc", 2) || !strncmp(type, "q35", 3) || !strcmp(type, "isapc"))
 		return "pc.ram";
 	if (!strcmp(type, "microvm"))
@@ -64,6 +72,51 @@ static size_t element_len(const char *s)
 	return n;
 }
 
+/* The size QEMU 7.2 gives the implicit RAM (vl.c parse_memory_options, machine.c
+ * machine_set_mem): every -m merged, the last size= wins; a size that reads as 0 bytes is
+ * the default (128 MiB on x86); a size ending in a digit is MiB; rounded up to 8 KiB.
+ * -1 (p->why) when QEMU would refuse it or libcpr is not sure what QEMU makes of it. */
+static int ram_size(const char *const *m, int nm, uint64_t *size, struct cpr_promotion *p)
+{
+	char sz[64] = "", el[64];
+	uint64_t bytes;
+
+	for (int i = 0; i < nm; i++) {
+		for (const char *s = m[i]; *s;) {
+			size_t n = element_len(s);
+			const char *eq = memchr(s, '=', n);
+
+			if (n >= sizeof(el) || memchr(s, ',', n))
+				return refuse(p, "-m %s: cannot read the size", m[i]);
+			memcpy(el, s, n);
+			el[n] = 0;
+			if (!eq && s == m[i])
+				snprintf(sz, sizeof(sz), "%s", el); /* the implied size */
+			else if (eq && !strncmp(el, "size=", 5))
+				snprintf(sz, sizeof(sz), "%s", el + 5);
+			else if (!eq || (strncmp(el, "slots=", 6) && strncmp(el, "maxmem=", 7)))
+				return refuse(p, "-m %s: %s is not a -m option libcpr reads", m[i], el);
+			s += n;
+			if (*s == ',')
+				s++;
+		}
+	}
+	*size = 128ull << 20;
+	if (sz[0]) {
+		if (qemu_size_parse(sz, 1, &bytes) < 0)
+			return refuse(p, "-m %s: cannot read the size", sz);
+		if (bytes && sz[strlen(sz) - 1] >= '0' && sz[strlen(sz) - 1] <= '9' &&
+		    qemu_size_parse(sz, 0, &bytes) < 0)
+			return refuse(p, "-m %s: cannot read the size", sz);
+		if (bytes)
+			*size = bytes;
+	}
+	if (*size > UINT64_MAX - 8191)
+		return refuse(p, "-m %s: too large", sz);
+	*size = (*size + 8191) & ~8191ull;
+	return 0;
+}
+
 /* Whether element e (of length n) sets one of the keys, or is the bare type. */
 static bool drop_element(const char *e, size_t n, bool first)
 {
@@ -85,9 +138,16 @@ static bool drop_element(const char *e, size_t n, bool first)
  * hugepage, the path asks for a hugetlb memfd of that page size. */
 static char *rewrite_object(const char *v, const char *id, uint64_t hugepage)
 {
-	size_t cap = strlen(v) + strlen(id) + 128, used;
-	char *out = malloc(cap), huge[32] = "";
-	bool first = true;
+	size_t cap = strlen(v) + strlen(id) + 192, used;
+	char *out = malloc(cap), huge[32] = "", type[32] = "", val[8];
+	bool first = true, name_by_id;
+
+	/* Machine types up to 3.1 name file and memfd blocks by their canonical path
+	 * (/objects/ID, hw_compat_3_1) but ram and shm blocks by their id: keep the id. */
+	if (qemu_opt_get(v, "qom-type", type, sizeof(type)) != 1)
+		qemu_opt_head(v, type, sizeof(type));
+	name_by_id = (!strcmp(type, "memory-backend-ram") || !strcmp(type, "memory-backend-shm")) &&
+		     qemu_opt_get(v, "x-use-canonical-path-for-ramblock-id", val, sizeof(val)) == 0;
 
 	if (!out)
 		return NULL;
@@ -107,7 +167,8 @@ static char *rewrite_object(const char *v, const char *id, uint64_t hugepage)
 	}
 	if (hugepage)
 		snprintf(huge, sizeof(huge), "@%llu", (unsigned long long)hugepage);
-	snprintf(out + used, cap - used, ",mem-path=" CPR_PROMOTE_PREFIX "%s%s,share=on", id, huge);
+	snprintf(out + used, cap - used, ",mem-path=" CPR_PROMOTE_PREFIX "%s%s,share=on%s", id, huge,
+		 name_by_id ? ",x-use-canonical-path-for-ramblock-id=off" : "");
 	return out;
 }
 
@@ -163,17 +224,17 @@ static bool promotable(const char *v, char *id, size_t idlen, uint64_t *hugepage
 	return true;
 }
 
-int cpr_promote_argv(int argc, char *const *argv, struct cpr_promotion *p)
+int cpr_promote_argv(const char *binary, int argc, char *const *argv, struct cpr_promotion *p)
 {
-	const char *mem = NULL, *implicit = NULL, *skip, *mem_path = NULL;
-	bool prealloc = false;
-	uint64_t hugepage = 0, objpage;
-	char type[64] = "pc", machine_type[64], val[64], id[64];
-	bool explicit = false, implicit_taken = false;
-	uint64_t ram = 128ull << 20;
-	int extra, n = 0;
+	const char *implicit = NULL, *skip, *mem_path = NULL, *m[16];
+	char type[64] = "", machine_type[64], val[64], id[64];
+	bool prealloc = false, explicit = false, numa_memdev = false, taken = false;
+	uint64_t ram = 0, hugepage = 0, objpage;
+	int extra, n = 0, nm = 0;
 
 	memset(p, 0, sizeof(*p));
+	if (x86_binary(binary))
+		snprintf(type, sizeof(type), "pc"); /* QEMU's default machine there */
 	for (int i = 1; i < argc; i++) {
 		const char *o = option(argv[i]), *v = i + 1 < argc ? argv[i + 1] : "";
 
@@ -187,6 +248,10 @@ int cpr_promote_argv(int argc, char *const *argv, struct cpr_promotion *p)
 			mem_path = v;
 		if (!strcmp(o, "numa") && qemu_opt_get(v, "mem", val, sizeof(val)) == 1)
 			return refuse(p, "-numa node,mem=: legacy NUMA RAM is no memory backend");
+		/* NUMA nodes on memory backends replace the implicit RAM (numa.c), and QEMU
+		 * refuses -machine memory-backend beside them */
+		if (!strcmp(o, "numa") && qemu_opt_get(v, "memdev", val, sizeof(val)) == 1)
+			numa_memdev = true;
 		if (!strcmp(o, "machine") || !strcmp(o, "M")) {
 			if (v[0] == '{')
 				return refuse(p, "-machine in JSON form is not rewritten");
@@ -197,12 +262,12 @@ int cpr_promote_argv(int argc, char *const *argv, struct cpr_promotion *p)
 			     machine_type[0] && !strchr(machine_type, '=')))
 				memcpy(type, machine_type, sizeof(type));
 		} else if (!strcmp(o, "m")) {
-			mem = v;
+			if (nm == (int)(sizeof(m) / sizeof(m[0])))
+				return refuse(p, "more than %d -m options", nm);
+			m[nm++] = v;
 		} else if (!strcmp(o, "object")) {
 			if (v[0] == '{' && strstr(v, "memory-backend"))
 				return refuse(p, "-object in JSON form is not rewritten");
-			if (qemu_opt_get(v, "id", id, sizeof(id)) == 1 && !strcmp(id, "pc.ram"))
-				implicit_taken = true;
 			if (promotable(v, id, sizeof(id), &objpage, &skip))
 				n++;
 			else if (skip)
@@ -220,21 +285,22 @@ int cpr_promote_argv(int argc, char *const *argv, struct cpr_promotion *p)
 		if (fs.f_type == HUGETLBFS_MAGIC)
 			hugepage = (uint64_t)fs.f_bsize;
 	}
-	if (!explicit) {
-		implicit = default_ram_id(type);
+	if (!explicit && !numa_memdev) {
+		if (!type[0])
+			return refuse(p, "%s: no -machine, and libcpr does not know this binary's "
+				      "default machine", binary);
+		implicit = default_ram_id(binary, type);
 		if (!implicit)
-			return refuse(p, "machine type %s: its main RAM's name is not known", type);
-		if (implicit_taken)
-			return refuse(p, "an object is already called pc.ram");
-		if (mem) {
-			char sz[64];
-
-			if (qemu_opt_get(mem, "size", sz, sizeof(sz)) != 1 &&
-			    qemu_opt_head(mem, sz, sizeof(sz)) < 0)
-				return refuse(p, "-m %s: cannot read the size", mem);
-			if (strchr(sz, '=') || qemu_size_parse(sz, 0, &ram) < 0)
-				return refuse(p, "-m %s: cannot read the size", mem);
-		}
+			return refuse(p, "machine type %s of %s: its main RAM's name is not known",
+				      type, binary);
+		for (int i = 1; i + 1 < argc; i++)
+			if (option(argv[i]) && !strcmp(option(argv[i]), "object") &&
+			    qemu_opt_get(argv[i + 1], "id", id, sizeof(id)) == 1 && !strcmp(id, implicit))
+				taken = true;
+		if (taken)
+			return refuse(p, "an object is already called %s", implicit);
+		if (ram_size(m, nm, &ram, p) < 0)
+			return -1;
 	}
 	/* the implicit RAM takes an id slot too */
 	if (n + (implicit ? 1 : 0) > CPR_PROMOTE_MAX)

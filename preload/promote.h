@@ -23,7 +23,7 @@ struct cpr_promotion {
 /* Rewrite argv. Returns 1 with p->argv set when something was promoted; 0 when there is
  * nothing to promote (p->why says so); -1 when the command line cannot be rewritten
  * safely (p->why says why; argv stays as it is and transfers fall back to copy tier). */
-int cpr_promote_argv(int argc, char *const *argv, struct cpr_promotion *p);
+int cpr_promote_argv(const char *binary, int argc, char *const *argv, struct cpr_promotion *p);
 
 /* Whether path is a mem-path of a promoted block. Lock-free. */
 bool cpr_promote_is_path(const char *path);

@@ -24,6 +24,17 @@ static int is_qemu(void)
 	return cpr_active_process() && !getenv("CPR_ACTIVE");
 }
 
+/* The binary's name, as the kernel knows it: argv[0] may be a link (Proxmox's /usr/bin/kvm)
+ * or anything the caller chose. */
+static void exe_name(char *out, size_t len)
+{
+	char exe[4096];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	exe[n > 0 ? n : 0] = 0;
+	snprintf(out, len, "%.200s", strrchr(exe, '/') ? strrchr(exe, '/') + 1 : exe);
+}
+
 /* Log the promoted command line in full: what main() will read. */
 static void log_rewrite(const struct cpr_promotion *p)
 {
@@ -44,13 +55,17 @@ CPR_EXPORT int __libc_start_main(main_fn main, int argc, char **argv, void (*ini
 	start_fn real = (start_fn)dlsym(RTLD_NEXT, "__libc_start_main");
 	const char *mode = getenv("CPR_PROMOTE");
 	struct cpr_promotion p;
+	char binary[256];
 
 	if (!real) {
 		fprintf(stderr, "libcpr: cannot find __libc_start_main: %s\n", dlerror());
 		_exit(127);
 	}
 	if (is_qemu() && !(mode && !strcmp(mode, "off"))) {
-		int r = cpr_promote_argv(argc, argv, &p);
+		int r;
+
+		exe_name(binary, sizeof(binary));
+		r = cpr_promote_argv(binary, argc, argv, &p);
 
 		if (r > 0) {
 			log_rewrite(&p);

@@ -6,7 +6,9 @@
  *   ram-share: memory-backend-ram,share=on: converted too
  *   memfd:     memory-backend-memfd,share=on: recorded as it is (the shim holds a dup)
  *   file:      memory-backend-file,share=on: recorded as it is (the shim holds a dup)
- *   daemonize: -m 512M -daemonize: the daemon (a fork child) converts its RAM */
+ *   daemonize: -m 512M -daemonize: the daemon (a fork child) converts its RAM
+ *   numa:      two NUMA nodes on memory-backend-ram (2 x 256 MiB): both converted, and
+ *              nothing else (QEMU makes no pc.ram beside them, so no ROM takes its turn) */
 #include "config.h"
 
 #include <errno.h>
@@ -115,8 +117,8 @@ int main(int argc, char **argv)
 	int n = 0, tap = 0;
 
 	if (strcmp(mode, "anon") && strcmp(mode, "ram-share") && strcmp(mode, "memfd") &&
-	    strcmp(mode, "file") && strcmp(mode, "daemonize")) {
-		fprintf(stderr, "usage: shim-ram anon|ram-share|memfd|file|daemonize\n");
+	    strcmp(mode, "file") && strcmp(mode, "daemonize") && strcmp(mode, "numa")) {
+		fprintf(stderr, "usage: shim-ram anon|ram-share|memfd|file|daemonize|numa\n");
 		return 2;
 	}
 	testenv_init(&env, "shim-ram");
@@ -145,6 +147,15 @@ int main(int argc, char **argv)
 			 file);
 		extra[n++] = "-object";
 		extra[n++] = obj;
+	} else if (strcmp(mode, "numa") == 0) {
+		extra[n++] = "-object";
+		extra[n++] = "memory-backend-ram,id=n0,size=256M";
+		extra[n++] = "-object";
+		extra[n++] = "memory-backend-ram,id=n1,size=256M";
+		extra[n++] = "-numa";
+		extra[n++] = "node,nodeid=0,memdev=n0";
+		extra[n++] = "-numa";
+		extra[n++] = "node,nodeid=1,memdev=n1";
 	} else {
 		extra[n++] = "-daemonize";
 		extra[n++] = "-pidfile";
@@ -184,6 +195,11 @@ int main(int argc, char **argv)
 		      "largest converted mapping %llu MiB %s, want 512 MiB rw-s",
 		      (unsigned long long)(largest / MiB), perm);
 		CHECK(n == 1, "%d converted blocks, want only the main RAM", n);
+	} else if (strcmp(mode, "numa") == 0) {
+		CHECK(largest == 256 * MiB && strcmp(perm, "rw-s") == 0,
+		      "largest converted mapping %llu MiB %s, want 256 MiB rw-s",
+		      (unsigned long long)(largest / MiB), perm);
+		CHECK(n == 2, "%d converted blocks, want the two nodes' RAM only", n);
 	} else {
 		/* the backend is recorded as it is; nothing is converted */
 		CHECK(n == 0, "%d converted blocks, want none", n);

@@ -2,10 +2,11 @@
  * memory errors and one copy of its RAM, or the transfer is refused / rolled back and
  * the guest keeps running where it was.
  * usage: transfer copy|promoted|share-memfd|share-ram|chain|receive|receive-autostart|recover-busy|fail-start|kill-new|claim-kill-new|wrong-mem|
- *                 same-qmp|paused|no-libcpr|postcopy|hugetlb|hugetlb-memfd
+ *                 same-qmp|paused|no-libcpr|postcopy|hugetlb|hugetlb-memfd|promoted-numa
  * hugetlb: -mem-path on a hugetlbfs the test mounts (root): promoted to a hugetlb memfd,
  * moved in share tier, still on 2 MiB pages in the new QEMU. hugetlb-memfd: the same for
- * a memory-backend-memfd,hugetlb=on object. */
+ * a memory-backend-memfd,hugetlb=on object. promoted-numa: two NUMA nodes on
+ * memory-backend-ram (2 x 512 MiB), both promoted (no implicit RAM beside them), share tier. */
 #include "config.h"
 
 #include <errno.h>
@@ -36,6 +37,11 @@ static const char *const memfd_args[] = { "-object", "memory-backend-memfd,id=ra
 					  "-machine", "memory-backend=ram0", NULL };
 static const char *const ramshare_args[] = { "-object", "memory-backend-ram,id=ram0,size=1G,share=on",
 					     "-machine", "memory-backend=ram0", NULL };
+
+static const char *const numa_args[] = { "-object", "memory-backend-ram,id=n0,size=512M",
+					 "-object", "memory-backend-ram,id=n1,size=512M",
+					 "-numa", "node,nodeid=0,memdev=n0",
+					 "-numa", "node,nodeid=1,memdev=n1", NULL };
 
 static int filled(const struct guest_summary *s, void *arg)
 {
@@ -544,11 +550,14 @@ int main(int argc, char **argv)
 		sc = (struct scenario){ mode, "256M", NULL, 256ull << 20, "share" };
 	else if (!strcmp(mode, "promoted") || !strcmp(mode, "chain"))
 		sc = (struct scenario){ mode, "1G", NULL, 1ull << 30, "share" };
+	else if (!strcmp(mode, "promoted-numa"))
+		sc = (struct scenario){ mode, "1G", numa_args, 512ull << 20, "share" };
 	else if (!strcmp(mode, "share-memfd"))
 		sc = (struct scenario){ "share-memfd", "1G", memfd_args, 1ull << 30, "share" };
 	else if (!strcmp(mode, "share-ram"))
 		sc = (struct scenario){ "share-ram", "1G", ramshare_args, 1ull << 30, "share" };
 	else if (strcmp(mode, "copy") != 0 && strcmp(mode, "promoted") != 0 &&
+		 strcmp(mode, "promoted-numa") != 0 &&
 		 strcmp(mode, "chain") != 0 && strcmp(mode, "soak") != 0 && strcmp(mode, "hugetlb") != 0)
 		sc = (struct scenario){ mode, "512M", NULL, 512ull << 20, "copy" };
 

@@ -34,7 +34,10 @@ static void numa_backends_and_the_default(void **state)
 {
 	assert_int_equal(COUNT("-m", "2G", "-object", "memory-backend-ram,id=a,size=1G", "-object",
 			       "memory-backend-ram,size=1G,id=b", "-numa", "node,memdev=a", "-numa",
-			       "node,memdev=b"), 3);
+			       "node,memdev=b"), 2); /* QEMU makes no default RAM beside NUMA memdevs */
+	assert_int_equal(COUNT("-m", "1G", "-object", "memory-backend-file,id=a,size=1G,mem-path=/x",
+			       "-numa", "node,nodeid=0,cpus=0,memdev=a"), 0);
+	assert_int_equal(COUNT("-m", "1G", "-numa", "node,cpus=0", "-numa", "node,cpus=1"), 1);
 	assert_int_equal(COUNT("-object", "{\"qom-type\":\"memory-backend-ram\",\"id\":\"a\"}",
 			       "-machine", "{\"type\":\"pc\",\"memory-backend\":\"a\"}"), 1);
 	assert_int_equal(COUNT("-object", "qom-type=memory-backend-ram,id=a", "-machine",
