@@ -20,6 +20,7 @@
 #include "common/usock.h"
 #include "common/wire.h"
 #include "preload/control.h"
+#include "preload/highfd.h"
 #include "preload/inherit.h"
 #include "preload/release.h"
 #include "preload/log.h"
@@ -332,7 +333,7 @@ void cpr_control_ensure(void)
 		cpr_warn("no control socket: %s: %s", sock_path, strerror(-fd));
 		return;
 	}
-	listen_fd = fd;
+	listen_fd = fd = cpr_fd_move_high(fd);
 	/* QEMU's signals (SIGTERM, vCPU kicks) must never land on this thread. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);

@@ -12,6 +12,7 @@
 
 #include "convert.h"
 #include "fdtrack.h"
+#include "highfd.h"
 #include "inherit.h"
 #include "log.h"
 #include "real.h"
@@ -72,6 +73,7 @@ static int make_memfd(const char *name, uint64_t len)
 
 	if (fd < 0)
 		return -errno;
+	fd = cpr_fd_move_high(fd);
 	if (cpr_real()->ftruncate(fd, (off_t)len) < 0) {
 		r = -errno;
 		cpr_real()->close(fd);

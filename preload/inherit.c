@@ -19,6 +19,7 @@
 #include "common/wire.h"
 #include "control.h"
 #include "fdtrack.h"
+#include "highfd.h"
 #include "inherit.h"
 #include "log.h"
 #include "real.h"
@@ -205,7 +206,7 @@ void cpr_inherit_init(void)
 		struct stat st;
 		const char *bad;
 
-		in->fd = ch.fds[i];
+		in->fd = cpr_fd_move_high(ch.fds[i]);
 		bad = check_fd(&in->rec, in->fd, &st);
 		if (bad) {
 			reply(ch.rd.sock, "ERR EINVAL record %d (%s%u): fd is %s\n", i,

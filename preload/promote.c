@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/qemu-opts.h"
+#include "highfd.h"
 #include "inherit.h"
 #include "log.h"
 #include "promote.h"
@@ -391,6 +392,7 @@ int cpr_promote_open(const char *path, int flags)
 	fd = cpr_real()->memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING | huge_flags);
 	if (fd < 0)
 		return -1;
+	fd = cpr_fd_move_high(fd); /* plain QEMU has no descriptor for anonymous RAM */
 	if (!(flags & O_CLOEXEC))
 		cpr_real()->fcntl(fd, F_SETFD, 0);
 	cpr_debug("promotion: %s is memfd %s (fd %d)", path, name, fd);

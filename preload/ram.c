@@ -10,6 +10,7 @@
 
 #include "control.h"
 #include "env.h"
+#include "highfd.h"
 #include "inherit.h"
 #include "mainram.h"
 #include "fdtrack.h"
@@ -79,7 +80,7 @@ static void record_fd(const struct cpr_map_call *c)
 	if (cpr_inherit_pending())
 		cpr_inherit_claim(rec.kind, c->len, c->fd, &rec); /* ends QEMU on a mismatch */
 	cpr_size_str(c->len, size, sizeof(size));
-	rec.fd = cpr_real()->fcntl(c->fd, F_DUPFD_CLOEXEC, 0);
+	rec.fd = cpr_dup_high(c->fd);
 	if (rec.fd < 0) {
 		cpr_warn("cannot record %s of RAM at 0x%llx (%s): dup: %s; it will not be "
 			 "preserved", size, (unsigned long long)c->addr, rec.name, strerror(errno));

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "fdtrack.h"
+#include "highfd.h"
 #include "log.h"
 #include "owner.h"
 #include "real.h"
@@ -22,7 +23,7 @@ void cpr_tap_attached(int fd, const struct ifreq *ifr)
 	if (!(cpr_fd_flags(fd) & CPR_FD_TUN) || !cpr_owner())
 		return;
 	snprintf(rec.name, sizeof(rec.name), "%.*s", IFNAMSIZ, ifr->ifr_name);
-	rec.fd = cpr_real()->fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	rec.fd = cpr_dup_high(fd);
 	if (rec.fd < 0) {
 		cpr_warn("cannot record tap %s: dup: %s; it will not be preserved", rec.name,
 			 strerror(errno));
