@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "agent/journal.h"
+#include "agent/target.h"
 #include "common/rundir.h"
 
 struct journal {
@@ -45,27 +46,13 @@ static int file_path(pid_t old_pid, const char *suffix, char *buf, size_t len)
 
 unsigned long long journal_proc_start(pid_t pid)
 {
-	char path[64], buf[1024];
-	unsigned long long start = 0;
-	ssize_t n;
-	int fd;
+	char buf[1024];
+	const char *p = target_proc_stat(pid, buf, sizeof(buf));
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
-	/* field 22, counted after the command name, which may hold spaces and parentheses */
-	char *p = strrchr(buf, ')');
-	for (int field = 2; p && field < 22; field++)
-		p = strchr(p + 1, ' ');
-	if (p)
-		start = strtoull(p + 1, NULL, 10);
-	return start;
+	/* p is field 3 (the state); the start time is field 22 */
+	for (int field = 3; p && field < 22; field++)
+		p = strchr(p, ' ') ? strchr(p, ' ') + 1 : NULL;
+	return p ? strtoull(p, NULL, 10) : 0;
 }
 
 int journal_lock(pid_t old_pid, int *fd, char *err, size_t errlen)

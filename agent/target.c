@@ -102,24 +102,32 @@ int target_socket(pid_t pid, char *path, size_t len, char *err, size_t errlen)
 	return -ENOENT;
 }
 
-/* The state letter of /proc/PID/stat, or 0 if there is no such process. */
-static char proc_state(pid_t pid)
+const char *target_proc_stat(pid_t pid, char *buf, size_t len)
 {
-	char path[64], buf[512], *paren;
+	char path[64], *paren;
 	ssize_t n;
 	int fd;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
+		return NULL;
+	n = read(fd, buf, len - 1);
 	close(fd);
 	if (n <= 0)
-		return 0;
+		return NULL;
 	buf[n] = 0;
 	paren = strrchr(buf, ')'); /* the command name may hold spaces and parentheses */
-	return paren && paren[1] == ' ' ? paren[2] : 0;
+	return paren && paren[1] == ' ' ? paren + 2 : NULL;
+}
+
+/* The state letter of /proc/PID/stat, or 0 if there is no such process. */
+static char proc_state(pid_t pid)
+{
+	char buf[512];
+	const char *rest = target_proc_stat(pid, buf, sizeof(buf));
+
+	return rest ? rest[0] : 0;
 }
 
 bool target_gone(pid_t pid)

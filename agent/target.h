@@ -12,6 +12,10 @@ int target_pid_from_qmp(const char *qmp_path, pid_t *pid, char *err, size_t errl
 /* The control socket of pid, checked to exist; err explains what is wrong otherwise. */
 int target_socket(pid_t pid, char *path, size_t len, char *err, size_t errlen);
 
+/* /proc/PID/stat read into buf; what follows the command name (the state letter, then
+ * field 4 on), or NULL when there is no such process. */
+const char *target_proc_stat(pid_t pid, char *buf, size_t len);
+
 /* Whether pid has exited (a zombie counts: it runs nothing). */
 bool target_gone(pid_t pid);
 

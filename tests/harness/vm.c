@@ -331,3 +331,27 @@ int vm_wait_runstate(struct vm *vm, const char *state, int timeout_ms)
 {
 	return wait_state(vm, "query-status", "status", state, timeout_ms);
 }
+
+void vm_migration_settings(struct vm *vm, char *buf, size_t len)
+{
+	json_t *caps = NULL, *params = NULL, *c;
+	size_t i, n = 0;
+
+	buf[0] = 0;
+	if (qmp_execute(vm->qmp, "query-migrate-capabilities", NULL, &caps) < 0 ||
+	    qmp_execute(vm->qmp, "query-migrate-parameters", NULL, &params) < 0) {
+		snprintf(buf, len, "(unreadable)");
+		json_decref(caps);
+		return;
+	}
+	json_array_foreach(caps, i, c)
+		if (n < len)
+			n += (size_t)snprintf(buf + n, len - n, "%s=%d ",
+					      json_string_value(json_object_get(c, "capability")),
+					      json_is_true(json_object_get(c, "state")));
+	if (n < len)
+		snprintf(buf + n, len - n, "max-bandwidth=%lld",
+			 (long long)json_integer_value(json_object_get(params, "max-bandwidth")));
+	json_decref(caps);
+	json_decref(params);
+}

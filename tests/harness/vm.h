@@ -73,4 +73,8 @@ int vm_wait_migration(struct vm *vm, const char *status, int timeout_ms);
 /* Wait until query-status reports the run state (e.g. "running"). */
 int vm_wait_runstate(struct vm *vm, const char *state, int timeout_ms);
 
+/* The migration capabilities and max-bandwidth, as text ("(unreadable)" when QMP does not
+ * answer): what cpr-agent changes during a switch and must put back on a rollback. */
+void vm_migration_settings(struct vm *vm, char *buf, size_t len);
+
 #endif

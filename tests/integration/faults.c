@@ -84,32 +84,6 @@ static bool told_new(const char *path)
 	return told;
 }
 
-/* The old QEMU's migration settings the agent changes during a switch, as text. */
-static void migration_settings(struct vm *vm, char *buf, size_t len)
-{
-	json_t *caps = NULL, *params = NULL, *c;
-	size_t i, n = 0;
-
-	snprintf(buf, len, "(unreadable)");
-	if (qmp_execute(vm->qmp, "query-migrate-capabilities", NULL, &caps) < 0 ||
-	    qmp_execute(vm->qmp, "query-migrate-parameters", NULL, &params) < 0) {
-		json_decref(caps);
-		return;
-	}
-	json_array_foreach(caps, i, c) {
-		const char *cap = json_string_value(json_object_get(c, "capability")) ?: "";
-
-		if (n < len && (!strcmp(cap, "x-ignore-shared") || !strcmp(cap, "events")))
-			n += (size_t)snprintf(buf + n, len - n, "%s=%d ", cap,
-					      json_is_true(json_object_get(c, "state")));
-	}
-	if (n < len)
-		snprintf(buf + n, len - n, "max-bandwidth=%lld",
-			 (long long)json_integer_value(json_object_get(params, "max-bandwidth")));
-	json_decref(caps);
-	json_decref(params);
-}
-
 /* Whether pid is gone (or a zombie) within ms. */
 static bool gone_within(pid_t pid, int ms)
 {
@@ -144,7 +118,7 @@ static void one(const struct fault *f, FILE *table)
 	/* not the default, so that "put back" is not "reset" */
 	REQUIRE(vm_qmp(old, "migrate-set-parameters", json_pack("{s:I}", "max-bandwidth",
 								 (json_int_t)12345678)) == 0, "set");
-	migration_settings(old, settings, sizeof(settings));
+	vm_migration_settings(old, settings, sizeof(settings));
 	snprintf(agent, sizeof(agent), "%s/cpr-agent", builddir ? builddir : ".");
 	snprintf(qmp, sizeof(qmp), "%s/old-agent.qmp", env.dir);
 	snprintf(newqmp, sizeof(newqmp), "%s/new.qmp", env.dir);
@@ -210,7 +184,7 @@ static void one(const struct fault *f, FILE *table)
 	else
 		seen = LOST;
 	if (seen == OLD_RUNS) { /* and with the migration settings it had */
-		migration_settings(old, now, sizeof(now));
+		vm_migration_settings(old, now, sizeof(now));
 		CHECK(!strcmp(settings, now), "the old QEMU's migration settings were '%s', are "
 		      "'%s'", settings, now);
 	}

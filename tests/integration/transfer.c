@@ -429,31 +429,6 @@ static void soak(struct testenv *env, struct vm *old, struct vm_config *cfg, int
 	free(pause);
 }
 
-/* The old QEMU's migration settings the agent changes during a switch, as text. */
-static void migration_settings(struct vm *vm, char *buf, size_t len)
-{
-	json_t *caps = NULL, *params = NULL, *c;
-	size_t i, n = 0;
-
-	buf[0] = 0;
-	if (qmp_execute(vm->qmp, "query-migrate-capabilities", NULL, &caps) < 0 ||
-	    qmp_execute(vm->qmp, "query-migrate-parameters", NULL, &params) < 0) {
-		snprintf(buf, len, "(unreadable)");
-		json_decref(caps);
-		return;
-	}
-	json_array_foreach(caps, i, c)
-		if (n < len)
-			n += (size_t)snprintf(buf + n, len - n, "%s=%d ",
-					      json_string_value(json_object_get(c, "capability")),
-					      json_is_true(json_object_get(c, "state")));
-	if (n < len)
-		snprintf(buf + n, len - n, "max-bandwidth=%lld",
-			 (long long)json_integer_value(json_object_get(params, "max-bandwidth")));
-	json_decref(caps);
-	json_decref(params);
-}
-
 /* A rollback or refusal that follows the agent's change of the old QEMU's migration
  * settings puts them back: fault at `fault` (new QEMU killed), exit status want. */
 static void settings_restored(struct testenv *env, struct vm *old, const struct vm_config *cfg,
@@ -466,7 +441,7 @@ static void settings_restored(struct testenv *env, struct vm *old, const struct 
 	/* not the defaults, so that "put back" is not "reset" */
 	REQUIRE(vm_qmp(old, "migrate-set-parameters", json_pack("{s:I}", "max-bandwidth",
 								 (json_int_t)12345678)) == 0, "set");
-	migration_settings(old, before, sizeof(before));
+	vm_migration_settings(old, before, sizeof(before));
 	ncfg.name = "new";
 	setenv("CPR_AGENT_FAULT", fault, 1);
 	rc = run_agent(env, "old", "new", &ncfg);
@@ -476,7 +451,7 @@ static void settings_restored(struct testenv *env, struct vm *old, const struct 
 	      report_has(env, "new", "guest", "old"), "the report does not say the guest is back "
 	      "in the old QEMU");
 	CHECK(rc == want, "agent exited %d, want %d", rc, want);
-	migration_settings(old, after, sizeof(after));
+	vm_migration_settings(old, after, sizeof(after));
 	CHECK(!strcmp(before, after), "the old QEMU's migration settings were\n  %s\nand are "
 	      "now\n  %s", before, after);
 	check_still_old(env, old, "new");
