@@ -476,6 +476,7 @@ static void end_agent_qemu(struct testenv *env, struct vm *vm)
 
 int main(int argc, char **argv)
 {
+	long huge_before = -1; /* nr_hugepages before the hugetlb modes raised it */
 	const char *mode = argc > 1 ? argv[1] : "copy";
 	struct scenario sc = { "copy", "1G", NULL, 1ull << 30, "copy" };
 	struct testenv env;
@@ -507,10 +508,16 @@ int main(int argc, char **argv)
 		if (geteuid() != 0)
 			testenv_missing("root, to mount hugetlbfs and reserve huge pages");
 		snprintf(huge_dir, sizeof(huge_dir), "%s/huge", env.dir);
+		/* 300 more huge pages for this test, given back at its end */
+		f = fopen("/proc/sys/vm/nr_hugepages", "re");
+		if (!f || fscanf(f, "%ld", &huge_before) != 1)
+			huge_before = -1;
+		if (f)
+			fclose(f);
 		snprintf(cmd, sizeof(cmd), "mkdir -p %s && mount -t hugetlbfs none %s && "
-					   "echo $(( $(cat /proc/sys/vm/nr_hugepages) + 300 )) > "
-					   "/proc/sys/vm/nr_hugepages", huge_dir, huge_dir);
-		if (system(cmd) != 0)
+					   "echo %ld > /proc/sys/vm/nr_hugepages", huge_dir, huge_dir,
+			 huge_before + 300);
+		if (huge_before < 0 || system(cmd) != 0)
 			testenv_missing("hugetlbfs (mount -t hugetlbfs) and huge pages");
 		f = fopen("/proc/meminfo", "re");
 		while (f && fgets(cmd, sizeof(cmd), f))
@@ -547,7 +554,7 @@ int main(int argc, char **argv)
 		soak(&env, old, &cfg, c && atoi(c) > 0 ? atoi(c) : 100);
 	} else if (!strcmp(mode, "hugetlb")) {
 		struct vm_config ncfg = cfg;
-		char smaps[64], line[256], cmd[200];
+		char smaps[64], line[256];
 		long kps = 0;
 		bool in = false;
 		FILE *f;
@@ -566,11 +573,6 @@ int main(int argc, char **argv)
 			fclose(f);
 		printf("new QEMU's RAM: %ld kB pages\n", kps);
 		CHECK(kps == 2048, "the new QEMU's RAM is on %ld kB pages, not 2 MiB ones", kps);
-		end_agent_qemu(&env, cur);
-		cur = NULL;
-		snprintf(cmd, sizeof(cmd), "umount %s", huge_dir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "could not unmount %s\n", huge_dir);
 	} else if (!strcmp(mode, "chain")) {
 		const char *names[] = { "new", "newer", "newest" };
 		struct vm *from = old;
@@ -667,6 +669,14 @@ out:
 		vm_print_log(old);
 	vm_destroy(old);
 	end_agent_qemu(&env, cur);
+	if (huge_before >= 0) { /* the mount and the pages go back as they were */
+		char cmd[400];
+
+		snprintf(cmd, sizeof(cmd), "umount %s; echo %ld > /proc/sys/vm/nr_hugepages",
+			 huge_dir, huge_before);
+		if (system(cmd) != 0)
+			fprintf(stderr, "could not unmount %s or give back the huge pages\n", huge_dir);
+	}
 	testenv_cleanup(&env);
 	return check_failures ? 1 : 0;
 }
