@@ -20,21 +20,12 @@
 #include "agent/settle.h"
 #include "agent/target.h"
 
-/* The old QEMU gives the RAM up and quits (after a committed transfer). */
-static void retire(pid_t pid, const char *qmp_path)
+/* The old QEMU gives the RAM and its listening sockets up and quits (after a committed
+ * transfer). Not over QMP: a QMP path the QEMUs share leads to the new one. */
+static void retire(pid_t pid)
 {
-	char err[256];
-	struct ctl *ctl = NULL;
-	struct qmp *q = NULL;
-
-	if (ctl_connect_pid(&ctl, pid, err, sizeof(err)) == 0)
-		ctl_release(ctl);
-	ctl_close(ctl);
-	if (qmp_connect(&q, qmp_path, 3000, err, sizeof(err)) == 0)
-		qmp_execute(q, "quit", NULL, NULL);
-	else
-		kill(pid, SIGTERM);
-	qmp_close(q);
+	settle_old_gives_up(pid, NULL);
+	kill(pid, SIGTERM);
 }
 
 /* The guest runs in the new QEMU: its libcpr ends its transfer-time hold on heap trims
@@ -153,7 +144,7 @@ int cmd_recover(int argc, char **argv)
 		/* a pid may name another process by now: the start time tells */
 		if (target_is_qemu(st.old_pid) &&
 		    (!st.old_start || st.old_start == journal_proc_start(st.old_pid))) {
-			retire(st.old_pid, st.old_qmp);
+			retire(st.old_pid);
 			fprintf(out, "told the old QEMU %d to release the RAM and quit\n",
 				(int)st.old_pid);
 		}

@@ -46,11 +46,20 @@ static void describe(const struct cpr_record *r, char *buf, size_t len)
 	case CPR_KIND_TAP:
 		snprintf(buf, len, "/dev/net/tun (%s)", r->name);
 		break;
+	case CPR_KIND_LISTEN:
+		snprintf(buf, len, "listening socket %s", r->name);
+		break;
+	case CPR_KIND_FD:
+		snprintf(buf, len, "fd %s from QEMU's launcher", r->name);
+		break;
+	case CPR_KIND_PIDFILE:
+		snprintf(buf, len, "pidfile %s", r->path);
+		break;
 	default:
 		snprintf(buf, len, "memfd:%s", r->name);
 		break;
 	}
-	if (r->kind != CPR_KIND_TAP) {
+	if (CPR_KIND_IS_RAM(r->kind)) {
 		size_t n = strlen(buf);
 
 		snprintf(buf + n, len - n, " (%s%s)", r->flags & CPR_REC_SHARED ? "shared" : "private",
@@ -145,7 +154,7 @@ int cmd_status(int argc, char **argv)
 		char size[32], what[320], key[48];
 
 		for (size_t i = 0; i < n; i++)
-			ram += recs[i].kind == CPR_KIND_TAP ? 0 : recs[i].size;
+			ram += CPR_KIND_IS_RAM(recs[i].kind) ? recs[i].size : 0;
 		human_size(ram, size, sizeof(size));
 		printf("process %d, libcpr %s, role %s, %zu record%s, %s of guest RAM\n",
 		       (int)ctl_pid(ctl), version, ctl_role(ctl), n, n == 1 ? "" : "s", size);
@@ -156,7 +165,7 @@ int cmd_status(int argc, char **argv)
 			human_size(recs[i].size, size, sizeof(size));
 			describe(&recs[i], what, sizeof(what));
 			printf("%-4u %-10s %-14s %10s  %s\n", recs[i].id, cpr_kind_name(recs[i].kind),
-			       key, recs[i].kind == CPR_KIND_TAP ? "-" : size, what);
+			       key, CPR_KIND_IS_RAM(recs[i].kind) ? size : "-", what);
 		}
 	}
 	status = 0;

@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <signal.h>
@@ -158,8 +159,11 @@ static void report(struct transfer *t, int64_t total_ns)
 				      "new-pid", (int)t->new_pid, "pause-ms", pause_ms,
 				      "stream-ram-bytes", (json_int_t)t->ram_transferred,
 				      "ram-preserved-bytes", (json_int_t)t->ram_bytes,
-				      "blocks-preserved", (json_int_t)t->nkeep, "total-ms",
+				      "blocks-preserved", (json_int_t)t->nram, "total-ms",
 				      (double)total_ns / 1e6);
+
+		json_object_set_new(j, "devices-preserved", json_integer((json_int_t)t->devices_claimed));
+		json_object_set_new(j, "devices-unclaimed", json_string(t->devices_unclaimed));
 
 		json_object_set_new(j, "new-libcpr",
 				    json_pack("{s:i,s:i,s:I,s:I}", "trim-hold-at-resume",
@@ -182,7 +186,10 @@ static void report(struct transfer *t, int64_t total_ns)
 						      : "stopped (the guest was stopped first)");
 	printf("  pause         %.1f ms (old STOP to new RESUME)\n", pause_ms);
 	printf("  RAM preserved %.1f MiB in %zu block%s\n", (double)t->ram_bytes / 1048576.0,
-	       t->nkeep, t->nkeep == 1 ? "" : "s");
+	       t->nram, t->nram == 1 ? "" : "s");
+	printf("  devices       %zu handed over (taps, listening sockets, numbered fds, pidfile)%s%s\n",
+	       t->devices_claimed, t->devices_unclaimed[0] ? "; not taken by the new QEMU, closed: " : "",
+	       t->devices_unclaimed);
 	printf("  RAM in stream %.1f MiB\n", (double)t->ram_transferred / 1048576.0);
 	printf("  total         %.0f ms\n", (double)total_ns / 1e6);
 	if (t->trim_hold_at_resume == 1 && t->trim_hold_after == 0)
@@ -230,7 +237,7 @@ static int settle_transfer(struct transfer *t)
 	struct settle s = { .phase = journal_current(t->journal), .old_pid = t->old_pid,
 			    .old_qmp = t->old_qmp_path, .oldq = t->oldq, .new_pid = t->new_pid,
 			    .new_qmp = t->new_qmp, .newq = t->newq, .new_is_child = t->new_is_child,
-			    .timeout_ms = 10000, .journal = t->journal,
+			    .timeout_ms = 10000, .journal = t->journal, .oldctl = t->oldctl,
 			    .old_settings = t->old_settings };
 	enum settle_end end;
 	int rc;
@@ -366,6 +373,32 @@ static int check_old(struct transfer *t, struct memdev *devs, size_t *ndevs)
 	return 0;
 }
 
+/* The fds of every record from the old QEMU's libcpr, in one request; a pidfile's is opened
+ * here, by its path (libcpr keeps none: closing one would drop QEMU's lock on it). */
+static int fetch_fds(struct transfer *t, uint32_t *ids)
+{
+	int got[MAX_PRESERVED];
+	size_t n = 0;
+
+	for (size_t i = 0; i < t->nkeep; i++)
+		if (t->keep[i].kind != CPR_KIND_PIDFILE)
+			ids[n++] = t->keep[i].id;
+	if (n && ctl_fetch_fds(t->oldctl, ids, n, got) < 0)
+		return transfer_why(t, "old QEMU's libcpr: %s", ctl_error(t->oldctl));
+	n = 0;
+	for (size_t i = 0; i < t->nkeep; i++) {
+		if (t->keep[i].kind != CPR_KIND_PIDFILE) {
+			t->fds[i] = got[n++];
+			continue;
+		}
+		t->fds[i] = open(t->keep[i].path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+		if (t->fds[i] < 0)
+			return transfer_why(t, "the old QEMU's pidfile %s: %s", t->keep[i].path,
+					    strerror(errno));
+	}
+	return 0;
+}
+
 /* The new command line checked (or the served QEMU's channel prepared), and the RAM's
  * fds fetched from the old QEMU. 0, or -1 to refuse. */
 static int prepare_new(struct transfer *t, struct qemu_argv *new_args, char *libcpr,
@@ -386,10 +419,8 @@ static int prepare_new(struct transfer *t, struct qemu_argv *new_args, char *lib
 			 (int)t->old_pid);
 		t->defer = true; /* a served QEMU must have been started with -incoming defer */
 	}
-	for (size_t i = 0; i < t->nkeep; i++)
-		ids[i] = t->keep[i].id;
-	if (ctl_fetch_fds(t->oldctl, ids, t->nkeep, t->fds) < 0)
-		return transfer_why(t, "old QEMU's libcpr: %s", ctl_error(t->oldctl));
+	if (fetch_fds(t, ids) < 0)
+		return -1;
 	transfer_phase(t, "fds fetched");
 	transfer_fault(t, "after-fds");
 	return 0;
@@ -403,6 +434,10 @@ static int start_new(struct transfer *t, const struct qemu_argv *new_args, const
 	pid_t started;
 	int chan, r;
 
+	/* the new QEMU alone accepts on the listening sockets it inherits */
+	if (ctl_park(t->oldctl) < 0)
+		return transfer_why(t, "old QEMU's libcpr cannot park its listening sockets: %s",
+				    ctl_error(t->oldctl));
 	chan = t->receive_path ? new_receive(t) : new_spawn(t, libcpr, !new_args->incoming[0]);
 	if (chan < 0)
 		return -1;

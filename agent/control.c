@@ -289,6 +289,20 @@ int ctl_resumed(struct ctl *c)
 	return r < 0 ? r : 0;
 }
 
+int ctl_park(struct ctl *c)
+{
+	int r = request(c, "PARK\n", NULL, 0, NULL);
+
+	return r < 0 ? r : 0;
+}
+
+int ctl_unpark(struct ctl *c)
+{
+	int r = request(c, "UNPARK\n", NULL, 0, NULL);
+
+	return r < 0 ? r : 0;
+}
+
 int ctl_prefault(struct ctl *c)
 {
 	int r = request(c, "PREFAULT\n", NULL, 0, NULL);

@@ -36,6 +36,13 @@ int ctl_release(struct ctl *c);
 /* RESUMED: the guest runs in this new QEMU; its shim ends what it held for the transfer. */
 int ctl_resumed(struct ctl *c);
 
+/* PARK: the old QEMU stops accepting on its listening sockets (placeholders stand in), so
+ * a client that connects meanwhile is served by the new QEMU, which inherits them. Lasts
+ * until UNPARK, or for good after RELEASE; the shim undoes it when this connection closes
+ * before a RELEASE (an agent that died). */
+int ctl_park(struct ctl *c);
+int ctl_unpark(struct ctl *c);
+
 /* PREFAULT: copy tier; the new QEMU's shim maps the inherited RAM's pages ahead of the stream. */
 int ctl_prefault(struct ctl *c);
 

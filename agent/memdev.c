@@ -49,11 +49,6 @@ int memdev_list(struct transfer *t, struct qmp *q, struct memdev *out, size_t ma
 	return 0;
 }
 
-static bool is_ram_kind(uint32_t kind)
-{
-	return kind == CPR_KIND_RAM_ANON || kind == CPR_KIND_RAM_MEMFD || kind == CPR_KIND_RAM_FILE;
-}
-
 /* Choose what is preserved: the memory backends' RAM. QEMU allocates every backend before
  * any device RAM (ROMs, VRAM), so they are the first records, in order; their sizes must
  * be the backends' sizes. ROMs and VRAM travel in the stream, where the old bytes win. */
@@ -72,7 +67,7 @@ int memdev_choose_records(struct transfer *t, const struct memdev *devs, size_t 
 	for (size_t i = 0; i < n && k < ndevs; i++) {
 		size_t d;
 
-		if (!is_ram_kind(recs[i].kind))
+		if (!CPR_KIND_IS_RAM(recs[i].kind))
 			continue;
 		for (d = 0; d < ndevs; d++)
 			if (!used[d] && devs[d].size == recs[i].size)
@@ -90,10 +85,24 @@ int memdev_choose_records(struct transfer *t, const struct memdev *devs, size_t 
 		t->ram_bytes += recs[i].size;
 		k++;
 	}
-	free(recs);
-	if (k != ndevs)
+	if (k != ndevs) {
+		free(recs);
 		return transfer_why(t, "libcpr recorded %zu of the old QEMU's %zu memory backends (was it "
 			      "loaded from the start?)", k, ndevs);
+	}
+	t->nram = k;
+	/* then every device the old QEMU holds: taps, listening sockets, numbered fds, pidfile */
+	for (size_t i = 0; i < n; i++) {
+		if (CPR_KIND_IS_RAM(recs[i].kind))
+			continue;
+		if (k == MAX_PRESERVED) {
+			free(recs);
+			return transfer_why(t, "the old QEMU holds more than %d records: cannot hand "
+					    "them all over", MAX_PRESERVED);
+		}
+		t->keep[k++] = recs[i];
+	}
+	free(recs);
 	t->nkeep = k;
 	return 0;
 }
@@ -134,9 +143,9 @@ int memdev_verify_claim(struct transfer *t, const struct memdev *olddevs, size_t
 	if (ctl_list(t->newctl, &recs, &n) < 0)
 		return transfer_why(t, "new QEMU's libcpr: %s", ctl_error(t->newctl));
 	for (size_t i = 0; i < n; i++) {
-		if (!(recs[i].flags & CPR_REC_INHERITED))
+		if (!(recs[i].flags & CPR_REC_INHERITED) || !CPR_KIND_IS_RAM(recs[i].kind))
 			continue;
-		if (claimed < t->nkeep && recs[i].size != t->keep[claimed].size) {
+		if (claimed < t->nram && recs[i].size != t->keep[claimed].size) {
 			free(recs);
 			return transfer_why(t, "block %zu: %" PRIu64 " bytes preserved, %" PRIu64 " claimed",
 				   claimed, t->keep[claimed].size, recs[i].size);
@@ -144,7 +153,7 @@ int memdev_verify_claim(struct transfer *t, const struct memdev *olddevs, size_t
 		claimed++;
 	}
 	free(recs);
-	if (claimed != t->nkeep)
-		return transfer_why(t, "the new QEMU claimed %zu of %zu preserved blocks", claimed, t->nkeep);
+	if (claimed != t->nram)
+		return transfer_why(t, "the new QEMU claimed %zu of %zu preserved blocks", claimed, t->nram);
 	return 0;
 }

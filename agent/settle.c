@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "agent/control.h"
 #include "agent/qmp.h"
 #include "agent/settle.h"
 #include "agent/target.h"
@@ -81,6 +82,28 @@ static bool new_holds_state(struct settle *s)
 
 static enum settle_end after_commit(struct settle *s);
 
+/* The old QEMU's listening sockets are its own again (the new QEMU is gone). */
+static void old_unparks(struct settle *s)
+{
+	if (s->oldctl)
+		ctl_unpark(s->oldctl); /* else its libcpr did when the agent's connection closed */
+}
+
+/* After the commit the old QEMU never runs the guest again: it gives up the RAM and the
+ * listening sockets they share, so that a QMP path they share leads to the new QEMU. */
+void settle_old_gives_up(pid_t old_pid, struct ctl *oldctl)
+{
+	struct ctl *c = oldctl;
+	char err[256];
+
+	if (!c && ctl_connect_pid(&c, old_pid, err, sizeof(err)) < 0)
+		return;
+	ctl_park(c);
+	ctl_release(c);
+	if (c != oldctl)
+		ctl_close(c);
+}
+
 static enum settle_end before_commit(struct settle *s)
 {
 	struct qmp *q;
@@ -90,6 +113,7 @@ static enum settle_end before_commit(struct settle *s)
 		return after_commit(s);
 	}
 	end_new(s);
+	old_unparks(s);
 	if (!still_there(s->old_pid, s->old_start, false)) {
 		snprintf(s->msg, sizeof(s->msg), "the old QEMU (pid %d) died during the transfer, "
 			 "before any other QEMU ran the guest: the guest is gone with it (nothing "
@@ -127,6 +151,8 @@ static enum settle_end after_commit(struct settle *s)
 			 "than the RAM); the guest is lost", (int)s->new_pid, (int)s->old_pid);
 		return SETTLE_LOST;
 	}
+	if (still_there(s->old_pid, s->old_start, false))
+		settle_old_gives_up(s->old_pid, s->oldctl);
 	q = conn(&s->newq, s->new_qmp, s->timeout_ms);
 	runstate(q, state, sizeof(state));
 	if (q && (!strcmp(state, "running") || qmp_execute(q, "cont", NULL, NULL) == 0)) {

@@ -12,6 +12,7 @@
 #include "agent/journal.h"
 
 struct qmp;
+struct ctl;
 
 enum settle_end {
 	SETTLE_UNTOUCHED, /* the old QEMU was never stopped: the guest is where it was */
@@ -27,6 +28,7 @@ struct settle {
 	unsigned long long old_start; /* 0: not known */
 	const char *old_qmp;
 	struct qmp *oldq; /* connected on need when NULL; the caller closes it */
+	struct ctl *oldctl; /* the old QEMU's libcpr, or NULL: connected on need */
 	pid_t new_pid;    /* 0: none */
 	unsigned long long new_start;
 	const char *new_qmp;
@@ -39,5 +41,9 @@ struct settle {
 };
 
 enum settle_end settle(struct settle *s);
+
+/* After a commit: the old QEMU's libcpr parks its listening sockets for good and releases
+ * the RAM (oldctl, or a connection made here). Best effort. */
+void settle_old_gives_up(pid_t old_pid, struct ctl *oldctl);
 
 #endif

@@ -147,6 +147,35 @@ static long long new_status_number(struct ctl *c, const char *key)
 	return ctl_status(c, key, val, sizeof(val)) == 0 ? strtoll(val, NULL, 10) : -1;
 }
 
+/* Which of the old QEMU's devices the new one took: its libcpr's inherited records of the
+ * same kind and key. Those it left were closed when it was told the guest runs. */
+static void count_devices(struct transfer *t, struct ctl *c)
+{
+	struct cpr_record *recs = NULL;
+	size_t n = 0, used = 0;
+
+	if (ctl_list(c, &recs, &n) < 0)
+		return;
+	for (size_t i = t->nram; i < t->nkeep; i++) {
+		const struct cpr_record *k = &t->keep[i];
+		bool found = false;
+
+		for (size_t j = 0; j < n && !found; j++)
+			found = (recs[j].flags & CPR_REC_INHERITED) && recs[j].kind == k->kind &&
+				!strcmp(recs[j].name, k->name) && !strcmp(recs[j].path, k->path);
+		if (found) {
+			t->devices_claimed++;
+			continue;
+		}
+		used += (size_t)snprintf(t->devices_unclaimed + used,
+					 used < sizeof(t->devices_unclaimed) ?
+						 sizeof(t->devices_unclaimed) - used : 0,
+					 "%s%s %s", used ? ", " : "", cpr_kind_name(k->kind),
+					 k->path[0] ? k->path : k->name);
+	}
+	free(recs);
+}
+
 /* The guest runs in the new QEMU: its libcpr stops holding heap trims (preload/trimhold.c).
  * The hold must have lasted from the handover to here and must end now: both are states
  * the report gives (how many trims QEMU happened to attempt meanwhile is the RCU thread's
@@ -170,6 +199,7 @@ static void tell_new_resumed(struct transfer *t)
 		t->trim_hold_after = (int)new_status_number(c, "trim-hold");
 		t->trims_held = new_status_number(c, "trims-held");
 		t->prefaulted_bytes = new_status_number(c, "prefaulted-bytes");
+		count_devices(t, c);
 	}
 	ctl_close(c);
 }

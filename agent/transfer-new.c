@@ -52,6 +52,16 @@ int new_find_libcpr(struct transfer *t, char *buf, size_t len)
 	return transfer_why(t, "cannot find libcpr.so for the new QEMU: pass --libcpr PATH");
 }
 
+/* Whether the old QEMU's libcpr recorded a listening socket at path (among the records
+ * this transfer hands over). */
+static bool old_records_listener(const struct transfer *t, const char *path)
+{
+	for (size_t i = 0; i < t->nkeep; i++)
+		if (t->keep[i].kind == CPR_KIND_LISTEN && !strcmp(t->keep[i].path, path))
+			return true;
+	return false;
+}
+
 /* Check the new command line before anything starts. */
 int new_check_command(struct transfer *t, struct qemu_argv *a)
 {
@@ -66,13 +76,15 @@ int new_check_command(struct transfer *t, struct qemu_argv *a)
 	else
 		return transfer_why(t, "the new QEMU command line has no QMP socket: add -qmp "
 			      "unix:PATH,server=on,wait=off (or pass --new-qmp PATH)");
-	/* QEMU unlinks and rebinds a socket path at start: sharing one with the running QEMU
-	 * would leave it unreachable there after a rollback. */
+	/* A socket path the old QEMU listens on is inherited by the new one (preload/listen.c)
+	 * when the old QEMU's libcpr recorded it; else QEMU would unlink and rebind it, and
+	 * after a rollback the old QEMU would be unreachable there. */
 	for (size_t i = 0; i < a->nlisten; i++)
-		if (process_listens_on(t->old_pid, a->listen[i]))
-			return transfer_why(t, "the new QEMU would take over %s from the running QEMU (pid %d); "
-				      "after a rollback the old QEMU would be unreachable there: give "
-				      "the new QEMU its own socket paths", a->listen[i],
+		if (process_listens_on(t->old_pid, a->listen[i]) && !old_records_listener(t, a->listen[i]))
+			return transfer_why(t, "the new QEMU would take over %s from the running QEMU (pid %d), "
+				      "whose libcpr did not record that socket (passed by number, or an "
+				      "older libcpr?); after a rollback the old QEMU would be unreachable "
+				      "there: give the new QEMU its own socket path", a->listen[i],
 				   (int)t->old_pid);
 	if (a->incoming[0] && strcmp(a->incoming, "defer") != 0) {
 		if (strncmp(a->incoming, "unix:", 5) != 0)

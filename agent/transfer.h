@@ -43,7 +43,8 @@ struct transfer {
 	/* what moves */
 	struct cpr_record keep[MAX_PRESERVED];
 	int fds[MAX_PRESERVED];
-	size_t nkeep;
+	size_t nkeep;       /* guest RAM first (nram records), then the devices */
+	size_t nram;
 	uint64_t ram_bytes;
 	struct tier tier;
 	/* the old QEMU's migration settings the switch changes, as they were (put back on
@@ -56,6 +57,9 @@ struct transfer {
 	/* what the new QEMU's libcpr said when told the guest runs (-1: not said) */
 	int trim_hold_at_resume, trim_hold_after;
 	long long trims_held, prefaulted_bytes;
+	/* the devices the new QEMU took (its libcpr's inherited records) and those it left */
+	size_t devices_claimed;
+	char devices_unclaimed[512];
 	char err[1024];
 	char fault[64]; /* the CPR_AGENT_FAULT that fired (tests), for the report */
 };

@@ -10,6 +10,9 @@ static const char *const kinds[] = {
 	[CPR_KIND_RAM_MEMFD] = "ram-memfd",
 	[CPR_KIND_RAM_FILE] = "ram-file",
 	[CPR_KIND_TAP] = "tap",
+	[CPR_KIND_LISTEN] = "listen",
+	[CPR_KIND_FD] = "fd",
+	[CPR_KIND_PIDFILE] = "pidfile",
 };
 
 static const struct {

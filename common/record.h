@@ -11,8 +11,15 @@ enum cpr_kind {
 	CPR_KIND_RAM_ANON = 1, /* QEMU's anonymous RAM, converted to a memfd the shim owns */
 	CPR_KIND_RAM_MEMFD,    /* a memfd QEMU created itself (memory-backend-memfd) */
 	CPR_KIND_RAM_FILE,     /* a file QEMU opened and mapped shared (memory-backend-file) */
-	CPR_KIND_TAP,          /* a tap device QEMU attached with TUNSETIFF; name is the ifname */
+	CPR_KIND_TAP,          /* a tap queue QEMU attached with TUNSETIFF; name is the ifname */
+	CPR_KIND_LISTEN,       /* a socket QEMU listens on; name is its address (unix:PATH, tcp:HOST:PORT) */
+	CPR_KIND_FD,           /* a descriptor QEMU's command line names by number; name is the number */
+	CPR_KIND_PIDFILE,      /* QEMU's -pidfile, locked by it; path is the file */
 };
+
+/* Whether kind is guest RAM (claimed in allocation order) rather than a device's fd
+ * (claimed by its key: interface name and queue, address, number, path). */
+#define CPR_KIND_IS_RAM(kind) ((kind) >= CPR_KIND_RAM_ANON && (kind) <= CPR_KIND_RAM_FILE)
 
 /* Flags of a record. */
 #define CPR_REC_SHARED 0x1u    /* QEMU asked for MAP_SHARED (share=on or a file backend) */
@@ -29,10 +36,11 @@ struct cpr_record {
 	uint64_t addr;      /* host virtual address of the mapping in QEMU */
 	int fd;             /* the shim's own descriptor (O_CLOEXEC), kept while the record lives */
 	char name[64];      /* memfd name (as in /proc/PID/maps without "memfd:"), or file name */
-	char path[256];     /* CPR_KIND_RAM_FILE: the path QEMU opened; else empty */
+	char path[256];     /* ram-file and pidfile: the path QEMU opened; listen: a UNIX socket's path */
 };
 
-/* Stable text for a kind: "ram-anon", "ram-memfd", "ram-file", "tap"; NULL if unknown. */
+/* Stable text for a kind: "ram-anon", "ram-memfd", "ram-file", "tap", "listen", "fd",
+ * "pidfile"; NULL if unknown. */
 const char *cpr_kind_name(uint32_t kind);
 
 /* The kind named by name[0..len), or 0. */

@@ -97,8 +97,13 @@ int cpr_wire_parse_request(const char *line, size_t len, struct cpr_request *req
 		req->op = CPR_OP_RESUMED;
 	else if ((size_t)(p - word) == 8 && memcmp(word, "PREFAULT", 8) == 0)
 		req->op = CPR_OP_PREFAULT;
+	else if ((size_t)(p - word) == 4 && memcmp(word, "PARK", 4) == 0)
+		req->op = CPR_OP_PARK;
+	else if ((size_t)(p - word) == 6 && memcmp(word, "UNPARK", 6) == 0)
+		req->op = CPR_OP_UNPARK;
 	else {
-		*why = "unknown request (LIST, FDS ID..., STATUS, RELEASE, RESUMED, PREFAULT)";
+		*why = "unknown request (LIST, FDS ID..., STATUS, RELEASE, RESUMED, PREFAULT, PARK, "
+		       "UNPARK)";
 		return -EINVAL;
 	}
 	while (p < end) {

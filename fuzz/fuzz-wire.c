@@ -16,7 +16,9 @@
 static void fuzz_request(const char *line, size_t len)
 {
 	static const char *const ops[] = { [CPR_OP_LIST] = "LIST", [CPR_OP_FDS] = "FDS",
-					   [CPR_OP_STATUS] = "STATUS", [CPR_OP_RELEASE] = "RELEASE" };
+					   [CPR_OP_STATUS] = "STATUS", [CPR_OP_RELEASE] = "RELEASE",
+					   [CPR_OP_RESUMED] = "RESUMED", [CPR_OP_PREFAULT] = "PREFAULT",
+					   [CPR_OP_PARK] = "PARK", [CPR_OP_UNPARK] = "UNPARK" };
 	struct cpr_request req, again;
 	const char *why = NULL;
 	char buf[16 + CPR_WIRE_MAX_FDS * 11];
@@ -28,7 +30,7 @@ static void fuzz_request(const char *line, size_t len)
 		FUZZ_CHECK(why && why[0]); /* libcpr sends it back as the ERR text */
 		return;
 	}
-	FUZZ_CHECK(req.op >= CPR_OP_LIST && req.op <= CPR_OP_RELEASE);
+	FUZZ_CHECK(req.op >= CPR_OP_LIST && req.op <= CPR_OP_UNPARK);
 	FUZZ_CHECK(req.nids <= CPR_WIRE_MAX_FDS);
 	FUZZ_CHECK((req.op == CPR_OP_FDS) == (req.nids > 0));
 	used = (size_t)snprintf(buf, sizeof(buf), "%s", ops[req.op]);

@@ -23,7 +23,9 @@
 #include "preload/highfd.h"
 #include "preload/inherit.h"
 #include "preload/release.h"
+#include "preload/listen.h"
 #include "preload/log.h"
+#include "preload/pidfile.h"
 #include "preload/prefault.h"
 #include "preload/real.h"
 #include "preload/registry.h"
@@ -35,6 +37,7 @@
 
 struct client {
 	int fd;
+	bool parked; /* it parked the listeners: they come back if it leaves without RELEASE */
 	size_t len;
 	int64_t last_ms;
 	char buf[CPR_WIRE_MAX_REQUEST];
@@ -115,22 +118,25 @@ static int do_status(int fd)
 	int len;
 
 	for (size_t i = 0; i < n && i < CPR_REGISTRY_MAX; i++)
-		if (recs[i].kind != CPR_KIND_TAP)
+		if (CPR_KIND_IS_RAM(recs[i].kind))
 			ram += recs[i].size;
 	len = snprintf(out, sizeof(out),
-		       "OK 13\nversion=%s\nprotocol=%d\npid=%d\nrole=%s\nrecords=%zu\n"
+		       "OK 15\nversion=%s\nprotocol=%d\npid=%d\nrole=%s\nrecords=%zu\n"
 		       "ram-bytes=%llu\ninherited=%u\nunclaimed=%u\nreleased=%d\n"
-		       "trim-hold=%d\ntrims-held=%u\nprefault-blocks=%u\nprefaulted-bytes=%llu\n",
+		       "trim-hold=%d\ntrims-held=%u\nprefault-blocks=%u\nprefaulted-bytes=%llu\n"
+		       "unclaimed-devices=%u\npidfile-locked=%d\n",
 		       PACKAGE_VERSION, CPR_WIRE_VERSION, (int)getpid(), role, n,
 		       (unsigned long long)ram, cpr_inherit_received(), cpr_inherit_unclaimed(),
 		       cpr_released(), cpr_trimhold_active(), cpr_trimhold_held(),
-		       cpr_prefault_blocks(), (unsigned long long)cpr_prefault_mapped());
+		       cpr_prefault_blocks(), (unsigned long long)cpr_prefault_mapped(),
+		       cpr_inherit_unclaimed_devices(), cpr_pidfile_state());
 	return cpr_send_with_fds(fd, out, (size_t)len, NULL, 0);
 }
 
 /* Answer one request line; a negative return drops the client. */
-static int handle_line(int fd, const char *line, size_t len)
+static int handle_line(struct client *c, const char *line, size_t len)
 {
+	int fd = c->fd;
 	struct cpr_request req;
 	const char *why = "";
 	int r = cpr_wire_parse_request(line, len, &req, &why);
@@ -146,6 +152,19 @@ static int handle_line(int fd, const char *line, size_t len)
 		return do_status(fd);
 	case CPR_OP_RELEASE:
 		cpr_release();
+		c->parked = false; /* for good: the listeners are the new QEMU's */
+		return cpr_send_with_fds(fd, "OK 0\n", 5, NULL, 0);
+	case CPR_OP_PARK: {
+		int n = cpr_listen_park();
+
+		if (n < 0)
+			return reply_error(fd, -n, "cannot park the listening sockets");
+		c->parked = true;
+		return cpr_send_with_fds(fd, "OK 0\n", 5, NULL, 0);
+	}
+	case CPR_OP_UNPARK:
+		cpr_listen_unpark();
+		c->parked = false;
 		return cpr_send_with_fds(fd, "OK 0\n", 5, NULL, 0);
 	case CPR_OP_PREFAULT: {
 		int n = cpr_prefault_inherited();
@@ -156,6 +175,8 @@ static int handle_line(int fd, const char *line, size_t len)
 		return cpr_send_with_fds(fd, "OK 0\n", 5, NULL, 0);
 	}
 	case CPR_OP_RESUMED:
+		cpr_inherit_commit();
+		cpr_pidfile_commit();
 		cpr_trimhold_end("cpr-agent: the guest runs here");
 		return cpr_send_with_fds(fd, "OK 0\n", 5, NULL, 0);
 	}
@@ -185,7 +206,7 @@ static int serve(struct client *c)
 			return 0;
 		}
 		linelen = (size_t)(nl - c->buf);
-		if (handle_line(c->fd, c->buf, linelen) < 0)
+		if (handle_line(c, c->buf, linelen) < 0)
 			return -1;
 		memmove(c->buf, nl + 1, c->len - linelen - 1);
 		c->len -= linelen + 1;
@@ -231,6 +252,10 @@ static void admit(void)
 
 static void drop(struct client *c)
 {
+	/* an agent that parked and then died or gave up: the listeners are this QEMU's */
+	if (c->parked && !cpr_released())
+		cpr_listen_unpark();
+	c->parked = false;
 	cpr_real()->close(c->fd);
 	c->fd = -1;
 	c->len = 0;
@@ -245,7 +270,8 @@ static void *run(void *arg)
 
 		p[0] = (struct pollfd){ .fd = listen_fd, .events = POLLIN };
 		for (int i = 0; i < MAX_CLIENTS; i++) {
-			if (clients[i].fd >= 0 && now - clients[i].last_ms > CLIENT_IDLE_MS)
+			if (clients[i].fd >= 0 && !clients[i].parked &&
+			    now - clients[i].last_ms > CLIENT_IDLE_MS)
 				drop(&clients[i]);
 			p[i + 1] = (struct pollfd){ .fd = clients[i].fd, .events = POLLIN };
 		}
@@ -328,7 +354,9 @@ void cpr_control_ensure(void)
 		return;
 	}
 	/* a stale socket at the path is of a dead process with our pid */
+	cpr_listen_skip(true); /* libcpr's own socket is no device of QEMU's */
 	fd = cpr_unix_listen(sock_path, 8);
+	cpr_listen_skip(false);
 	if (fd < 0) {
 		cpr_warn("no control socket: %s: %s", sock_path, strerror(-fd));
 		return;

@@ -51,8 +51,17 @@ void cpr_fd_block_memfd(int fd)
 
 void cpr_fd_duped(int from, int to)
 {
-	/* The copy is the same tun file, but a tap record stays tied to the original. */
-	update(to, cpr_fd_flags(from) & CPR_FD_TUN);
+	unsigned flags = cpr_fd_flags(from);
+
+	/* A numbered fd's record follows QEMU's copy (-add-fd copies the fd into its fd set,
+	 * then closes the number); the copy of a tun fd is the same tun file, but a tap
+	 * record stays tied to the original. */
+	if ((flags & CPR_FD_NUMBERED) && cpr_owner()) {
+		cpr_fd_set(to, flags & (CPR_FD_NUMBERED | CPR_FD_TIED));
+		cpr_registry_tie_copy(from, to);
+		return;
+	}
+	update(to, flags & CPR_FD_TUN);
 }
 
 int cpr_fd_closing(int fd)
@@ -70,7 +79,7 @@ int cpr_fd_closing(int fd)
 	}
 	/* Cleared while the number is still ours: once closed, another thread may get it. */
 	cpr_fd_set(fd, 0);
-	if (flags & CPR_FD_TAP)
+	if (flags & CPR_FD_TIED)
 		cpr_registry_remove_src_fd(fd);
 	return 0;
 }

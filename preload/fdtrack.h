@@ -8,9 +8,11 @@
 #define CPR_FDTRACK_MAX 65536
 
 #define CPR_FD_TUN 0x1u /* QEMU opened it on /dev/net/tun */
-#define CPR_FD_TAP 0x2u /* a tap record is tied to it: closing it drops the record */
+#define CPR_FD_TIED 0x2u /* a device record is tied to it: closing it drops the record */
 #define CPR_FD_OWN 0x4u /* the shim's own descriptor (a record's fd): QEMU may not close it */
 #define CPR_FD_BLOCK_MEMFD 0x8u /* QEMU 10's memfd of a shared RAM block, named after it */
+#define CPR_FD_NUMBERED 0x10u /* a number QEMU's command line names; its copies keep the tie */
+#define CPR_FD_TAP_INHERITED 0x20u /* a tap queue handed over by the old QEMU (tap.c) */
 
 /* An open or openat of path returned fd (absolute paths only: QEMU opens /dev/net/tun so). */
 void cpr_fd_opened(int fd, const char *path);

@@ -1,5 +1,7 @@
-/* Inherit mode: receive the old QEMU's RAM from cpr-agent before QEMU's main() runs, then
- * hand each record to the matching RAM allocation, strictly in order. */
+/* Inherit mode: receive the old QEMU's records from cpr-agent before QEMU's main() runs,
+ * then hand each RAM record to the matching RAM allocation, strictly in order, and each
+ * device record (tap, listening socket, numbered fd, pidfile) to whoever opens the same
+ * resource, by its key (preload/kinds.c). */
 #include "config.h"
 
 #include <errno.h>
@@ -21,6 +23,7 @@
 #include "fdtrack.h"
 #include "highfd.h"
 #include "inherit.h"
+#include "kinds.h"
 #include "log.h"
 #include "real.h"
 #include "size.h"
@@ -36,13 +39,13 @@ struct inherited {
 	bool claimed, memfd_given;
 };
 
-static struct inherited table[INHERIT_MAX];
-static unsigned count, next_claim;
-static volatile bool pending;
+static struct inherited table[INHERIT_MAX];   /* guest RAM, in allocation order */
+static struct inherited devices[INHERIT_MAX]; /* the other kinds, claimed by key */
+static unsigned count, next_claim, ndevices;
+static volatile bool pending, committed;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* Stop QEMU before it can run a guest with the wrong memory. */
-__attribute__((noreturn, format(printf, 1, 2))) static void fatal(const char *fmt, ...)
+void cpr_inherit_fatal(const char *fmt, ...)
 {
 	char msg[768];
 	va_list ap;
@@ -88,19 +91,19 @@ static size_t read_line(struct channel *ch, char *out, size_t outlen)
 
 	switch (used) {
 	case -ETIMEDOUT:
-		fatal("no handover from cpr-agent within the time limit (CPR_INHERIT_TIMEOUT)");
+		cpr_inherit_fatal("no handover from cpr-agent within the time limit (CPR_INHERIT_TIMEOUT)");
 	case -EMSGSIZE:
-		fatal("line from cpr-agent too long");
+		cpr_inherit_fatal("line from cpr-agent too long");
 	case -EPROTO:
-		fatal("fds from cpr-agent were truncated or more than announced (fd limit?)");
+		cpr_inherit_fatal("fds from cpr-agent were truncated or more than announced (fd limit?)");
 	default:
 		if (used < 0)
-			fatal("cpr-agent closed the inherit channel mid-way (did the agent die?): %s",
+			cpr_inherit_fatal("cpr-agent closed the inherit channel mid-way (did the agent die?): %s",
 			      strerror(-used));
 	}
 	n = (size_t)used - 1;
 	if (n >= outlen)
-		fatal("line from cpr-agent too long");
+		cpr_inherit_fatal("line from cpr-agent too long");
 	memcpy(out, line, n + 1);
 	cpr_consume(&ch->rd, (size_t)used);
 	return n;
@@ -119,30 +122,30 @@ static int open_channel(const char *spec)
 		long v = strtol(spec + 3, &end, 10);
 
 		if (*end || v < 0 || v > 65535 || fstat((int)v, &st) < 0 || !S_ISSOCK(st.st_mode))
-			fatal("CPR_INHERIT=%s: not an inherited socket", spec);
+			cpr_inherit_fatal("CPR_INHERIT=%s: not an inherited socket", spec);
 		sock = (int)v;
 		cpr_real()->fcntl(sock, F_SETFD, FD_CLOEXEC);
 	} else if (strncmp(spec, "unix:", 5) == 0) {
 		sock = cpr_unix_connect(spec + 5);
 		if (sock == -ENAMETOOLONG)
-			fatal("CPR_INHERIT=%s: path too long", spec);
+			cpr_inherit_fatal("CPR_INHERIT=%s: path too long", spec);
 		if (sock < 0)
-			fatal("CPR_INHERIT=%s: %s (is cpr-agent transfer --receive waiting there?)",
+			cpr_inherit_fatal("CPR_INHERIT=%s: %s (is cpr-agent transfer --receive waiting there?)",
 			      spec, strerror(-sock));
 	} else {
-		fatal("CPR_INHERIT=%s: expected fd:N or unix:PATH", spec);
+		cpr_inherit_fatal("CPR_INHERIT=%s: expected fd:N or unix:PATH", spec);
 	}
 	r = cpr_peer_check(sock, &cred);
 	if (r < 0)
-		fatal("CPR_INHERIT: the peer (uid %u) is neither root nor our uid %u%s%s",
+		cpr_inherit_fatal("CPR_INHERIT: the peer (uid %u) is neither root nor our uid %u%s%s",
 		      (unsigned)cred.uid, (unsigned)geteuid(), r == -EPERM ? "" : ": ",
 		      r == -EPERM ? "" : strerror(-r));
 	return sock;
 }
 
-/* A received fd must be what its record says before anything maps it: a memfd for RAM
+/* A received RAM fd must be what its record says before anything maps it: a memfd for RAM
  * the old QEMU held in one, a regular file otherwise, at least as large as the block. */
-static const char *check_fd(const struct cpr_record *r, int fd, struct stat *st)
+static const char *check_ram_fd(const struct cpr_record *r, int fd, struct stat *st)
 {
 	char link[64], target[160];
 	ssize_t n;
@@ -158,15 +161,37 @@ static const char *check_fd(const struct cpr_record *r, int fd, struct stat *st)
 	if ((r->kind == CPR_KIND_RAM_ANON || r->kind == CPR_KIND_RAM_MEMFD) &&
 	    strncmp(target, "/memfd:", 7) != 0)
 		return "not a memfd";
-	if (r->kind != CPR_KIND_RAM_ANON && r->kind != CPR_KIND_RAM_MEMFD &&
-	    r->kind != CPR_KIND_RAM_FILE)
-		return "not guest RAM";
+	return NULL;
+}
+
+/* Put a received record in its table, after checking its fd. NULL, or what is wrong. */
+static const char *take_record(const struct cpr_record *r, int fd)
+{
+	struct inherited *in;
+	struct stat st;
+	const char *bad;
+
+	if (CPR_KIND_IS_RAM(r->kind)) {
+		bad = check_ram_fd(r, fd, &st);
+		in = &table[count];
+	} else {
+		bad = cpr_kind_check_fd(r, fd, &st);
+		in = &devices[ndevices];
+	}
+	if (bad)
+		return bad;
+	*in = (struct inherited){ .rec = *r, .fd = fd, .dev = st.st_dev, .ino = st.st_ino };
+	if (CPR_KIND_IS_RAM(r->kind))
+		count++;
+	else
+		ndevices++;
 	return NULL;
 }
 
 void cpr_inherit_init(void)
 {
 	const char *spec = getenv("CPR_INHERIT"), *t = getenv("CPR_INHERIT_TIMEOUT");
+	static struct cpr_record recs[INHERIT_MAX];
 	struct channel ch = { .rd.sock = -1 };
 	char line[CPR_WIRE_MAX_LINE];
 	const char *text = "";
@@ -174,22 +199,23 @@ void cpr_inherit_init(void)
 
 	if (!spec || !*spec)
 		return;
-	ch.rd.sock = open_channel(spec);
+	/* high, so that no numbered fd placed below lands on it */
+	ch.rd.sock = cpr_fd_move_high(open_channel(spec));
 	ch.deadline_ms = cpr_now_ms() + 1000 * (t && atoi(t) > 0 ? atoi(t) : 60);
 	read_line(&ch, line, sizeof(line));
 	if (sscanf(line, "CPR%d ", &version) != 1 || version != CPR_WIRE_VERSION)
-		fatal("the inherit channel speaks '%.40s', not protocol %d", line, CPR_WIRE_VERSION);
+		cpr_inherit_fatal("the inherit channel speaks '%.40s', not protocol %d", line, CPR_WIRE_VERSION);
 	read_line(&ch, line, sizeof(line));
 	n = cpr_wire_parse_reply(line, strlen(line), &text);
 	if (n < 0 || n > INHERIT_MAX) {
 		reply(ch.rd.sock, "ERR EINVAL expected OK N with N <= %d\n", INHERIT_MAX);
-		fatal("bad handover header '%.40s'", line);
+		cpr_inherit_fatal("bad handover header '%.40s'", line);
 	}
 	for (int i = 0; i < n; i++) {
 		read_line(&ch, line, sizeof(line));
-		if (cpr_wire_parse_record(line, strlen(line), &table[i].rec) < 0) {
+		if (cpr_wire_parse_record(line, strlen(line), &recs[i]) < 0) {
 			reply(ch.rd.sock, "ERR EINVAL malformed record %d\n", i);
-			fatal("malformed record from cpr-agent: %.60s", line);
+			cpr_inherit_fatal("malformed record from cpr-agent: %.60s", line);
 		}
 	}
 	while ((int)ch.nfds < n) {
@@ -197,33 +223,28 @@ void cpr_inherit_init(void)
 
 		read_line(&ch, line, sizeof(line));
 		if (strncmp(line, "FDS ", 4) != 0 || ch.nfds == before)
-			fatal("expected fds from cpr-agent, got '%.40s'", line);
+			cpr_inherit_fatal("expected fds from cpr-agent, got '%.40s'", line);
 	}
 	if ((int)ch.nfds != n)
-		fatal("cpr-agent sent %u fds for %d records", ch.nfds, n);
+		cpr_inherit_fatal("cpr-agent sent %u fds for %d records", ch.nfds, n);
 	for (int i = 0; i < n; i++) {
-		struct inherited *in = &table[i];
-		struct stat st;
-		const char *bad;
+		const struct cpr_record *r = &recs[i];
+		const char *bad = take_record(r, cpr_fd_move_high(ch.fds[i]));
 
-		in->fd = cpr_fd_move_high(ch.fds[i]);
-		bad = check_fd(&in->rec, in->fd, &st);
 		if (bad) {
 			reply(ch.rd.sock, "ERR EINVAL record %d (%s%u): fd is %s\n", i,
-			      cpr_kind_name(in->rec.kind), in->rec.ordinal, bad);
-			fatal("record %d (%s%u) from cpr-agent: its fd is %s", i,
-			      cpr_kind_name(in->rec.kind), in->rec.ordinal, bad);
+			      cpr_kind_name(r->kind), r->ordinal, bad);
+			cpr_inherit_fatal("record %d (%s%u %s) from cpr-agent: its fd is %s", i,
+			      cpr_kind_name(r->kind), r->ordinal, r->name, bad);
 		}
-		in->dev = st.st_dev;
-		in->ino = st.st_ino;
 	}
-	count = (unsigned)n;
 	pending = count > 0;
 	reply(ch.rd.sock, "OK %d\n", n);
 	cpr_real()->close(ch.rd.sock);
 	unsetenv("CPR_INHERIT");
 	cpr_control_set_role("inherit");
-	cpr_info("inherit: received %d block(s) of guest RAM from cpr-agent", n);
+	cpr_info("inherit: received %u block(s) of guest RAM and %u other record(s) from cpr-agent",
+		 count, ndevices);
 	cpr_trimhold_begin(CPR_TRIMHOLD_LIMIT_MS);
 }
 
@@ -255,18 +276,18 @@ int cpr_inherit_claim(uint32_t kind, uint64_t len, int fd, struct cpr_record *re
 	cpr_size_str(in->rec.size, want, sizeof(want));
 	cpr_size_str(len, got, sizeof(got));
 	if (!same_kind(&in->rec, kind, fd))
-		fatal("preserved block %s%u (%s) does not match the kind of what this QEMU "
+		cpr_inherit_fatal("preserved block %s%u (%s) does not match the kind of what this QEMU "
 		      "allocates next (%s, %s): the memory backends differ",
 		      cpr_kind_name(in->rec.kind), in->rec.ordinal, want, cpr_kind_name(kind), got);
 	if (in->rec.size != len)
-		fatal("preserved block %s%u is %s, what this QEMU allocates next is %s: the new "
+		cpr_inherit_fatal("preserved block %s%u is %s, what this QEMU allocates next is %s: the new "
 		      "command line must describe the same RAM as the old one",
 		      cpr_kind_name(in->rec.kind), in->rec.ordinal, want, got);
 	if (fd >= 0) {
 		struct stat st;
 
 		if (fstat(fd, &st) < 0 || st.st_dev != in->dev || st.st_ino != in->ino)
-			fatal("preserved block %s%u (%s) is another file than the one this QEMU maps "
+			cpr_inherit_fatal("preserved block %s%u (%s) is another file than the one this QEMU maps "
 			      "(%s): the memory backends differ", cpr_kind_name(in->rec.kind),
 			      in->rec.ordinal, in->rec.path[0] ? in->rec.path : in->rec.name,
 			      rec->path[0] ? rec->path : "fd");
@@ -296,7 +317,7 @@ static int give_memfd(struct inherited *in, bool cloexec)
 	int r = cpr_real()->fcntl(in->fd, cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, 0);
 
 	if (r < 0)
-		fatal("cannot duplicate the inherited memfd: %s", strerror(errno));
+		cpr_inherit_fatal("cannot duplicate the inherited memfd: %s", strerror(errno));
 	in->memfd_given = true;
 	return r;
 }
@@ -355,7 +376,7 @@ void cpr_inherit_substitute(int fd, uint64_t len, uint64_t offset)
 		goto out;
 	cloexec = cpr_real()->fcntl(fd, F_GETFD);
 	if (cloexec < 0 || cpr_real()->dup3(in->fd, fd, cloexec & FD_CLOEXEC ? O_CLOEXEC : 0) < 0)
-		fatal("cannot put the inherited memfd %s in place of QEMU's: %s", in->rec.name,
+		cpr_inherit_fatal("cannot put the inherited memfd %s in place of QEMU's: %s", in->rec.name,
 		      strerror(errno));
 	in->memfd_given = true;
 	cpr_debug("inherit: memfd %s (fd %d) is %s%u", name, fd, cpr_kind_name(in->rec.kind),
@@ -393,10 +414,77 @@ bool cpr_inherit_is_inherited_fd(int fd)
 
 unsigned cpr_inherit_received(void)
 {
-	return count;
+	return count + ndevices;
 }
 
 unsigned cpr_inherit_unclaimed(void)
 {
 	return count - next_claim;
+}
+
+int cpr_inherit_take(uint32_t kind, bool (*match)(const struct cpr_record *rec, const void *key),
+		     const void *key, struct cpr_record *out)
+{
+	int r = -ENOENT;
+
+	if (ndevices == 0)
+		return -ENOENT;
+	pthread_mutex_lock(&lock);
+	for (unsigned i = 0; i < ndevices && r == -ENOENT; i++) {
+		struct inherited *in = &devices[i];
+
+		if (in->claimed || in->fd < 0 || in->rec.kind != kind || !match(&in->rec, key))
+			continue;
+		in->claimed = true;
+		if (out)
+			*out = in->rec;
+		r = in->fd;
+		in->fd = -1;
+		cpr_info("inherit: claimed %s%u (%s)", cpr_kind_name(kind), in->rec.ordinal,
+			 in->rec.path[0] ? in->rec.path : in->rec.name);
+	}
+	pthread_mutex_unlock(&lock);
+	return r;
+}
+
+bool cpr_inherit_has(uint32_t kind, bool (*match)(const struct cpr_record *rec, const void *key),
+		     const void *key)
+{
+	bool found = false;
+
+	for (unsigned i = 0; i < ndevices && !found; i++)
+		found = devices[i].rec.kind == kind && match(&devices[i].rec, key);
+	return found;
+}
+
+void cpr_inherit_commit(void)
+{
+	pthread_mutex_lock(&lock);
+	for (unsigned i = 0; i < ndevices; i++) {
+		struct inherited *in = &devices[i];
+
+		if (in->claimed || in->fd < 0)
+			continue;
+		cpr_warn("inherit: %s%u (%s) was never claimed: this QEMU does not open it; closed",
+			 cpr_kind_name(in->rec.kind), in->rec.ordinal,
+			 in->rec.path[0] ? in->rec.path : in->rec.name);
+		cpr_real()->close(in->fd);
+		in->fd = -1;
+	}
+	__atomic_store_n(&committed, true, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&lock);
+}
+
+bool cpr_inherit_committed(void)
+{
+	return __atomic_load_n(&committed, __ATOMIC_ACQUIRE);
+}
+
+unsigned cpr_inherit_unclaimed_devices(void)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < ndevices; i++)
+		n += !devices[i].claimed;
+	return n;
 }

@@ -1,5 +1,6 @@
-/* Inherit mode: a new QEMU started by cpr-agent receives the old QEMU's guest RAM (records
- * and fds) before its main() runs, and each RAM allocation claims the next one in order. */
+/* Inherit mode: a new QEMU started by cpr-agent receives the old QEMU's records and fds
+ * before its main() runs; each RAM allocation claims the next RAM record in order, and each
+ * device (tap, listening socket, ...) the record with its key. */
 #ifndef CPR_INHERIT_H
 #define CPR_INHERIT_H
 
@@ -13,7 +14,11 @@
  * QEMU that cannot take over the RAM must not start a guest. */
 void cpr_inherit_init(void);
 
-/* Whether records still wait to be claimed. Lock-free. */
+/* Stop QEMU before it can run a guest with the wrong memory or devices: logs the message
+ * (what does not match, naming the resource) and exits. */
+__attribute__((noreturn, format(printf, 1, 2))) void cpr_inherit_fatal(const char *fmt, ...);
+
+/* Whether RAM records still wait to be claimed. Lock-free. */
 bool cpr_inherit_pending(void);
 
 /* An activation of len bytes of RAM of this kind is about to be made (fd: QEMU's fd for
@@ -39,8 +44,25 @@ int cpr_inherit_named_memfd(const char *name, int open_flags);
 /* Whether fd is an inherited memfd handed to QEMU (its seals are already set). */
 bool cpr_inherit_is_inherited_fd(int fd);
 
-/* For STATUS: how many records were received and how many are still unclaimed. */
+/* For STATUS: how many records were received, how many RAM records are still unclaimed
+ * (the agent refuses to switch unless 0), and how many device records. */
 unsigned cpr_inherit_received(void);
 unsigned cpr_inherit_unclaimed(void);
+unsigned cpr_inherit_unclaimed_devices(void);
+
+/* A device record of kind for which match(rec, key) holds and that is not claimed yet:
+ * its fd (the caller owns it now) and, with out, the record. -ENOENT if none. */
+int cpr_inherit_take(uint32_t kind, bool (*match)(const struct cpr_record *rec, const void *key),
+		     const void *key, struct cpr_record *out);
+
+/* Whether a device record of kind matches key, claimed or not. Lock-free: the table is
+ * written only before main(). */
+bool cpr_inherit_has(uint32_t kind, bool (*match)(const struct cpr_record *rec, const void *key),
+		     const void *key);
+
+/* The guest runs here (RESUMED): device records never claimed are closed and logged, and
+ * what this QEMU inherited is its own from now on (cpr_inherit_committed). */
+void cpr_inherit_commit(void);
+bool cpr_inherit_committed(void);
 
 #endif

@@ -20,6 +20,7 @@
 #include "export.h"
 #include "fdtrack.h"
 #include "inherit.h"
+#include "pidfile.h"
 #include "promote.h"
 #include "real.h"
 #include "release.h"
@@ -145,6 +146,21 @@ static bool seals_in_place(int fd, int cmd, unsigned long arg)
 	return have >= 0 && ((unsigned long)have & arg) == arg;
 }
 
+/* F_SETLK: QEMU locks its pidfile so (pidfile.h). */
+static int locked(int fd, int cmd, const struct flock *lk, int (*real)(int, int, ...))
+{
+	int r, saved;
+
+	if (cpr_pidfile_claim(fd, cmd, lk) == 1)
+		return 0;
+	r = real(fd, cmd, lk);
+	saved = errno;
+	if (r == 0)
+		cpr_pidfile_locked(fd, cmd, lk);
+	errno = saved;
+	return r;
+}
+
 CPR_EXPORT int fcntl(int fd, int cmd, ...)
 {
 	unsigned long arg;
@@ -155,6 +171,8 @@ CPR_EXPORT int fcntl(int fd, int cmd, ...)
 	va_end(ap);
 	if (seals_in_place(fd, cmd, arg))
 		return 0;
+	if (cmd == F_SETLK && !cpr_real_resolving())
+		return locked(fd, cmd, (const struct flock *)arg, cpr_real()->fcntl);
 	return fcntl_done(cpr_real()->fcntl(fd, cmd, arg), fd, cmd);
 }
 
@@ -168,6 +186,8 @@ CPR_EXPORT int fcntl64(int fd, int cmd, ...)
 	va_end(ap);
 	if (seals_in_place(fd, cmd, arg))
 		return 0;
+	if (cmd == F_SETLK && !cpr_real_resolving())
+		return locked(fd, cmd, (const struct flock *)arg, cpr_real()->fcntl64);
 	return fcntl_done(cpr_real()->fcntl64(fd, cmd, arg), fd, cmd);
 }
 
@@ -215,7 +235,16 @@ CPR_EXPORT int ioctl(int fd, unsigned long request, ...)
 	va_start(ap, request);
 	arg = va_arg(ap, unsigned long);
 	va_end(ap);
+	if (request == TUNSETIFF && !cpr_real_resolving() &&
+	    cpr_tap_claim(fd, (struct ifreq *)arg) == 1)
+		return 0;
 	r = cpr_real()->ioctl(fd, request, arg);
+	if (r < 0 && request == TUNSETQUEUE && !cpr_real_resolving()) {
+		saved = errno;
+		if (cpr_tap_queue_as_asked(fd, request, (const void *)arg, saved))
+			return 0;
+		errno = saved;
+	}
 	if (r == 0 && request == TUNSETIFF && !cpr_real_resolving()) {
 		saved = errno;
 		cpr_tap_attached(fd, (const struct ifreq *)arg);

@@ -128,7 +128,7 @@ int cpr_prefault_inherited(void)
 		struct statfs fs;
 		int fd;
 
-		if (!(rec->flags & CPR_REC_INHERITED) || rec->kind == CPR_KIND_TAP)
+		if (!(rec->flags & CPR_REC_INHERITED) || !CPR_KIND_IS_RAM(rec->kind))
 			continue;
 		/* a dup taken under the registry lock: the snapshot's fd number may be closed
 		 * and reused by now */

@@ -162,6 +162,39 @@ static int raw_malloc_trim(size_t pad)
 	return 0;
 }
 
+static int raw_bind(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	return (int)syscall(SYS_bind, fd, addr, len);
+}
+
+static int raw_listen(int fd, int backlog)
+{
+	return (int)syscall(SYS_listen, fd, backlog);
+}
+
+static int raw_unlinkat(int dirfd, const char *path, int flags)
+{
+	return (int)syscall(SYS_unlinkat, dirfd, path, flags);
+}
+
+static int raw_unlink(const char *path)
+{
+	return raw_unlinkat(AT_FDCWD, path, 0);
+}
+
+/* Stand-in for remove: a directory is removed with AT_REMOVEDIR, as remove() does. */
+static int raw_remove(const char *path)
+{
+	int r = raw_unlink(path);
+
+	return r < 0 && errno == EISDIR ? raw_unlinkat(AT_FDCWD, path, AT_REMOVEDIR) : r;
+}
+
+static int raw_execv(const char *path, char *const argv[])
+{
+	return (int)syscall(SYS_execve, path, argv, environ);
+}
+
 static const struct cpr_real_fns standins = {
 	.mmap = raw_mmap, .mmap64 = raw_mmap, .munmap = raw_munmap, .madvise = raw_madvise,
 	.memfd_create = raw_memfd_create,
@@ -174,6 +207,8 @@ static const struct cpr_real_fns standins = {
 	.ftruncate = raw_ftruncate, .ftruncate64 = raw_ftruncate,
 	.dup = raw_dup, .dup2 = raw_dup2, .dup3 = raw_dup3,
 	.malloc_trim = raw_malloc_trim,
+	.bind = raw_bind, .listen = raw_listen, .unlink = raw_unlink, .unlinkat = raw_unlinkat,
+	.remove = raw_remove, .execv = raw_execv,
 };
 
 /* A wrapper without its real function would break QEMU in some later, obscure place. */
@@ -237,6 +272,12 @@ static void resolve(void)
 	R(dup2, "dup2");
 	R(dup3, "dup3");
 	R(malloc_trim, "malloc_trim");
+	R(bind, "bind");
+	R(listen, "listen");
+	R(unlink, "unlink");
+	R(unlinkat, "unlinkat");
+	R(remove, "remove");
+	R(execv, "execv");
 #undef R
 	table = t;
 	atomic_store_explicit(&resolved, 1, memory_order_release);

@@ -2,6 +2,7 @@
 #ifndef CPR_REAL_H
 #define CPR_REAL_H
 
+#include <sys/socket.h>
 #include <sys/types.h>
 
 struct cpr_real_fns {
@@ -31,6 +32,12 @@ struct cpr_real_fns {
 	int (*dup2)(int fd, int to);
 	int (*dup3)(int fd, int to, int flags);
 	int (*malloc_trim)(size_t pad);
+	int (*bind)(int fd, const struct sockaddr *addr, socklen_t len);
+	int (*listen)(int fd, int backlog);
+	int (*unlink)(const char *path);
+	int (*unlinkat)(int dirfd, const char *path, int flags);
+	int (*remove)(const char *path);
+	int (*execv)(const char *path, char *const argv[]);
 };
 
 /* Resolve every real function (once; a missing one ends the process with a message).

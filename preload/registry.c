@@ -22,6 +22,7 @@ struct slot {
 	bool used;
 	bool dontfork;      /* some of the mapping is MADV_DONTFORK: a fork child lacks it */
 	int src_fd;         /* QEMU's descriptor the record is tied to, or -1 */
+	int src_copy;       /* QEMU's copy of src_fd that takes over the tie, or -1 */
 	uint64_t seq;       /* mapseq stamp at add */
 	struct cpr_record rec;
 };
@@ -152,6 +153,7 @@ int cpr_registry_add_with_src(struct cpr_record *rec, int src_fd)
 		s->rec.name[sizeof(s->rec.name) - 1] = '\0';
 		s->rec.path[sizeof(s->rec.path) - 1] = '\0';
 		s->src_fd = src_fd;
+		s->src_copy = -1;
 		s->dontfork = false;
 		s->seq = cpr_mapseq_next();
 		s->used = true;
@@ -223,11 +225,44 @@ int cpr_registry_remove_src_fd(int fd)
 		return 0;
 	registry_lock();
 	for (unsigned i = 0; i < CPR_REGISTRY_MAX; i++) {
-		if (slots[i].used && slots[i].src_fd == fd) {
+		struct slot *s = &slots[i];
+
+		if (!s->used)
+			continue;
+		if (s->src_copy == fd) {
+			s->src_copy = -1;
+		} else if (s->src_fd == fd && s->src_copy >= 0) {
+			s->src_fd = s->src_copy; /* QEMU goes on with its copy */
+			s->src_copy = -1;
+		} else if (s->src_fd == fd) {
 			drop(i, "QEMU closed it");
 			n++;
 		}
 	}
+	registry_unlock();
+	return n;
+}
+
+void cpr_registry_tie_copy(int fd, int copy)
+{
+	registry_lock();
+	for (unsigned i = 0; i < CPR_REGISTRY_MAX; i++)
+		if (slots[i].used && slots[i].src_fd == fd)
+			slots[i].src_copy = copy;
+	registry_unlock();
+}
+
+int cpr_registry_foreach_tied(uint32_t kind, void (*fn)(const struct cpr_record *rec, int src_fd,
+							 void *arg), void *arg)
+{
+	int n = 0;
+
+	registry_lock();
+	for (unsigned i = 0; i < CPR_REGISTRY_MAX; i++)
+		if (slots[i].used && slots[i].rec.kind == kind && slots[i].src_fd >= 0) {
+			fn(&slots[i].rec, slots[i].src_fd, arg);
+			n++;
+		}
 	registry_unlock();
 	return n;
 }
@@ -312,6 +347,21 @@ bool cpr_registry_has_file(dev_t dev, ino_t ino)
 	for (unsigned i = 0; i < CPR_REGISTRY_MAX && !found; i++)
 		found = slots[i].used && slots[i].rec.fd >= 0 && fstat(slots[i].rec.fd, &st) == 0 &&
 			st.st_dev == dev && st.st_ino == ino;
+	registry_unlock();
+	return found;
+}
+
+bool cpr_registry_has_key(uint32_t kind, const char *name, const char *path, uint32_t flags)
+{
+	bool found = false;
+
+	registry_lock();
+	for (unsigned i = 0; i < CPR_REGISTRY_MAX && !found; i++) {
+		const struct cpr_record *r = &slots[i].rec;
+
+		found = slots[i].used && r->kind == kind && (r->flags & flags) == flags &&
+			(!name || !strcmp(r->name, name)) && (!path || !strcmp(r->path, path));
+	}
 	registry_unlock();
 	return found;
 }

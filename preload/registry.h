@@ -26,6 +26,9 @@ size_t cpr_registry_snapshot(struct cpr_record *out, size_t max);
  * a record dropped meanwhile has closed its fd, and the number may be another file. */
 bool cpr_registry_has_file(dev_t dev, ino_t ino);
 
+/* Whether a record of kind has that name and path (NULL: any) and all of flags. */
+bool cpr_registry_has_key(uint32_t kind, const char *name, const char *path, uint32_t flags);
+
 /* A new descriptor (O_CLOEXEC) for record id, for sending; caller closes it. -errno. */
 int cpr_registry_dup_fd(uint32_t id);
 
@@ -40,8 +43,20 @@ int cpr_registry_add_with_src(struct cpr_record *rec, int src_fd);
  * unmapping call began (stamp <= seq, see mapseq.h); closes their fds. Returns how many. */
 int cpr_registry_remove_overlap(uint64_t addr, uint64_t len, uint64_t seq);
 
-/* Drop the records tied to QEMU's descriptor fd; closes their fds. Returns how many. */
+/* QEMU closes its descriptor fd: drop the records tied to it (closing their fds), unless
+ * QEMU keeps a copy they were tied to as well (cpr_registry_tie_copy), which then holds the
+ * tie. Returns how many were dropped. */
 int cpr_registry_remove_src_fd(int fd);
+
+/* QEMU made copy, a duplicate of its descriptor fd (a numbered fd QEMU copies into an fd set
+ * and then closes): the records tied to fd stay while either is open. */
+void cpr_registry_tie_copy(int fd, int copy);
+
+/* Call fn for each record of kind tied to a QEMU descriptor, with that descriptor, under
+ * the registry lock: QEMU cannot close the descriptor meanwhile (fn must not call the
+ * registry). Returns how many. */
+int cpr_registry_foreach_tied(uint32_t kind, void (*fn)(const struct cpr_record *rec, int src_fd,
+							 void *arg), void *arg);
 
 /* Lock-free hint: whether some record's mapping may overlap [addr, addr+len); with
  * converted_private, only records with CPR_REC_CONVERTED and without CPR_REC_SHARED.

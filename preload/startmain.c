@@ -11,6 +11,7 @@
 #include "export.h"
 #include "log.h"
 #include "mainram.h"
+#include "numbered.h"
 #include "owner.h"
 #include "promote.h"
 
@@ -79,7 +80,9 @@ CPR_EXPORT int __libc_start_main(main_fn main, int argc, char **argv, void (*ini
 				 "copy its RAM (copy tier)", p.why);
 		}
 	}
-	if (is_qemu())
+	if (is_qemu()) {
 		cpr_mainram_init(argc, argv);
+		cpr_numbered_start(argc, argv);
+	}
 	return real(main, argc, argv, init, fini, rtld_fini, stack_end);
 }

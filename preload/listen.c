@@ -1,0 +1,232 @@
+/* Listening sockets (listen.h). */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/un.h>
+
+#include "device.h"
+#include "fdtrack.h"
+#include "inherit.h"
+#include "listen.h"
+#include "log.h"
+#include "owner.h"
+#include "real.h"
+#include "registry.h"
+
+#define PARK_MAX 32
+
+/* The parked listeners: QEMU's number and the placeholder's other end, kept open so the
+ * placeholder never reads as hung up. */
+static struct {
+	int qemu_fd, peer;
+} parked[PARK_MAX];
+static unsigned nparked;
+/* The backlog QEMU asked for, per descriptor: an unparked socket is listened on again, so
+ * that its peer credentials (which the kernel takes at listen()) name this QEMU again, not
+ * the new QEMU that listened on it meanwhile. */
+static unsigned short backlog_of[CPR_FDTRACK_MAX];
+static __thread bool skip;
+
+void cpr_listen_skip(bool on)
+{
+	skip = on;
+}
+static pthread_mutex_t park_lock = PTHREAD_MUTEX_INITIALIZER;
+
+bool cpr_listen_key(const struct sockaddr *addr, socklen_t len, char *key, size_t keylen)
+{
+	char host[INET6_ADDRSTRLEN];
+
+	if (!addr || len < sizeof(sa_family_t))
+		return false;
+	switch (addr->sa_family) {
+	case AF_UNIX: {
+		const struct sockaddr_un *un = (const struct sockaddr_un *)addr;
+		size_t n = len - offsetof(struct sockaddr_un, sun_path);
+
+		if (n == 0 || n > sizeof(un->sun_path) || un->sun_path[0] == 0)
+			return false;
+		return snprintf(key, keylen, "unix:%.*s", (int)strnlen(un->sun_path, n),
+				un->sun_path) < (int)keylen;
+	}
+	case AF_INET: {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)addr;
+
+		if (len < sizeof(*in) || !inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host)))
+			return false;
+		return snprintf(key, keylen, "tcp:%s:%u", host, ntohs(in->sin_port)) < (int)keylen;
+	}
+	case AF_INET6: {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)addr;
+
+		if (len < sizeof(*in6) || !inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host)))
+			return false;
+		return snprintf(key, keylen, "tcp:[%s]:%u", host, ntohs(in6->sin6_port)) <
+		       (int)keylen;
+	}
+	}
+	return false;
+}
+
+static void record(int fd, const char *key, bool inherited)
+{
+	struct cpr_record rec = { .kind = CPR_KIND_LISTEN };
+
+	snprintf(rec.name, sizeof(rec.name), "%s", key);
+	if (!strncmp(key, "unix:", 5))
+		snprintf(rec.path, sizeof(rec.path), "%s", key + 5);
+	rec.flags = inherited ? CPR_REC_INHERITED : 0;
+	cpr_device_record(&rec, fd, 0);
+}
+
+/* A stream socket's own address as a key. */
+static bool stream_key(int fd, char *key, size_t keylen)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int type = 0;
+	socklen_t tlen = sizeof(type);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) < 0 || type != SOCK_STREAM)
+		return false;
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		return false;
+	return cpr_listen_key((struct sockaddr *)&ss, len, key, keylen);
+}
+
+void cpr_listen_started(int fd, int backlog)
+{
+	char key[sizeof(((struct cpr_record *)0)->name)];
+
+	if (fd >= 0 && fd < CPR_FDTRACK_MAX && cpr_owner())
+		backlog_of[fd] = (unsigned short)(backlog < 1 ? 1 : backlog > 65535 ? 65535 : backlog);
+	/* a socket claimed at bind, or a number the command line names, is recorded already */
+	if (skip || !cpr_owner() || (cpr_fd_flags(fd) & CPR_FD_TIED) ||
+	    !stream_key(fd, key, sizeof(key)))
+		return;
+	record(fd, key, false);
+}
+
+static bool same_address(const struct cpr_record *rec, const void *key)
+{
+	return strcmp(rec->name, key) == 0;
+}
+
+int cpr_listen_claim(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	char key[sizeof(((struct cpr_record *)0)->name)];
+	struct cpr_record rec;
+	int type = 0, sock, r;
+	socklen_t tlen = sizeof(type);
+
+	if (skip || !cpr_owner() || !cpr_listen_key(addr, len, key, sizeof(key)) ||
+	    !cpr_inherit_has(CPR_KIND_LISTEN, same_address, key))
+		return 0;
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) < 0)
+		return 0;
+	if (type != SOCK_STREAM)
+		cpr_inherit_fatal("this QEMU binds a socket of type %d to %s, where the old QEMU "
+				  "listened on a stream socket: the command lines differ", type, key);
+	sock = cpr_inherit_take(CPR_KIND_LISTEN, same_address, key, &rec);
+	if (sock < 0)
+		return 0; /* claimed already: QEMU binds it twice, and gets what the kernel says */
+	r = cpr_device_substitute(sock, fd);
+	if (r < 0)
+		cpr_inherit_fatal("cannot put the inherited listening socket %s in place: %s", key,
+				  strerror(-r));
+	record(fd, key, true);
+	return 1;
+}
+
+/* Under the registry lock: QEMU cannot close fd meanwhile. */
+static void park_one(const struct cpr_record *rec, int fd, void *arg)
+{
+	int *err = arg, sv[2], fdflags;
+
+	if (*err || nparked == PARK_MAX)
+		return;
+	fdflags = cpr_real()->fcntl(fd, F_GETFD);
+	if (fdflags < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		*err = -errno;
+		return;
+	}
+	if (cpr_real()->dup3(sv[0], fd, fdflags & FD_CLOEXEC ? O_CLOEXEC : 0) < 0) {
+		*err = -errno;
+		cpr_real()->close(sv[0]);
+		cpr_real()->close(sv[1]);
+		return;
+	}
+	cpr_real()->close(sv[0]);
+	parked[nparked].qemu_fd = fd;
+	parked[nparked].peer = sv[1];
+	nparked++;
+	cpr_debug("parked listener %s (QEMU's fd %d)", rec->name, fd);
+}
+
+/* Under the registry lock: the record's own descriptor goes back to QEMU's number. */
+static void unpark_one(const struct cpr_record *rec, int fd, void *arg)
+{
+	unsigned *n = arg;
+
+	for (unsigned i = 0; i < nparked; i++) {
+		int fdflags;
+
+		if (parked[i].qemu_fd != fd || parked[i].peer < 0)
+			continue;
+		fdflags = cpr_real()->fcntl(fd, F_GETFD);
+		if (cpr_real()->dup3(rec->fd, fd, fdflags >= 0 && (fdflags & FD_CLOEXEC) ? O_CLOEXEC
+										 : 0) < 0)
+			cpr_warn("cannot put listener %s back: %s", rec->name, strerror(errno));
+		else
+			cpr_real()->listen(fd, backlog_of[fd] ? backlog_of[fd] : 1);
+		cpr_real()->close(parked[i].peer);
+		parked[i].peer = -1;
+		(*n)++;
+	}
+}
+
+int cpr_listen_unpark(void)
+{
+	unsigned n = 0;
+
+	pthread_mutex_lock(&park_lock);
+	cpr_registry_foreach_tied(CPR_KIND_LISTEN, unpark_one, &n);
+	/* a listener QEMU closed while parked: its placeholder went with it */
+	for (unsigned i = 0; i < nparked; i++)
+		if (parked[i].peer >= 0)
+			cpr_real()->close(parked[i].peer);
+	nparked = 0;
+	pthread_mutex_unlock(&park_lock);
+	if (n)
+		cpr_info("%u listener(s) back in QEMU's hands", n);
+	return (int)n;
+}
+
+int cpr_listen_park(void)
+{
+	int err = 0;
+	unsigned n;
+
+	pthread_mutex_lock(&park_lock);
+	if (nparked) {
+		n = nparked;
+		pthread_mutex_unlock(&park_lock);
+		return (int)n;
+	}
+	cpr_registry_foreach_tied(CPR_KIND_LISTEN, park_one, &err);
+	n = nparked;
+	pthread_mutex_unlock(&park_lock);
+	if (err) {
+		cpr_listen_unpark();
+		return err;
+	}
+	if (n)
+		cpr_info("%u listener(s) parked: the new QEMU accepts on them", n);
+	return (int)n;
+}
