@@ -22,6 +22,7 @@
 #include "agent/target.h"
 #include "tests/harness/check.h"
 #include "tests/harness/proc.h"
+#include "tests/harness/agentrun.h"
 #include "tests/harness/run.h"
 #include "tests/harness/vm.h"
 
@@ -63,72 +64,6 @@ static int mappers_of(unsigned long inode, uint64_t size)
 	if (p)
 		pclose(p);
 	return atoi(out);
-}
-
-/* Run cpr-agent transfer --json from QEMU `from` to a new QEMU named `to` built from cfg.
- * Its messages go to DIR/agent-TO.log, its report to DIR/agent-TO.json; both are printed.
- * Returns the exit status, or -1. */
-static int run_agent(struct testenv *env, const char *from, const char *to,
-		     const struct vm_config *cfg)
-{
-	const char *qargv[VM_MAX_ARGS], *argv[VM_MAX_ARGS + 16];
-	char buf[2048], qmp[160], log[160], json[160], cmd[256];
-	const char *builddir = getenv("CPR_BUILDDIR");
-	int n = 0, status;
-	pid_t pid;
-
-	if (vm_argv(env, to, cfg, qargv, buf, sizeof(buf)) < 0)
-		return -1;
-	snprintf(qmp, sizeof(qmp), "%s/%s-agent.qmp", env->dir, from);
-	snprintf(log, sizeof(log), "%s/agent-%s.log", env->dir, to);
-	snprintf(json, sizeof(json), "%s/agent-%s.json", env->dir, to);
-	snprintf(cmd, sizeof(cmd), "%s/cpr-agent", builddir ? builddir : ".");
-	argv[n++] = cmd;
-	argv[n++] = "transfer";
-	argv[n++] = "--qmp";
-	argv[n++] = qmp;
-	argv[n++] = "--libcpr";
-	argv[n++] = env->libcpr;
-	argv[n++] = "--timeout";
-	argv[n++] = "60";
-	argv[n++] = "--verbose";
-	argv[n++] = "--json";
-	if (getenv("CPR_TEST_PRECOPY")) { /* live or stopped, as an operator may choose */
-		argv[n++] = "--precopy";
-		argv[n++] = getenv("CPR_TEST_PRECOPY");
-	}
-	argv[n++] = "--";
-	for (int i = 0; qargv[i]; i++)
-		argv[n++] = qargv[i];
-	argv[n] = NULL;
-	pid = run_logged(argv, log, json, false);
-	if (pid < 0)
-		return -1;
-	status = wait_exit_status(pid);
-	snprintf(buf, sizeof(buf), "cat '%s' '%s'", log, json);
-	if (system(buf) != 0)
-		return -1;
-	return status;
-}
-
-/* The report cpr-agent --json printed for the transfer to `to`, or NULL. */
-static json_t *report_of(struct testenv *env, const char *to)
-{
-	char path[160];
-
-	snprintf(path, sizeof(path), "%s/agent-%s.json", env->dir, to);
-	return agent_report(path);
-}
-
-/* Whether the agent's --json report for the transfer to `to` has s in its member key
- * ("" for s: only that the member is there). */
-static bool report_has(struct testenv *env, const char *to, const char *key, const char *s)
-{
-	json_t *r = report_of(env, to);
-	bool has = r && json_object_get(r, key) && strstr(report_str(r, key), s);
-
-	json_decref(r);
-	return has;
 }
 
 /* After a refusal or rollback: the old QEMU runs the guest, no new QEMU is left. */
@@ -234,8 +169,8 @@ static void serve(struct testenv *env, struct vm *old, const struct vm_config *c
 		fprintf(stderr, "(no agent output)\n");
 	if (!held) {
 		CHECK(rc == 1, "agent --receive of a QEMU without -S exited %d, want 1 (refused)", rc);
-		CHECK(report_has(env, "new", "result", "refused") &&
-		      report_has(env, "new", "error", "without -S"), "the report does not refuse "
+		CHECK(agent_report_has(env, "new", "result", "refused") &&
+		      agent_report_has(env, "new", "error", "without -S"), "the report does not refuse "
 		      "for want of -S");
 		kill(qpid, SIGKILL);
 		waitpid(qpid, NULL, 0);
@@ -243,7 +178,7 @@ static void serve(struct testenv *env, struct vm *old, const struct vm_config *c
 		return;
 	}
 	CHECK(rc == 0, "agent --receive exited %d", rc);
-	CHECK(report_has(env, "new", "result", "transferred"), "the report does not say "
+	CHECK(agent_report_has(env, "new", "result", "transferred"), "the report does not say "
 	      "transferred");
 	CHECK(vm_wait_exit(old, 10000) >= 0, "the old QEMU did not exit");
 	CHECK(guestmon_wait_reports(env->gm, 50, 10000) == 0, "no reports after the transfer");
@@ -272,9 +207,9 @@ static struct vm *transfer_once(struct testenv *env, struct vm *from, const char
 	guestmon_summary(env->gm, &before);
 	guestmon_mark(env->gm);
 	cfg->name = to;
-	rc = run_agent(env, from->name, to, cfg);
+	rc = agent_transfer(env, from->name, to, cfg);
 	CHECK(rc == 0, "cpr-agent transfer exited %d", rc);
-	json_t *r = report_of(env, to);
+	json_t *r = agent_report_of(env, to);
 	CHECK(r && !strcmp(report_str(r, "tier"), sc->tier), "the report says tier '%s', not %s",
 	      report_str(r, "tier"), sc->tier);
 	/* the new libcpr held QEMU's heap trims from the handover until told the guest runs,
@@ -333,7 +268,7 @@ static struct vm *transfer_once(struct testenv *env, struct vm *from, const char
 /* The pause the agent reported, in ms, or -1. */
 static double reported_pause(struct testenv *env, const char *to)
 {
-	json_t *r = report_of(env, to);
+	json_t *r = agent_report_of(env, to);
 	double ms = report_num(r, "pause-ms");
 
 	json_decref(r);
@@ -386,7 +321,7 @@ static void soak(struct testenv *env, struct vm *old, struct vm_config *cfg, int
 
 		snprintf(to, sizeof(to), "q%d", i + 1);
 		ncfg.name = to;
-		rc = run_agent(env, from, to, &ncfg);
+		rc = agent_transfer(env, from, to, &ncfg);
 		if (!CHECK_OK(rc == 0, "transfer %d exited %d", i + 1, rc))
 			break;
 		pause[n++] = reported_pause(env, to);
@@ -444,11 +379,11 @@ static void settings_restored(struct testenv *env, struct vm *old, const struct 
 	vm_migration_settings(old, before, sizeof(before));
 	ncfg.name = "new";
 	setenv("CPR_AGENT_FAULT", fault, 1);
-	rc = run_agent(env, "old", "new", &ncfg);
+	rc = agent_transfer(env, "old", "new", &ncfg);
 	unsetenv("CPR_AGENT_FAULT");
-	CHECK(report_has(env, "new", "fault-injected", fault), "the agent never reached %s", fault);
-	CHECK(report_has(env, "new", "result", want == 3 ? "rolled-back" : "refused") &&
-	      report_has(env, "new", "guest", "old"), "the report does not say the guest is back "
+	CHECK(agent_report_has(env, "new", "fault-injected", fault), "the agent never reached %s", fault);
+	CHECK(agent_report_has(env, "new", "result", want == 3 ? "rolled-back" : "refused") &&
+	      agent_report_has(env, "new", "guest", "old"), "the report does not say the guest is back "
 	      "in the old QEMU");
 	CHECK(rc == want, "agent exited %d, want %d", rc, want);
 	vm_migration_settings(old, after, sizeof(after));
@@ -607,11 +542,11 @@ int main(int argc, char **argv)
 				       json_pack("{s:[{s:s,s:b}]}", "capabilities", "capability",
 						 "postcopy-ram", "state", 1)) == 0, "postcopy on");
 		ncfg.name = "new";
-		rc = run_agent(&env, "old", "new", &ncfg);
+		rc = agent_transfer(&env, "old", "new", &ncfg);
 		CHECK(rc == 1, "agent exited %d, want 1 (refused)", rc);
-		CHECK(report_has(&env, "new", "result", "refused"), "the report is no refusal");
-		CHECK(report_has(&env, "new", "error", want), "the refusal does not say '%s'", want);
-		CHECK(report_has(&env, "new", "state", "nothing was changed"), "the refusal does not "
+		CHECK(agent_report_has(&env, "new", "result", "refused"), "the report is no refusal");
+		CHECK(agent_report_has(&env, "new", "error", want), "the refusal does not say '%s'", want);
+		CHECK(agent_report_has(&env, "new", "state", "nothing was changed"), "the refusal does not "
 		      "say the guest is untouched");
 		if (!strcmp(mode, "paused"))
 			REQUIRE(vm_qmp(old, "cont", NULL) == 0, "cont");
@@ -622,9 +557,9 @@ int main(int argc, char **argv)
 
 		ncfg.name = "new";
 		ncfg.extra = bogus;
-		rc = run_agent(&env, "old", "new", &ncfg);
+		rc = agent_transfer(&env, "old", "new", &ncfg);
 		CHECK(rc == 1, "agent exited %d, want 1 (refused, old never stopped)", rc);
-		CHECK(report_has(&env, "new", "error", "exited with status"), "the report does not "
+		CHECK(agent_report_has(&env, "new", "error", "exited with status"), "the report does not "
 		      "say the new QEMU exited");
 		check_still_old(&env, old, "new");
 	} else if (!strcmp(mode, "wrong-mem")) {
@@ -632,24 +567,34 @@ int main(int argc, char **argv)
 
 		ncfg.name = "new";
 		ncfg.mem = "1G";
-		rc = run_agent(&env, "old", "new", &ncfg);
+		rc = agent_transfer(&env, "old", "new", &ncfg);
 		CHECK(rc == 1, "agent exited %d, want 1 (refused before the stop)", rc);
 		check_still_old(&env, old, "new");
 	} else if (!strcmp(mode, "same-qmp")) {
-		/* the new QEMU would bind the old one's agent socket */
-		char path[160], opt[200];
+		/* the new QEMU listens where the old one does: it inherits the socket, and the
+		 * path leads to it afterwards (it used to be refused) */
+		char path[160], opt[200], err[256];
 		const char *extra[] = { "-qmp", opt, NULL };
 		struct vm_config ncfg = cfg;
+		pid_t served = 0;
+		json_t *r;
 
 		snprintf(path, sizeof(path), "%s/old.qmp", env.dir);
 		snprintf(opt, sizeof(opt), "unix:%s,server=on,wait=off", path);
 		ncfg.name = "new";
 		ncfg.extra = extra;
-		rc = run_agent(&env, "old", "new", &ncfg);
-		CHECK(rc == 1, "agent exited %d, want 1 (refused)", rc);
-		CHECK(report_has(&env, "new", "error", "would take over"), "the refusal does not name "
-		      "the socket");
-		check_still_old(&env, old, "new");
+		rc = agent_transfer(&env, "old", "new", &ncfg);
+		CHECK(rc == 0, "agent exited %d, want 0", rc);
+		r = agent_report_of(&env, "new");
+		CHECK(r && report_num(r, "devices-preserved") >= 1, "the report names no device "
+		      "handed over");
+		CHECK(vm_wait_exit(old, 10000) >= 0, "the old QEMU did not exit");
+		CHECK(target_pid_from_qmp(path, &served, err, sizeof(err)) == 0 &&
+		      served == (pid_t)report_num(r, "new-pid"), "%s is served by pid %d, not by the "
+		      "new QEMU %g", path, (int)served, r ? report_num(r, "new-pid") : -1);
+		json_decref(r);
+		if (served > 0)
+			kill(served, SIGKILL);
 	} else if (!strcmp(mode, "kill-new")) {
 		/* the new QEMU dies while it receives: the agent's fault point kills it right
 		 * after the migration started, so the test does not race the migration; the

@@ -1,0 +1,76 @@
+/* cpr-agent transfer as the integration tests run it (agentrun.h). */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agentrun.h"
+#include "run.h"
+
+/* Run cpr-agent transfer --json from QEMU `from` to a new QEMU named `to` built from cfg.
+ * Its messages go to DIR/agent-TO.log, its report to DIR/agent-TO.json; both are printed.
+ * Returns the exit status, or -1. */
+int agent_transfer(struct testenv *env, const char *from, const char *to,
+		     const struct vm_config *cfg)
+{
+	const char *qargv[VM_MAX_ARGS], *argv[VM_MAX_ARGS + 16];
+	char buf[2048], qmp[160], log[160], json[160], cmd[256];
+	const char *builddir = getenv("CPR_BUILDDIR");
+	int n = 0, status;
+	pid_t pid;
+
+	if (vm_argv(env, to, cfg, qargv, buf, sizeof(buf)) < 0)
+		return -1;
+	snprintf(qmp, sizeof(qmp), "%s/%s-agent.qmp", env->dir, from);
+	snprintf(log, sizeof(log), "%s/agent-%s.log", env->dir, to);
+	snprintf(json, sizeof(json), "%s/agent-%s.json", env->dir, to);
+	snprintf(cmd, sizeof(cmd), "%s/cpr-agent", builddir ? builddir : ".");
+	argv[n++] = cmd;
+	argv[n++] = "transfer";
+	argv[n++] = "--qmp";
+	argv[n++] = qmp;
+	argv[n++] = "--libcpr";
+	argv[n++] = env->libcpr;
+	argv[n++] = "--timeout";
+	argv[n++] = "60";
+	argv[n++] = "--verbose";
+	argv[n++] = "--json";
+	if (getenv("CPR_TEST_PRECOPY")) { /* live or stopped, as an operator may choose */
+		argv[n++] = "--precopy";
+		argv[n++] = getenv("CPR_TEST_PRECOPY");
+	}
+	argv[n++] = "--";
+	for (int i = 0; qargv[i]; i++)
+		argv[n++] = qargv[i];
+	argv[n] = NULL;
+	pid = run_logged(argv, log, json, false);
+	if (pid < 0)
+		return -1;
+	status = wait_exit_status(pid);
+	snprintf(buf, sizeof(buf), "cat '%s' '%s'", log, json);
+	if (system(buf) != 0)
+		return -1;
+	return status;
+}
+
+/* The report cpr-agent --json printed for the transfer to `to`, or NULL. */
+json_t *agent_report_of(struct testenv *env, const char *to)
+{
+	char path[160];
+
+	snprintf(path, sizeof(path), "%s/agent-%s.json", env->dir, to);
+	return agent_report(path);
+}
+
+/* Whether the agent's --json report for the transfer to `to` has s in its member key
+ * ("" for s: only that the member is there). */
+bool agent_report_has(struct testenv *env, const char *to, const char *key, const char *s)
+{
+	json_t *r = agent_report_of(env, to);
+	bool has = r && json_object_get(r, key) && strstr(report_str(r, key), s);
+
+	json_decref(r);
+	return has;
+}
+
