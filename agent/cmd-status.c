@@ -73,11 +73,12 @@ static json_t *record_json(const struct cpr_record *r)
 
 	snprintf(key, sizeof(key), "%s%u", cpr_kind_name(r->kind), r->ordinal);
 	snprintf(addr, sizeof(addr), "0x%" PRIx64, r->addr);
-	return json_pack("{s:I,s:s,s:s,s:I,s:I,s:I,s:s,s:b,s:b,s:s,s:s}", "id", (json_int_t)r->id,
+	return json_pack("{s:I,s:s,s:s,s:I,s:I,s:I,s:s,s:b,s:b,s:b,s:s,s:s}", "id", (json_int_t)r->id,
 			 "kind", cpr_kind_name(r->kind), "key", key, "ordinal", (json_int_t)r->ordinal,
 			 "size", (json_int_t)r->size, "offset", (json_int_t)r->offset, "addr", addr,
 			 "shared", (int)(r->flags & CPR_REC_SHARED),
-			 "converted", (int)(r->flags & CPR_REC_CONVERTED), "name", r->name, "path",
+			 "converted", (int)(r->flags & CPR_REC_CONVERTED),
+			 "inherited", (int)(r->flags & CPR_REC_INHERITED), "name", r->name, "path",
 			 r->path);
 }
 

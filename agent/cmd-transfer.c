@@ -55,6 +55,11 @@ void transfer_fault(struct transfer *t, const char *point)
 	if (!f || !(colon = strchr(f, ':')) || strncmp(f, point, (size_t)(colon - f)) ||
 	    point[colon - f])
 		return;
+	if (!strcmp(colon + 1, "pause")) { /* a test acts at this point, then SIGCONTs us */
+		fprintf(stderr, "cpr-agent: fault injection: stopping at %s\n", point);
+		raise(SIGSTOP);
+		return;
+	}
 	victim = !strcmp(colon + 1, "new") ? t->new_pid :
 		 !strcmp(colon + 1, "old") ? t->old_pid : getpid();
 	fprintf(stderr, "cpr-agent: fault injection: killing %s (pid %d) %s\n", colon + 1,

@@ -62,6 +62,8 @@ static int legacy_chardev(struct qemu_argv *a, const char *spec, bool qmp, char 
 	}
 	if (qmp && !a->qmp[0] && copy_path(a->qmp, head + 5, err, errlen) < 0)
 		return -EINVAL;
+	if (qmp && a->nqmp < 8 && copy_path(a->qmps[a->nqmp], head + 5, err, errlen) == 0)
+		a->nqmp++;
 	return add_listen(a, head + 5, err, errlen);
 }
 
@@ -121,9 +123,14 @@ int qemu_argv_parse(int argc, char *const *argv, struct qemu_argv *a, char *err,
 				return r;
 			if (qemu_opt_get(v, "id", id, sizeof(id)) != 1)
 				continue;
-			for (size_t k = 0; k < nqmp_ids && !a->qmp[0]; k++)
-				if (strcmp(qmp_ids[k], id) == 0)
+			for (size_t k = 0; k < nqmp_ids; k++) {
+				if (strcmp(qmp_ids[k], id) != 0)
+					continue;
+				if (!a->qmp[0])
 					copy_path(a->qmp, path, err, errlen); /* fits: add_listen checked */
+				if (a->nqmp < 8)
+					copy_path(a->qmps[a->nqmp++], path, err, errlen);
+			}
 		}
 	}
 	return 0;

@@ -12,6 +12,8 @@
 
 struct qemu_argv {
 	char qmp[108];        /* the first QMP UNIX socket QEMU serves, or "" */
+	size_t nqmp;
+	char qmps[8][108];    /* every QMP UNIX socket, in order (the first 8) */
 	char incoming[256];   /* the -incoming value, or "" */
 	bool held;            /* -S: the guest does not start by itself */
 	size_t nlisten;

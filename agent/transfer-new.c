@@ -73,9 +73,15 @@ int new_check_command(struct transfer *t, struct qemu_argv *a)
 		snprintf(t->new_qmp, sizeof(t->new_qmp), "%s", t->new_qmp_opt);
 	else if (a->qmp[0])
 		snprintf(t->new_qmp, sizeof(t->new_qmp), "%s", a->qmp);
+	/* The QMP path the agent holds the old QEMU's one session on, if the new QEMU serves
+	 * it too: nobody else can be using it, so no other client takes the new QEMU's
+	 * session there first (a client may connect to any path while the transfer runs). */
 	else
 		return transfer_why(t, "the new QEMU command line has no QMP socket: add -qmp "
 			      "unix:PATH,server=on,wait=off (or pass --new-qmp PATH)");
+	for (size_t i = 0; i < a->nqmp && !t->new_qmp_opt; i++)
+		if (!strcmp(a->qmps[i], t->old_qmp_path))
+			snprintf(t->new_qmp, sizeof(t->new_qmp), "%s", a->qmps[i]);
 	/* A socket path the old QEMU listens on is inherited by the new one (preload/listen.c)
 	 * when the old QEMU's libcpr recorded it; else QEMU would unlink and rebind it, and
 	 * after a rollback the old QEMU would be unreachable there. */

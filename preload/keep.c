@@ -17,11 +17,13 @@ bool cpr_keep_path(const char *path)
 {
 	if (!path || !*path)
 		return false;
-	if (!cpr_inherit_committed() && (cpr_inherit_has(CPR_KIND_LISTEN, same_path, path) ||
-					 cpr_inherit_has(CPR_KIND_PIDFILE, same_path, path)))
-		return true;
-	return cpr_released() && (cpr_registry_has_key(CPR_KIND_LISTEN, NULL, path, 0) ||
-				  cpr_registry_has_key(CPR_KIND_PIDFILE, NULL, path, 0));
+	static const uint32_t kinds[] = { CPR_KIND_LISTEN, CPR_KIND_PIDFILE, CPR_KIND_FD };
+
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if ((!cpr_inherit_committed() && cpr_inherit_has(kinds[i], same_path, path)) ||
+		    (cpr_released() && cpr_registry_has_key(kinds[i], NULL, path, 0)))
+			return true;
+	return false;
 }
 
 bool cpr_keep_tap_script(char *const argv[])

@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include "device.h"
 #include "fdtrack.h"
@@ -77,8 +80,15 @@ static bool same_number(const struct cpr_record *rec, const void *key)
 static void record(int fd, bool inherited)
 {
 	struct cpr_record rec = { .kind = CPR_KIND_FD };
+	struct sockaddr_un un;
+	socklen_t len = sizeof(un);
 
 	snprintf(rec.name, sizeof(rec.name), "%d", fd);
+	/* a UNIX socket's path: neither QEMU may unlink it while the other serves it (keep.h) */
+	if (getsockname(fd, (struct sockaddr *)&un, &len) == 0 && un.sun_family == AF_UNIX &&
+	    len > offsetof(struct sockaddr_un, sun_path) && un.sun_path[0])
+		snprintf(rec.path, sizeof(rec.path), "%.*s",
+			 (int)(len - offsetof(struct sockaddr_un, sun_path)), un.sun_path);
 	rec.flags = inherited ? CPR_REC_INHERITED : 0;
 	cpr_device_record(&rec, fd, CPR_FD_NUMBERED);
 }
