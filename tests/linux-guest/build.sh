@@ -44,8 +44,6 @@ mkdir -p "$OUT"
 DEBS=$OUT/debs
 PKG=$OUT/pkg
 mkdir -p "$DEBS"
-# apt downloads as _apt when run as root: it must be able to write there
-id _apt >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ] && chown _apt "$DEBS"
 
 # Download packages "$@" into DEBS unless there already; one apt-get update and retry
 # when the package lists are stale.
@@ -56,10 +54,16 @@ download() {
 	done
 	[ -n "$need" ] || return 0
 	say "downloading$need"
-	if ! (cd "$DEBS" && apt-get download -q $need) >&2; then
-		apt-get update -q >&2 || die "apt-get update failed (run as root?)"
-		(cd "$DEBS" && apt-get download -q $need) >&2 || die "cannot download$need"
+	# apt downloads as _apt when run as root: into a folder it can write (OUTDIR may be
+	# under root's private home), then moved.
+	dl=$(mktemp -d)
+	id _apt >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ] && chown _apt "$dl"
+	if ! (cd "$dl" && apt-get download -q $need) >&2; then
+		apt-get update -q >&2 || { rm -rf "$dl"; die "apt-get update failed (run as root?)"; }
+		(cd "$dl" && apt-get download -q $need) >&2 || { rm -rf "$dl"; die "cannot download$need"; }
 	fi
+	mv "$dl"/*.deb "$DEBS/"
+	rm -rf "$dl"
 }
 deb() { ls "$DEBS/${1}_"*.deb | tail -n 1; }
 
