@@ -2,8 +2,8 @@
 # The libcpr linux test guest: Debian 12's kernel, busybox and qemu-guest-agent, plus the
 # static helpers of this folder, as OUTDIR/vmlinuz and OUTDIR/initrd.img. Nothing is
 # installed but missing build tools (gcc, libc6-dev, binutils, cpio); the guest's packages
-# are downloaded and unpacked. Idempotent: rebuilds only when this script, init or a helper
-# source changed (OUTDIR/key). Prints OUTDIR as its last line.
+# are downloaded and unpacked. Idempotent: rebuilds only when this script, init, a helper
+# source or guest/pattern.h changed (OUTDIR/key). Prints OUTDIR as its last line.
 # OUTDIR also gets busybox and fsync-writer, static, for the host side of the tests.
 #
 # usage: tests/linux-guest/build.sh [OUTDIR]   OUTDIR: $CPR_LINUX_GUEST_DIR, else
@@ -20,7 +20,9 @@ MODULES="virtio virtio_ring virtio_pci virtio_pci_modern_dev virtio_pci_legacy_d
 say() { echo "linux-guest: $*" >&2; }
 die() { say "$*"; exit 1; }
 
-key=$(cd "$HERE" && cat build.sh init ./*.c | sha256sum | cut -d' ' -f1)
+# The helpers share the freestanding guest's page pattern (mem-check).
+PATTERN=$HERE/../../guest/pattern.h
+key=$(cd "$HERE" && cat build.sh init ./*.c "$PATTERN" | sha256sum | cut -d' ' -f1)
 if [ -f "$OUT/key" ] && [ "$(cat "$OUT/key")" = "$key" ] &&
 	[ -f "$OUT/vmlinuz" ] && [ -f "$OUT/initrd.img" ]; then
 	echo "$OUT"
@@ -96,7 +98,8 @@ cp "$HERE/init" "$ROOT/init"
 chmod 755 "$ROOT/init"
 for c in "$HERE"/*.c; do
 	b=$(basename "$c" .c)
-	gcc -static -O2 -Wall -Wextra -o "$ROOT/bin/$b" "$c" || die "cannot compile $c"
+	gcc -static -O2 -Wall -Wextra -I"$(dirname "$PATTERN")" -o "$ROOT/bin/$b" "$c" ||
+		die "cannot compile $c"
 done
 
 # Modules, dependencies first: Debian's package has no modules.dep (depmod makes it on
