@@ -3,7 +3,10 @@
 #   ns=$(netns_create)              fresh namespace: lo up, bridge br0 with 10.0.2.1/24
 #                                   ($CPR_NETNS_ADDR), prints its unique name
 #   netns_add_tap "$ns" tap0 [multi_queue]   a tap on br0, up (QEMU opens it by name)
-#   netns_exec "$ns" CMD ARGS...    run CMD inside (e.g. qemu-system-x86_64 ... ping ...)
+#   netns_exec "$ns" CMD ARGS...    run CMD inside (ping, a UDP client, ...). For a process
+#                                   to kill later (QEMU), use "ip netns exec $ns CMD ... &"
+#                                   directly: ip execs CMD, so $! is its pid, whereas a
+#                                   function run with & leaves a subshell in between
 #   netns_delete "$ns"              the namespace and all in it (taps, bridge) go away
 #   netns_available                 whether this machine can do all of the above
 #
