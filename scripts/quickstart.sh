@@ -8,10 +8,13 @@ usage() { echo "usage: $0 demo|test" >&2; exit 2; }
 case "$1" in demo|test) ;; *) usage ;; esac
 cd "$(dirname "$0")/.."
 
-# Debian packages: the build, the unit-test framework, the QMP JSON library, and the real
-# QEMU the demo and the integration tests drive.
+# Debian packages: the build, the unit-test framework, the QMP JSON library, the real
+# QEMU the demo and the integration tests drive, and cpio (the Linux test guest's initrd)
+# and python3 (its test's UDP and guest-agent clients). The guest's own kernel, busybox
+# and qemu-guest-agent are downloaded and unpacked by tests/linux-guest/build.sh, not
+# installed.
 PACKAGES="build-essential autoconf automake libtool pkg-config libcmocka-dev libjansson-dev
-          qemu-system-x86"
+          qemu-system-x86 cpio python3"
 missing=""
 for p in $PACKAGES; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
@@ -53,6 +56,11 @@ if q10=$(sh scripts/qemu10.sh); then
 else
 	echo "quickstart: no QEMU 10 (see above): the upgrade tests will skip" >&2
 fi
+
+# The Linux test guest (cached in ~/.cache/libcpr/linux-guest): without it,
+# linux-guest-boot skips, or fails under CI=true.
+sh tests/linux-guest/build.sh >/dev/null ||
+	echo "quickstart: no Linux test guest (see above): linux-guest-boot will skip" >&2
 
 status=0
 make -j"$jobs" check || status=$?
