@@ -22,7 +22,7 @@
 #define PARK_MAX 32
 
 /* The parked listeners: QEMU's number and the placeholder's other end, kept open so the
- * placeholder never reads as hung up. */
+ * placeholder never reads as hung up while parked. */
 static struct {
 	int qemu_fd, peer;
 } parked[PARK_MAX];
@@ -179,14 +179,18 @@ static void unpark_one(const struct cpr_record *rec, int fd, void *arg)
 
 		if (parked[i].qemu_fd != fd || parked[i].peer < 0)
 			continue;
+		/* A QEMU thread asleep in poll() on the placeholder must wake and poll again, or
+		 * it never sees a client of the listener: hang the placeholder up while it is
+		 * still at QEMU's number (once replaced, its hang-up wakes no one). Until the
+		 * dup3 below, QEMU may try accept() on it and get an error, which it ignores. */
+		cpr_real()->close(parked[i].peer);
+		parked[i].peer = -1;
 		fdflags = cpr_real()->fcntl(fd, F_GETFD);
 		if (cpr_real()->dup3(rec->fd, fd, fdflags >= 0 && (fdflags & FD_CLOEXEC) ? O_CLOEXEC
 										 : 0) < 0)
 			cpr_warn("cannot put listener %s back: %s", rec->name, strerror(errno));
 		else
 			cpr_real()->listen(fd, backlog_of[fd] ? backlog_of[fd] : 1);
-		cpr_real()->close(parked[i].peer);
-		parked[i].peer = -1;
 		(*n)++;
 	}
 }
