@@ -41,12 +41,12 @@ static void end_new(struct settle *s)
 }
 
 /* The QMP connection to a QEMU, made on need. */
-static struct qmp *conn(struct qmp **q, const char *path, int timeout_ms)
+static struct qmp *conn(struct settle *s, struct qmp **q, const char *path)
 {
-	char err[256];
-
 	if (!*q && path && path[0])
-		qmp_connect(q, path, timeout_ms, err, sizeof(err));
+		qmp_connect(q, path, s->timeout_ms, s->conn_err, sizeof(s->conn_err));
+	else if (!*q)
+		snprintf(s->conn_err, sizeof(s->conn_err), "no QMP path known");
 	return *q;
 }
 
@@ -72,7 +72,7 @@ static bool new_holds_state(struct settle *s)
 
 	if (s->phase < PHASE_STOPPED || still_there(s->old_pid, s->old_start, false) ||
 	    !still_there(s->new_pid, s->new_start, s->new_is_child) ||
-	    !(q = conn(&s->newq, s->new_qmp, s->timeout_ms)) ||
+	    !(q = conn(s, &s->newq, s->new_qmp)) ||
 	    qmp_execute(q, "query-migrate", NULL, &ret) < 0)
 		return false;
 	done = !strcmp(json_string_value(json_object_get(ret, "status")) ?: "", "completed");
@@ -125,7 +125,7 @@ static enum settle_end before_commit(struct settle *s)
 			 "%d", (int)s->old_pid);
 		return SETTLE_UNTOUCHED;
 	}
-	q = conn(&s->oldq, s->old_qmp, s->timeout_ms);
+	q = conn(s, &s->oldq, s->old_qmp);
 	if (q) {
 		qmp_migration_settle(q, s->timeout_ms); /* QEMU refuses cont while it migrates */
 		if (qmp_execute(q, "cont", NULL, NULL) == 0) {
@@ -136,7 +136,7 @@ static enum settle_end before_commit(struct settle *s)
 	}
 	snprintf(s->msg, sizeof(s->msg), "ROLLBACK FAILED: the guest is stopped in the old QEMU "
 		 "(pid %d) and 'cont' failed: %s. Resume it with 'cont' on %s", (int)s->old_pid,
-		 q ? qmp_last_error(q) : "no QMP connection", s->old_qmp);
+		 q ? qmp_last_error(q) : s->conn_err, s->old_qmp);
 	return SETTLE_STUCK;
 }
 
@@ -153,7 +153,7 @@ static enum settle_end after_commit(struct settle *s)
 	}
 	if (still_there(s->old_pid, s->old_start, false))
 		settle_old_gives_up(s->old_pid, s->oldctl);
-	q = conn(&s->newq, s->new_qmp, s->timeout_ms);
+	q = conn(s, &s->newq, s->new_qmp);
 	runstate(q, state, sizeof(state));
 	if (q && (!strcmp(state, "running") || qmp_execute(q, "cont", NULL, NULL) == 0)) {
 		snprintf(s->msg, sizeof(s->msg), "the guest runs in the new QEMU (pid %d)",
@@ -163,7 +163,7 @@ static enum settle_end after_commit(struct settle *s)
 	snprintf(s->msg, sizeof(s->msg), "the migration completed but the new QEMU (pid %d) did "
 		 "not resume (%s): resume it with 'cont' on %s; the old QEMU (pid %d) is stopped "
 		 "and must not be resumed", (int)s->new_pid,
-		 q ? qmp_last_error(q) : "no QMP connection", s->new_qmp, (int)s->old_pid);
+		 q ? qmp_last_error(q) : s->conn_err, s->new_qmp, (int)s->old_pid);
 	return SETTLE_STUCK;
 }
 
@@ -177,7 +177,7 @@ static void restore_settings(struct settle *s, enum settle_end end)
 
 	if (!m->known)
 		return;
-	q = conn(&s->oldq, s->old_qmp, s->timeout_ms);
+	q = conn(s, &s->oldq, s->old_qmp);
 	if (q && qmp_execute(q, "migrate-set-capabilities",
 			     json_pack("{s:[{s:s,s:b},{s:s,s:b}]}", "capabilities", "capability",
 				       "x-ignore-shared", "state", m->ignore_shared, "capability",
@@ -193,7 +193,7 @@ static void restore_settings(struct settle *s, enum settle_end end)
 	snprintf(s->msg + n, sizeof(s->msg) - n, "; but its migration settings could not be put "
 		 "back (%s): set x-ignore-shared %s, events %s, max-bandwidth %lld with "
 		 "migrate-set-capabilities and migrate-set-parameters",
-		 q ? qmp_last_error(q) : "no QMP connection", m->ignore_shared ? "on" : "off",
+		 q ? qmp_last_error(q) : s->conn_err, m->ignore_shared ? "on" : "off",
 		 m->events ? "on" : "off", m->max_bandwidth);
 }
 

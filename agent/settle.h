@@ -37,6 +37,7 @@ struct settle {
 	int timeout_ms;    /* for each wait */
 	struct journal *journal; /* the live journal (transfer), or NULL (recover) */
 	struct migration_settings old_settings; /* put back when the old QEMU keeps the guest */
+	char conn_err[256]; /* why the last QMP connection made here failed */
 	char msg[768];     /* the end state and what the operator should do */
 };
 
