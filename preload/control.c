@@ -29,6 +29,7 @@
 #include "preload/prefault.h"
 #include "preload/real.h"
 #include "preload/registry.h"
+#include "preload/tap-settings.h"
 #include "preload/trimhold.h"
 
 #define MAX_CLIENTS 4
@@ -177,6 +178,7 @@ static int handle_line(struct client *c, const char *line, size_t len)
 	case CPR_OP_RESUMED:
 		cpr_inherit_commit();
 		cpr_pidfile_commit();
+		cpr_tap_settings_commit();
 		cpr_trimhold_end("cpr-agent: the guest runs here");
 		return cpr_send_with_fds(fd, "OK 0\n", 5, NULL, 0);
 	}

@@ -25,6 +25,7 @@
 #include "real.h"
 #include "release.h"
 #include "tap.h"
+#include "tap-settings.h"
 
 
 /* The fortified entry points _FORTIFY_SOURCE builds call when no mode is passed. */
@@ -238,6 +239,8 @@ CPR_EXPORT int ioctl(int fd, unsigned long request, ...)
 	if (request == TUNSETIFF && !cpr_real_resolving() &&
 	    cpr_tap_claim(fd, (struct ifreq *)arg) == 1)
 		return 0;
+	if (!cpr_real_resolving() && cpr_tap_setting_held(fd, request, arg, &r))
+		return r;
 	r = cpr_real()->ioctl(fd, request, arg);
 	if (r < 0 && request == TUNSETQUEUE && !cpr_real_resolving()) {
 		saved = errno;
