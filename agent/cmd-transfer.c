@@ -439,8 +439,15 @@ static int start_new(struct transfer *t, const struct qemu_argv *new_args, const
 	pid_t started;
 	int chan, r;
 
-	/* the new QEMU alone accepts on the listening sockets it inherits */
-	if (ctl_park(t->oldctl) < 0)
+	uint32_t conns[MAX_SESSIONS];
+	size_t nconns = 0;
+
+	/* the new QEMU alone accepts on the listening sockets it inherits, and reads from the
+	 * clients it is handed */
+	for (size_t i = t->nram; i < t->nkeep; i++)
+		if (t->keep[i].kind == CPR_KIND_CONN && nconns < MAX_SESSIONS)
+			conns[nconns++] = t->keep[i].id;
+	if (ctl_park(t->oldctl, conns, nconns) < 0)
 		return transfer_why(t, "old QEMU's libcpr cannot park its listening sockets: %s",
 				    ctl_error(t->oldctl));
 	chan = t->receive_path ? new_receive(t) : new_spawn(t, libcpr, !new_args->incoming[0]);

@@ -289,10 +289,24 @@ int ctl_resumed(struct ctl *c)
 	return r < 0 ? r : 0;
 }
 
-int ctl_park(struct ctl *c)
+int ctl_park(struct ctl *c, const uint32_t *conn_ids, size_t n)
 {
-	int r = request(c, "PARK\n", NULL, 0, NULL);
+	char req[CPR_WIRE_MAX_REQUEST];
+	size_t used = (size_t)snprintf(req, sizeof(req), "PARK");
+	int r;
 
+	for (size_t i = 0; i < n; i++) {
+		char id[16];
+		int len = snprintf(id, sizeof(id), " %u", conn_ids[i]);
+
+		if (i == CPR_WIRE_MAX_FDS || used + (size_t)len + 1 >= sizeof(req))
+			return -E2BIG;
+		memcpy(req + used, id, (size_t)len);
+		used += (size_t)len;
+	}
+	req[used++] = '\n';
+	req[used] = 0;
+	r = request(c, req, NULL, 0, NULL);
 	return r < 0 ? r : 0;
 }
 

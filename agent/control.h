@@ -39,8 +39,9 @@ int ctl_resumed(struct ctl *c);
 /* PARK: the old QEMU stops accepting on its listening sockets (placeholders stand in), so
  * a client that connects meanwhile is served by the new QEMU, which inherits them. Lasts
  * until UNPARK, or for good after RELEASE; the shim undoes it when this connection closes
- * before a RELEASE (an agent that died). */
-int ctl_park(struct ctl *c);
+ * before a RELEASE (an agent that died). The old QEMU also stops reading from its clients
+ * conn_ids[0..n) (conn records handed to the new QEMU; at most 16 fit one request). */
+int ctl_park(struct ctl *c, const uint32_t *conn_ids, size_t n);
 int ctl_unpark(struct ctl *c);
 
 /* PREFAULT: copy tier; the new QEMU's shim maps the inherited RAM's pages ahead of the stream. */

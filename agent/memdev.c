@@ -9,6 +9,7 @@
 
 #include "agent/control.h"
 #include "agent/memdev.h"
+#include "agent/qemu-argv.h"
 #include "agent/qmp.h"
 #include "agent/transfer.h"
 
@@ -52,8 +53,26 @@ int memdev_list(struct transfer *t, struct qmp *q, struct memdev *out, size_t ma
 /* Choose what is preserved: the memory backends' RAM. QEMU allocates every backend before
  * any device RAM (ROMs, VRAM), so they are the first records, in order; their sizes must
  * be the backends' sizes. ROMs and VRAM travel in the stream, where the old bytes win. */
+/* Whether a client (conn record) of the old QEMU can be handed to the new one: a client of
+ * a UNIX chardev socket the old command line serves, not a QMP monitor's nor a TLS one's.
+ * The others stay with the old QEMU and end when it quits; they reconnect to the same
+ * address, where the new QEMU serves them at once. */
+static bool session_moves(const struct cpr_record *rec, const struct qemu_argv *old)
+{
+	if (strncmp(rec->name, "unix:", 5) != 0)
+		return false;
+	for (size_t i = 0; i < old->nlisten; i++)
+		if (!strcmp(old->listen[i], rec->path))
+			return !old->ends_sessions[i];
+	return false;
+}
+
 int memdev_choose_records(struct transfer *t, const struct memdev *devs, size_t ndevs)
 {
+	struct qemu_argv old_args;
+	char err[256];
+	bool old_args_known;
+	size_t nsessions = 0;
 	struct cpr_record *recs = NULL;
 	size_t n = 0, k = 0;
 	bool used[MAX_PRESERVED] = { 0 };
@@ -91,9 +110,15 @@ int memdev_choose_records(struct transfer *t, const struct memdev *devs, size_t 
 			      "loaded from the start?)", k, ndevs);
 	}
 	t->nram = k;
-	/* then every device the old QEMU holds: taps, listening sockets, numbered fds, pidfile */
+	old_args_known = qemu_argv_of_pid(t->old_pid, &old_args, err, sizeof(err)) == 0;
+	/* then every device the old QEMU holds: taps, listening sockets, numbered fds, pidfile,
+	 * clients of its chardev sockets */
 	for (size_t i = 0; i < n; i++) {
 		if (CPR_KIND_IS_RAM(recs[i].kind))
+			continue;
+		if (recs[i].kind == CPR_KIND_CONN &&
+		    (!old_args_known || !session_moves(&recs[i], &old_args) ||
+		     nsessions++ == MAX_SESSIONS))
 			continue;
 		if (k == MAX_PRESERVED) {
 			free(recs);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #define MAX_PRESERVED 64
+#define MAX_SESSIONS 16 /* clients of chardev sockets handed over (one PARK line) */
 
 struct memdev {
 	char id[64], type[48]; /* type: memory-backend-memfd, -ram, -file, ... */

@@ -64,7 +64,10 @@ static int legacy_chardev(struct qemu_argv *a, const char *spec, bool qmp, char 
 		return -EINVAL;
 	if (qmp && a->nqmp < 8 && copy_path(a->qmps[a->nqmp], head + 5, err, errlen) == 0)
 		a->nqmp++;
-	return add_listen(a, head + 5, err, errlen);
+	if (add_listen(a, head + 5, err, errlen) < 0)
+		return -EINVAL;
+	a->ends_sessions[a->nlisten - 1] = qmp;
+	return 0;
 }
 
 /* The option name without its leading dashes, or NULL if arg is not an option. */
@@ -121,11 +124,14 @@ int qemu_argv_parse(int argc, char *const *argv, struct qemu_argv *a, char *err,
 				continue;
 			if ((r = add_listen(a, path, err, errlen)) < 0)
 				return r;
+			a->ends_sessions[a->nlisten - 1] =
+				qemu_opt_get(v, "tls-creds", head, sizeof(head)) != 0;
 			if (qemu_opt_get(v, "id", id, sizeof(id)) != 1)
 				continue;
 			for (size_t k = 0; k < nqmp_ids; k++) {
 				if (strcmp(qmp_ids[k], id) != 0)
 					continue;
+				a->ends_sessions[a->nlisten - 1] = true;
 				if (!a->qmp[0])
 					copy_path(a->qmp, path, err, errlen); /* fits: add_listen checked */
 				if (a->nqmp < 8)

@@ -18,6 +18,9 @@ struct qemu_argv {
 	bool held;            /* -S: the guest does not start by itself */
 	size_t nlisten;
 	char listen[QEMU_ARGV_MAX_LISTEN][108]; /* UNIX socket paths QEMU will bind */
+	/* a client of listen[i] cannot be handed to a new QEMU: a QMP monitor (the session's
+	 * state is in QEMU) or a TLS chardev (so is the TLS session's) */
+	bool ends_sessions[QEMU_ARGV_MAX_LISTEN];
 };
 
 /* Read argv (argv[0] is the binary). Returns 0, or -EINVAL with err saying why. */

@@ -98,7 +98,7 @@ void settle_old_gives_up(pid_t old_pid, struct ctl *oldctl)
 
 	if (!c && ctl_connect_pid(&c, old_pid, err, sizeof(err)) < 0)
 		return;
-	ctl_park(c);
+	ctl_park(c, NULL, 0);
 	ctl_release(c);
 	if (c != oldctl)
 		ctl_close(c);

@@ -13,6 +13,7 @@ static const char *const kinds[] = {
 	[CPR_KIND_LISTEN] = "listen",
 	[CPR_KIND_FD] = "fd",
 	[CPR_KIND_PIDFILE] = "pidfile",
+	[CPR_KIND_CONN] = "conn",
 };
 
 static const struct {

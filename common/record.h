@@ -15,6 +15,8 @@ enum cpr_kind {
 	CPR_KIND_LISTEN,       /* a socket QEMU listens on; name is its address (unix:PATH, tcp:HOST:PORT) */
 	CPR_KIND_FD,           /* a descriptor QEMU's command line names by number; name is the number */
 	CPR_KIND_PIDFILE,      /* QEMU's -pidfile, locked by it; path is the file */
+	CPR_KIND_CONN,         /* a client QEMU accepted on a listening socket; name is the
+				* listener's address, path a UNIX listener's path */
 };
 
 /* Whether kind is guest RAM (claimed in allocation order) rather than a device's fd
@@ -40,7 +42,7 @@ struct cpr_record {
 };
 
 /* Stable text for a kind: "ram-anon", "ram-memfd", "ram-file", "tap", "listen", "fd",
- * "pidfile"; NULL if unknown. */
+ * "pidfile", "conn"; NULL if unknown. */
 const char *cpr_kind_name(uint32_t kind);
 
 /* The kind named by name[0..len), or 0. */

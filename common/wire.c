@@ -102,8 +102,8 @@ int cpr_wire_parse_request(const char *line, size_t len, struct cpr_request *req
 	else if ((size_t)(p - word) == 6 && memcmp(word, "UNPARK", 6) == 0)
 		req->op = CPR_OP_UNPARK;
 	else {
-		*why = "unknown request (LIST, FDS ID..., STATUS, RELEASE, RESUMED, PREFAULT, PARK, "
-		       "UNPARK)";
+		*why = "unknown request (LIST, FDS ID..., STATUS, RELEASE, RESUMED, PREFAULT, "
+		       "PARK [ID...], UNPARK)";
 		return -EINVAL;
 	}
 	while (p < end) {
@@ -117,7 +117,7 @@ int cpr_wire_parse_request(const char *line, size_t len, struct cpr_request *req
 		tok = p;
 		while (p < end && *p != ' ')
 			p++;
-		if (req->op != CPR_OP_FDS) {
+		if (req->op != CPR_OP_FDS && req->op != CPR_OP_PARK) {
 			*why = "this request takes no arguments";
 			return -EINVAL;
 		}
@@ -126,7 +126,7 @@ int cpr_wire_parse_request(const char *line, size_t len, struct cpr_request *req
 			return -EINVAL;
 		}
 		if (req->nids == CPR_WIRE_MAX_FDS) {
-			*why = "too many ids in one FDS request (at most 64)";
+			*why = "too many ids in one request (at most 64)";
 			return -E2BIG;
 		}
 		req->ids[req->nids++] = (uint32_t)id;

@@ -21,8 +21,10 @@ enum cpr_wire_op {
 	CPR_OP_RELEASE,  /* "RELEASE": the RAM now belongs to a new QEMU; discards become no-ops */
 	CPR_OP_RESUMED,  /* "RESUMED": the guest runs in this (new) QEMU; held heap trims run */
 	CPR_OP_PREFAULT, /* "PREFAULT": map inherited RAM's pages ahead of a copy-tier stream */
-	CPR_OP_PARK,     /* "PARK": only the new QEMU accepts on the listening sockets, until
-			  * RELEASE, UNPARK, or this client's disconnection without RELEASE */
+	CPR_OP_PARK,     /* "PARK [ID...]": only the new QEMU accepts on the listening sockets,
+			  * and this QEMU reads nothing more from the clients (conn records)
+			  * ID..., until RELEASE, UNPARK, or this client's disconnection
+			  * without RELEASE */
 	CPR_OP_UNPARK,   /* "UNPARK": the listening sockets are this QEMU's again */
 };
 

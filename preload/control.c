@@ -19,6 +19,7 @@
 #include "common/rundir.h"
 #include "common/usock.h"
 #include "common/wire.h"
+#include "preload/conn.h"
 #include "preload/control.h"
 #include "preload/highfd.h"
 #include "preload/inherit.h"
@@ -160,11 +161,13 @@ static int handle_line(struct client *c, const char *line, size_t len)
 
 		if (n < 0)
 			return reply_error(fd, -n, "cannot park the listening sockets");
+		cpr_conn_hold(req.ids, req.nids);
 		c->parked = true;
 		return cpr_send_with_fds(fd, "OK 0\n", 5, NULL, 0);
 	}
 	case CPR_OP_UNPARK:
 		cpr_listen_unpark();
+		cpr_conn_release_holds();
 		c->parked = false;
 		return cpr_send_with_fds(fd, "OK 0\n", 5, NULL, 0);
 	case CPR_OP_PREFAULT: {
@@ -179,6 +182,7 @@ static int handle_line(struct client *c, const char *line, size_t len)
 		cpr_inherit_commit();
 		cpr_pidfile_commit();
 		cpr_tap_settings_commit();
+		cpr_conn_release_holds();
 		cpr_trimhold_end("cpr-agent: the guest runs here");
 		return cpr_send_with_fds(fd, "OK 0\n", 5, NULL, 0);
 	}
@@ -255,8 +259,10 @@ static void admit(void)
 static void drop(struct client *c)
 {
 	/* an agent that parked and then died or gave up: the listeners are this QEMU's */
-	if (c->parked && !cpr_released())
+	if (c->parked && !cpr_released()) {
 		cpr_listen_unpark();
+		cpr_conn_release_holds();
+	}
 	c->parked = false;
 	cpr_real()->close(c->fd);
 	c->fd = -1;

@@ -1,12 +1,16 @@
 /* Socket entry points: a new QEMU binding an address the old one listens on gets the old
- * socket, and every listening socket is recorded (listen.h). */
+ * socket, and every listening socket is recorded (listen.h); so are the clients QEMU
+ * accepts on them, which a new QEMU gets in turn (conn.h). */
 #include "config.h"
 
 #include <errno.h>
 
+#include "conn.h"
 #include "export.h"
+#include "fdtrack.h"
 #include "listen.h"
 #include "real.h"
+#include "wake.h"
 
 CPR_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
 {
@@ -23,4 +27,98 @@ CPR_EXPORT int listen(int fd, int backlog)
 		cpr_listen_started(fd, backlog);
 	errno = saved;
 	return r;
+}
+
+/* QEMU accepted libcpr's own connection (wake.h): no client for it; it polls again. */
+static int dropped_wake(int c)
+{
+	cpr_real()->close(c);
+	errno = EAGAIN;
+	return -1;
+}
+
+CPR_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+	int r, saved;
+
+	if (cpr_real_resolving())
+		return cpr_real()->accept4(fd, addr, len, flags);
+	if (cpr_conn_accept(fd, addr, len, flags, &r))
+		return r;
+	r = cpr_real()->accept4(fd, addr, len, flags);
+	if (r >= 0 && cpr_wake_is_ours(r))
+		return dropped_wake(r);
+	saved = errno;
+	cpr_conn_accepted(fd, r);
+	errno = saved;
+	return r;
+}
+
+CPR_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	int r, saved;
+
+	if (cpr_real_resolving())
+		return cpr_real()->accept(fd, addr, len);
+	if (cpr_conn_accept(fd, addr, len, 0, &r))
+		return r;
+	r = cpr_real()->accept(fd, addr, len);
+	if (r >= 0 && cpr_wake_is_ours(r))
+		return dropped_wake(r);
+	saved = errno;
+	cpr_conn_accepted(fd, r);
+	errno = saved;
+	return r;
+}
+
+/* QEMU's socket channels read with recvmsg: a client handed over is not read here. */
+CPR_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	if (!cpr_real_resolving() && (cpr_fd_flags(fd) & CPR_FD_CONN_HELD)) {
+		errno = EAGAIN;
+		return -1;
+	}
+	return cpr_real()->recvmsg(fd, msg, flags);
+}
+
+/* A client handed over to the new QEMU stays connected whatever the old one does. */
+CPR_EXPORT int shutdown(int fd, int how)
+{
+	if (!cpr_real_resolving() && (cpr_fd_flags(fd) & CPR_FD_CONN_HELD))
+		return 0;
+	return cpr_real()->shutdown(fd, how);
+}
+
+static int real_poll(struct pollfd *fds, nfds_t n, void *arg)
+{
+	return cpr_real()->poll(fds, n, *(int *)arg);
+}
+
+CPR_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+	if (cpr_real_resolving() || !cpr_conn_holding())
+		return cpr_real()->poll(fds, n, timeout);
+	return cpr_conn_poll(fds, n, real_poll, &timeout);
+}
+
+struct ppoll_args {
+	const struct timespec *timeout;
+	const sigset_t *sigmask;
+};
+
+static int real_ppoll(struct pollfd *fds, nfds_t n, void *arg)
+{
+	const struct ppoll_args *a = arg;
+
+	return cpr_real()->ppoll(fds, n, a->timeout, a->sigmask);
+}
+
+CPR_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *timeout,
+		     const sigset_t *sigmask)
+{
+	struct ppoll_args a = { timeout, sigmask };
+
+	if (cpr_real_resolving() || !cpr_conn_holding())
+		return cpr_real()->ppoll(fds, n, timeout, sigmask);
+	return cpr_conn_poll(fds, n, real_ppoll, &a);
 }

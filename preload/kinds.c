@@ -52,6 +52,16 @@ static const char *check_pidfile(int fd, const struct stat *st)
 	return S_ISREG(st->st_mode) ? NULL : "not a regular file";
 }
 
+static const char *check_conn(int fd, const struct stat *st)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (!S_ISSOCK(st->st_mode))
+		return "not a socket";
+	return getpeername(fd, (struct sockaddr *)&ss, &len) < 0 ? "not a connected socket" : NULL;
+}
+
 static const struct {
 	uint32_t kind;
 	const char *(*check)(int fd, const struct stat *st);
@@ -60,6 +70,7 @@ static const struct {
 	{ CPR_KIND_LISTEN, check_listen },
 	{ CPR_KIND_FD, check_any }, /* whatever the launcher passed */
 	{ CPR_KIND_PIDFILE, check_pidfile },
+	{ CPR_KIND_CONN, check_conn },
 };
 
 const char *cpr_kind_check_fd(const struct cpr_record *r, int fd, struct stat *st)

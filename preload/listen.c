@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/un.h>
 
+#include "conn.h"
 #include "device.h"
 #include "fdtrack.h"
 #include "inherit.h"
@@ -18,6 +19,7 @@
 #include "owner.h"
 #include "real.h"
 #include "registry.h"
+#include "wake.h"
 
 #define PARK_MAX 32
 
@@ -82,7 +84,7 @@ static void record(int fd, const char *key, bool inherited)
 	if (!strncmp(key, "unix:", 5))
 		snprintf(rec.path, sizeof(rec.path), "%s", key + 5);
 	rec.flags = inherited ? CPR_REC_INHERITED : 0;
-	cpr_device_record(&rec, fd, 0);
+	cpr_device_record(&rec, fd, CPR_FD_LISTENER);
 }
 
 /* A stream socket's own address as a key. */
@@ -141,6 +143,7 @@ int cpr_listen_claim(int fd, const struct sockaddr *addr, socklen_t len)
 		cpr_inherit_fatal("cannot put the inherited listening socket %s in place: %s", key,
 				  strerror(-r));
 	record(fd, key, true);
+	cpr_conn_listener_inherited(fd, key);
 	return 1;
 }
 
@@ -179,18 +182,20 @@ static void unpark_one(const struct cpr_record *rec, int fd, void *arg)
 
 		if (parked[i].qemu_fd != fd || parked[i].peer < 0)
 			continue;
-		/* A QEMU thread asleep in poll() on the placeholder must wake and poll again, or
-		 * it never sees a client of the listener: hang the placeholder up while it is
-		 * still at QEMU's number (once replaced, its hang-up wakes no one). Until the
-		 * dup3 below, QEMU may try accept() on it and get an error, which it ignores. */
-		cpr_real()->close(parked[i].peer);
-		parked[i].peer = -1;
 		fdflags = cpr_real()->fcntl(fd, F_GETFD);
 		if (cpr_real()->dup3(rec->fd, fd, fdflags >= 0 && (fdflags & FD_CLOEXEC) ? O_CLOEXEC
-										 : 0) < 0)
+										 : 0) < 0) {
 			cpr_warn("cannot put listener %s back: %s", rec->name, strerror(errno));
-		else
+		} else {
 			cpr_real()->listen(fd, backlog_of[fd] ? backlog_of[fd] : 1);
+			/* a QEMU thread asleep in poll() since before must return and poll the
+			 * listener anew, or it sleeps through its clients (wake.h): the listener
+			 * gets readable, then the placeholder hangs up, which wakes a thread that
+			 * polls it */
+			cpr_wake_listener(fd);
+		}
+		cpr_real()->close(parked[i].peer);
+		parked[i].peer = -1;
 		(*n)++;
 	}
 }

@@ -195,6 +195,40 @@ static int raw_execv(const char *path, char *const argv[])
 	return (int)syscall(SYS_execve, path, argv, environ);
 }
 
+static int raw_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+	return (int)syscall(SYS_accept4, fd, addr, len, flags);
+}
+
+static int raw_accept(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	return raw_accept4(fd, addr, len, 0);
+}
+
+static ssize_t raw_recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	return syscall(SYS_recvmsg, fd, msg, flags);
+}
+
+static int raw_shutdown(int fd, int how)
+{
+	return (int)syscall(SYS_shutdown, fd, how);
+}
+
+static int raw_poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+	struct timespec ts = { timeout / 1000, (long)(timeout % 1000) * 1000000 };
+
+	return (int)syscall(SYS_ppoll, fds, n, timeout < 0 ? NULL : &ts, NULL, 8);
+}
+
+static int raw_ppoll(struct pollfd *fds, nfds_t n, const struct timespec *timeout,
+		     const sigset_t *sigmask)
+{
+	/* the kernel's sigset is 8 bytes on x86-64, glibc's 128 */
+	return (int)syscall(SYS_ppoll, fds, n, timeout, sigmask, 8);
+}
+
 static const struct cpr_real_fns standins = {
 	.mmap = raw_mmap, .mmap64 = raw_mmap, .munmap = raw_munmap, .madvise = raw_madvise,
 	.memfd_create = raw_memfd_create,
@@ -208,7 +242,8 @@ static const struct cpr_real_fns standins = {
 	.dup = raw_dup, .dup2 = raw_dup2, .dup3 = raw_dup3,
 	.malloc_trim = raw_malloc_trim,
 	.bind = raw_bind, .listen = raw_listen, .unlink = raw_unlink, .unlinkat = raw_unlinkat,
-	.remove = raw_remove, .execv = raw_execv,
+	.remove = raw_remove, .execv = raw_execv, .accept = raw_accept, .accept4 = raw_accept4,
+	.recvmsg = raw_recvmsg, .shutdown = raw_shutdown, .poll = raw_poll, .ppoll = raw_ppoll,
 };
 
 /* A wrapper without its real function would break QEMU in some later, obscure place. */
@@ -278,6 +313,12 @@ static void resolve(void)
 	R(unlinkat, "unlinkat");
 	R(remove, "remove");
 	R(execv, "execv");
+	R(accept, "accept");
+	R(accept4, "accept4");
+	R(recvmsg, "recvmsg");
+	R(shutdown, "shutdown");
+	R(poll, "poll");
+	R(ppoll, "ppoll");
 #undef R
 	table = t;
 	atomic_store_explicit(&resolved, 1, memory_order_release);

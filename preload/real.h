@@ -2,6 +2,8 @@
 #ifndef CPR_REAL_H
 #define CPR_REAL_H
 
+#include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -38,6 +40,13 @@ struct cpr_real_fns {
 	int (*unlinkat)(int dirfd, const char *path, int flags);
 	int (*remove)(const char *path);
 	int (*execv)(const char *path, char *const argv[]);
+	int (*accept)(int fd, struct sockaddr *addr, socklen_t *len);
+	int (*accept4)(int fd, struct sockaddr *addr, socklen_t *len, int flags);
+	ssize_t (*recvmsg)(int fd, struct msghdr *msg, int flags);
+	int (*shutdown)(int fd, int how);
+	int (*poll)(struct pollfd *fds, nfds_t n, int timeout);
+	int (*ppoll)(struct pollfd *fds, nfds_t n, const struct timespec *timeout,
+		     const sigset_t *sigmask);
 };
 
 /* Resolve every real function (once; a missing one ends the process with a message).

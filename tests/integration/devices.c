@@ -1,8 +1,8 @@
 /* A VM as deployed moves with its very same command line (issue 13), under QEMU 7.2 with
  * the built-in guest, in a network namespace this test makes (no packet leaves it).
  *
- * Usage: devices tap|tap-single|tap-rollback|listen|pidfile|pidfile-daemonize|fds|mismatch|
- *                unclaimed
+ * Usage: devices tap|tap-single|tap-rollback|listen|session|pidfile|pidfile-daemonize|fds|
+ *                mismatch|unclaimed
  *
  * tap (tap-single): a multiqueue (single-queue) tap on a bridge, with script and downscript;
  * two transfers in a chain.
@@ -17,7 +17,9 @@
  * the new QEMU at the same numbers (the disk through its fd set).
  * mismatch: the new command line asks the tap with other flags: the new QEMU stops before
  * the guest runs, naming the tap, and the old one keeps the guest.
- * unclaimed: a listener the new command line does not have is reported and closed. */
+ * unclaimed: a listener the new command line does not have is reported and closed.
+ * session: a console session on an HMP monitor socket stays connected through two
+ * transfers; a QMP client reconnects and is served at once. */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -474,6 +476,89 @@ out:
 	vm_destroy(old);
 }
 
+/* A transfer with the agent stopped once the new QEMU started (the old one parked), while
+ * during(arg) runs; then the agent goes on. Its exit status. */
+static int transfer_with_pause(struct vm_config *cfg, void (*during)(void *), void *arg)
+{
+	pid_t runner, agent;
+	int rc = -1;
+
+	setenv("CPR_AGENT_FAULT", "after-start:pause", 1);
+	runner = fork();
+	if (runner == 0)
+		_exit(agent_transfer(&env, "vm", "vm", cfg));
+	unsetenv("CPR_AGENT_FAULT");
+	agent = stopped_agent();
+	if (agent > 0) {
+		during(arg);
+		kill(agent, SIGCONT);
+	}
+	waitpid(runner, &rc, 0);
+	return agent > 0 && WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+static void type_status(void *arg)
+{
+	int *hmp = arg;
+
+	CHECK(send(*hmp, "info status\n", 12, MSG_NOSIGNAL) == 12, "cannot type into the "
+	      "monitor session mid-transfer");
+}
+
+/* session: a console session (a client of an HMP monitor on a chardev socket) stays
+ * connected through two transfers, and a command typed while the new QEMU starts is
+ * answered after it; a QMP client's session ends with the old QEMU, and a reconnect to the
+ * same path is served at once by the new one. */
+static void test_session(struct vm_config *cfg)
+{
+	char mon[200], path[160], qmp[160];
+	const char *extra[] = { "-chardev", mon, "-mon", "chardev=mon0,mode=readline", NULL };
+	struct vm *old = NULL;
+	pid_t cur, next = 0;
+	int hmp, q = -1;
+
+	snprintf(path, sizeof(path), "%s/hmp.sock", env.dir);
+	snprintf(mon, sizeof(mon), "socket,id=mon0,path=%s,server=on,wait=off", path);
+	snprintf(qmp, sizeof(qmp), "%s/vm.qmp", env.dir);
+	cfg->extra = extra;
+	REQUIRE(vm_start(&old, &env, cfg) == 0, "old QEMU did not start");
+	REQUIRE(guestmon_wait(env.gm, filled, NULL, 60000) == 0, "guest did not fill");
+	cur = old->pid;
+	hmp = unix_client(path);
+	REQUIRE(hmp >= 0 && read_until(hmp, "(qemu)", 10000), "no HMP prompt on %s", path);
+	for (int round = 1; round <= 2; round++) {
+		int rc = transfer_with_pause(cfg, type_status, &hmp);
+
+		CHECK(rc == 0, "transfer %d: agent exited %d", round, rc);
+		next = reported_new_pid("vm");
+		REQUIRE(next > 0 && next != cur, "transfer %d: no new QEMU", round);
+		old_gone(cur);
+		if (round == 1) { /* the harness's QMP session was the old QEMU's */
+			CHECK(vm_qmp(old, "query-status", NULL) < 0, "a QMP session of the old QEMU "
+			      "still answers");
+			vm_wait_exit(old, 1000);
+		}
+		CHECK(read_until(hmp, "VM status: running", 10000), "transfer %d: the command "
+		      "typed mid-transfer was not answered in the same session", round);
+		CHECK(send(hmp, "info status\n", 12, MSG_NOSIGNAL) == 12 &&
+		      read_until(hmp, "VM status: running", 10000), "transfer %d: the session does "
+		      "not answer after the transfer", round);
+		q = unix_client(qmp);
+		CHECK(q >= 0 && read_until(q, "\"QMP\"", 10000), "transfer %d: a QMP client "
+		      "reconnecting to %s got no greeting", round, qmp);
+		if (q >= 0)
+			close(q);
+		CHECK(proc_qemu_at(&env, "vm") == next, "vm.qmp is not served by the new QEMU");
+		cur = next;
+	}
+	guest_fine();
+	close(hmp);
+out:
+	if (next > 0)
+		kill(next, SIGKILL);
+	vm_destroy(old);
+}
+
 static void test_pidfile(struct vm_config *cfg, bool daemonize)
 {
 	const char *extra[] = { "-pidfile", pidfile, daemonize ? "-daemonize" : NULL, NULL };
@@ -668,6 +753,8 @@ int main(int argc, char **argv)
 		test_tap(&cfg, false, 1);
 	else if (!strcmp(mode, "listen"))
 		test_listen(&cfg);
+	else if (!strcmp(mode, "session"))
+		test_session(&cfg);
 	else if (!strcmp(mode, "pidfile") || !strcmp(mode, "pidfile-daemonize"))
 		test_pidfile(&cfg, !strcmp(mode, "pidfile-daemonize"));
 	else if (!strcmp(mode, "fds"))

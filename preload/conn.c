@@ -1,0 +1,248 @@
+/* Clients of listening sockets (conn.h).
+ *
+ * Old QEMU: a client accepted on a recorded listener is recorded (kind conn, keyed by the
+ * listener's address). At PARK the agent names the clients it hands over; from then on
+ * QEMU's reads of them answer EAGAIN, so every byte the client sends waits in the socket
+ * for the new QEMU, while what the guest writes still goes out until the old QEMU stops.
+ *
+ * New QEMU: QEMU accepts only when its poll says a client waits, so on taking over a
+ * listener whose clients were handed over, libcpr wakes it (wake.h). The accept that
+ * follows consumes libcpr's connection and returns the inherited client instead; a real
+ * client that queued before it is kept for QEMU's next accept. Reads wait until the guest
+ * runs here (RESUMED). */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "device.h"
+#include "fdtrack.h"
+#include "inherit.h"
+#include "listen.h"
+#include "log.h"
+#include "owner.h"
+#include "real.h"
+#include "registry.h"
+#include "wake.h"
+
+#define STASH_MAX 8
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+/* real clients accepted while looking for libcpr's own connection: QEMU gets them next */
+static struct {
+	int lfd, fd;
+} stash[STASH_MAX];
+static unsigned nstash;
+static unsigned nheld; /* descriptors with CPR_FD_CONN_HELD */
+
+static void record(int fd, const char *key, bool inherited, unsigned fd_flags)
+{
+	struct cpr_record rec = { .kind = CPR_KIND_CONN };
+
+	snprintf(rec.name, sizeof(rec.name), "%s", key);
+	if (!strncmp(key, "unix:", 5))
+		snprintf(rec.path, sizeof(rec.path), "%s", key + 5);
+	rec.flags = inherited ? CPR_REC_INHERITED : 0;
+	cpr_device_record(&rec, fd, fd_flags);
+}
+
+static bool listener_key(int lfd, char *key, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	return getsockname(lfd, (struct sockaddr *)&ss, &sl) == 0 &&
+	       cpr_listen_key((struct sockaddr *)&ss, sl, key, len);
+}
+
+static bool same_listener(const struct cpr_record *rec, const void *key)
+{
+	return strcmp(rec->name, key) == 0;
+}
+
+void cpr_conn_accepted(int lfd, int cfd)
+{
+	char key[sizeof(((struct cpr_record *)0)->name)];
+
+	if (cfd < 0 || !cpr_owner() || !(cpr_fd_flags(lfd) & CPR_FD_LISTENER) ||
+	    !listener_key(lfd, key, sizeof(key)))
+		return;
+	record(cfd, key, false, 0);
+}
+
+void cpr_conn_listener_inherited(int lfd, const char *key)
+{
+	(void)lfd;
+	int r;
+
+	if (!cpr_inherit_has(CPR_KIND_CONN, same_listener, key))
+		return;
+	pthread_mutex_lock(&lock);
+	r = cpr_wake_listener(lfd);
+	pthread_mutex_unlock(&lock);
+	if (r < 0)
+		cpr_warn("conn: cannot wake QEMU on %s: %s; the client it inherited waits until "
+			 "another one connects", key, strerror(-r));
+}
+
+/* fd as accept4(flags) would have returned it; the address into addr. */
+static int as_accepted(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+	if (!(flags & SOCK_CLOEXEC))
+		cpr_real()->fcntl(fd, F_SETFD, 0);
+	if (addr && len && getpeername(fd, addr, len) < 0)
+		*len = 0;
+	return fd;
+}
+
+/* Under lock: the kernel's next client of lfd that is not libcpr's own, or -1 (errno). */
+static int accept_real(int lfd, int flags)
+{
+	for (;;) {
+		int c = cpr_real()->accept4(lfd, NULL, NULL, flags | SOCK_CLOEXEC);
+
+		if (c < 0 || !cpr_wake_is_ours(c))
+			return c;
+		cpr_real()->close(c);
+	}
+}
+
+bool cpr_conn_accept(int lfd, struct sockaddr *addr, socklen_t *len, int flags, int *ret)
+{
+	char key[sizeof(((struct cpr_record *)0)->name)];
+	struct cpr_record rec;
+	int c;
+
+	if (!(cpr_fd_flags(lfd) & CPR_FD_LISTENER) || !cpr_owner() ||
+	    !listener_key(lfd, key, sizeof(key)) ||
+	    !cpr_inherit_has(CPR_KIND_CONN, same_listener, key))
+		return false;
+	pthread_mutex_lock(&lock);
+	c = cpr_inherit_take(CPR_KIND_CONN, same_listener, key, &rec);
+	if (c >= 0) {
+		int q;
+
+		/* consume libcpr's connection; real clients queued before it wait in the stash */
+		while ((q = cpr_real()->accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+			if (cpr_wake_is_ours(q)) {
+				cpr_real()->close(q);
+				break;
+			}
+			if (nstash == STASH_MAX) {
+				cpr_warn("conn: more than %d clients queued on %s during the transfer; "
+					 "one is disconnected", STASH_MAX, key);
+				cpr_real()->close(q);
+				continue;
+			}
+			stash[nstash].lfd = lfd;
+			stash[nstash++].fd = q;
+		}
+		if (nstash) /* so that QEMU accepts again, when it wants another client */
+			cpr_wake_listener(lfd);
+		/* QEMU's number: a fresh one, as accept would give */
+		q = cpr_real()->fcntl(c, F_DUPFD_CLOEXEC, 0);
+		cpr_real()->close(c);
+		if (q < 0) {
+			*ret = -1;
+			goto out;
+		}
+		if (!cpr_inherit_committed())
+			__atomic_add_fetch(&nheld, 1, __ATOMIC_RELEASE);
+		record(q, key, true, cpr_inherit_committed() ? 0 : CPR_FD_CONN_HELD);
+		cpr_info("conn: a client of %s handed over by the old QEMU stays connected", key);
+		*ret = as_accepted(q, addr, len, flags);
+		goto out;
+	}
+	for (unsigned i = 0; i < nstash; i++) {
+		if (stash[i].lfd != lfd)
+			continue;
+		c = stash[i].fd;
+		stash[i] = stash[--nstash];
+		if (flags & SOCK_NONBLOCK)
+			cpr_real()->fcntl(c, F_SETFL, O_NONBLOCK | O_RDWR);
+		record(c, key, false, 0);
+		*ret = as_accepted(c, addr, len, flags);
+		goto out;
+	}
+	*ret = accept_real(lfd, flags);
+	if (*ret >= 0) {
+		record(*ret, key, false, 0);
+		*ret = as_accepted(*ret, addr, len, flags);
+	}
+out:
+	pthread_mutex_unlock(&lock);
+	return true;
+}
+
+static void hold_one(const struct cpr_record *rec, int fd, void *arg)
+{
+	struct { const uint32_t *ids; unsigned n, held; } *h = arg;
+
+	for (unsigned i = 0; i < h->n; i++) {
+		if (rec->id != h->ids[i])
+			continue;
+		if (!(cpr_fd_flags(fd) & CPR_FD_CONN_HELD))
+			__atomic_add_fetch(&nheld, 1, __ATOMIC_RELEASE);
+		cpr_fd_set(fd, cpr_fd_flags(fd) | CPR_FD_CONN_HELD);
+		h->held++;
+	}
+}
+
+unsigned cpr_conn_hold(const uint32_t *ids, unsigned n)
+{
+	struct { const uint32_t *ids; unsigned n, held; } h = { ids, n, 0 };
+
+	cpr_registry_foreach_tied(CPR_KIND_CONN, hold_one, &h);
+	if (h.held)
+		cpr_info("conn: %u client(s) handed over: this QEMU no longer reads from them",
+			 h.held);
+	return h.held;
+}
+
+static void release_one(const struct cpr_record *rec, int fd, void *arg)
+{
+	(void)rec;
+	(void)arg;
+	if (cpr_fd_flags(fd) & CPR_FD_CONN_HELD) {
+		cpr_fd_set(fd, cpr_fd_flags(fd) & ~CPR_FD_CONN_HELD);
+		__atomic_sub_fetch(&nheld, 1, __ATOMIC_RELEASE);
+	}
+}
+
+void cpr_conn_release_holds(void)
+{
+	cpr_registry_foreach_tied(CPR_KIND_CONN, release_one, NULL);
+}
+
+bool cpr_conn_holding(void)
+{
+	return __atomic_load_n(&nheld, __ATOMIC_ACQUIRE) != 0;
+}
+
+int cpr_conn_poll(struct pollfd *fds, nfds_t n, int (*real_poll)(struct pollfd *, nfds_t, void *),
+		  void *arg)
+{
+	struct {
+		nfds_t i;
+		int fd;
+	} held[16 * 2];
+	unsigned nh = 0;
+	int r;
+
+	for (nfds_t i = 0; i < n && nh < sizeof(held) / sizeof(held[0]); i++) {
+		if (fds[i].fd < 0 || !(cpr_fd_flags(fds[i].fd) & CPR_FD_CONN_HELD))
+			continue;
+		held[nh].i = i;
+		held[nh++].fd = fds[i].fd;
+		fds[i].fd = -1; /* the kernel skips it: not even a hang-up is reported */
+	}
+	r = real_poll(fds, n, arg);
+	for (unsigned k = 0; k < nh; k++)
+		fds[held[k].i].fd = held[k].fd;
+	return r;
+}
