@@ -44,6 +44,16 @@ static void requests(void **state)
 	assert_int_equal(r.nids, 3);
 	assert_int_equal(r.ids[1], 7);
 	assert_true(r.ids[2] == UINT32_MAX);
+	assert_int_equal(req("PARK", &r), 0);
+	assert_int_equal(r.op, CPR_OP_PARK);
+	assert_int_equal(r.nids, 0);
+	assert_int_equal(req("PARK 5 9", &r), 0); /* the clients handed over */
+	assert_int_equal(r.nids, 2);
+	assert_int_equal(r.ids[1], 9);
+	assert_int_equal(req("PARK x", &r), -EINVAL);
+	assert_int_equal(req("UNPARK", &r), 0);
+	assert_int_equal(r.op, CPR_OP_UNPARK);
+	assert_int_equal(req("UNPARK 1", &r), -EINVAL);
 }
 
 static void bad_requests(void **state)
