@@ -42,13 +42,7 @@ static unsigned nheld; /* descriptors with CPR_FD_CONN_HELD */
 
 static void record(int fd, const char *key, bool inherited, unsigned fd_flags)
 {
-	struct cpr_record rec = { .kind = CPR_KIND_CONN };
-
-	snprintf(rec.name, sizeof(rec.name), "%s", key);
-	if (!strncmp(key, "unix:", 5))
-		snprintf(rec.path, sizeof(rec.path), "%s", key + 5);
-	rec.flags = inherited ? CPR_REC_INHERITED : 0;
-	cpr_device_record(&rec, fd, fd_flags);
+	cpr_device_record_socket(CPR_KIND_CONN, fd, key, inherited, fd_flags);
 }
 
 static bool listener_key(int lfd, char *key, size_t len)

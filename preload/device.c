@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "device.h"
@@ -40,6 +41,18 @@ int cpr_device_record(struct cpr_record *rec, int qemu_fd, unsigned fd_flags)
 	cpr_info("recorded %s%u: %s (QEMU's fd %d)%s", cpr_kind_name(rec->kind), rec->ordinal,
 		 key, qemu_fd, rec->flags & CPR_REC_INHERITED ? ", inherited" : "");
 	return 0;
+}
+
+int cpr_device_record_socket(uint32_t kind, int qemu_fd, const char *key, bool inherited,
+			     unsigned fd_flags)
+{
+	struct cpr_record rec = { .kind = kind };
+
+	snprintf(rec.name, sizeof(rec.name), "%s", key);
+	if (!strncmp(key, "unix:", 5))
+		snprintf(rec.path, sizeof(rec.path), "%s", key + 5);
+	rec.flags = inherited ? CPR_REC_INHERITED : 0;
+	return cpr_device_record(&rec, qemu_fd, fd_flags);
 }
 
 int cpr_device_substitute(int fd, int qemu_fd)

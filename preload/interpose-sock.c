@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdbool.h>
 
 #include "conn.h"
 #include "export.h"
@@ -37,15 +38,17 @@ static int dropped_wake(int c)
 	return -1;
 }
 
-CPR_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+/* accept (four false) or accept4 as QEMU calls it. */
+static int accept_as_qemu(int fd, struct sockaddr *addr, socklen_t *len, int flags, bool four)
 {
 	int r, saved;
 
 	if (cpr_real_resolving())
-		return cpr_real()->accept4(fd, addr, len, flags);
+		return four ? cpr_real()->accept4(fd, addr, len, flags)
+			    : cpr_real()->accept(fd, addr, len);
 	if (cpr_conn_accept(fd, addr, len, flags, &r))
 		return r;
-	r = cpr_real()->accept4(fd, addr, len, flags);
+	r = four ? cpr_real()->accept4(fd, addr, len, flags) : cpr_real()->accept(fd, addr, len);
 	if (r >= 0 && cpr_wake_is_ours(r))
 		return dropped_wake(r);
 	saved = errno;
@@ -54,21 +57,14 @@ CPR_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 	return r;
 }
 
+CPR_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+	return accept_as_qemu(fd, addr, len, flags, true);
+}
+
 CPR_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
 {
-	int r, saved;
-
-	if (cpr_real_resolving())
-		return cpr_real()->accept(fd, addr, len);
-	if (cpr_conn_accept(fd, addr, len, 0, &r))
-		return r;
-	r = cpr_real()->accept(fd, addr, len);
-	if (r >= 0 && cpr_wake_is_ours(r))
-		return dropped_wake(r);
-	saved = errno;
-	cpr_conn_accepted(fd, r);
-	errno = saved;
-	return r;
+	return accept_as_qemu(fd, addr, len, 0, false);
 }
 
 /* QEMU's socket channels read with recvmsg: a client handed over is not read here. */

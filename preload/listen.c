@@ -78,13 +78,7 @@ bool cpr_listen_key(const struct sockaddr *addr, socklen_t len, char *key, size_
 
 static void record(int fd, const char *key, bool inherited)
 {
-	struct cpr_record rec = { .kind = CPR_KIND_LISTEN };
-
-	snprintf(rec.name, sizeof(rec.name), "%s", key);
-	if (!strncmp(key, "unix:", 5))
-		snprintf(rec.path, sizeof(rec.path), "%s", key + 5);
-	rec.flags = inherited ? CPR_REC_INHERITED : 0;
-	cpr_device_record(&rec, fd, CPR_FD_LISTENER);
+	cpr_device_record_socket(CPR_KIND_LISTEN, fd, key, inherited, CPR_FD_LISTENER);
 }
 
 /* A stream socket's own address as a key. */
