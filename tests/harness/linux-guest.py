@@ -10,6 +10,11 @@
   qmp PATH CMD...            QMP on PATH: capabilities, then each CMD (a JSON object); prints
                              "peer PID" (SO_PEERCRED: the QEMU that serves PATH), then each
                              reply on a line; exit 1 if any reply is an error
+  migrate SRC DST URI live|stopped
+                             migrate the QEMU on QMP SRC to the one on QMP DST (started
+                             with -incoming URI), live or stopped first (then `cont` on
+                             DST); waits until DST runs, quits SRC; prints "pause-ms P"
+                             (QEMU's downtime, or stop to cont)
   qga PATH                   {"execute": "guest-ping"} on a guest agent's socket; prints the
                              reply line
 Every socket wait is bounded (timeouts below); a failure exits non-zero with a message.
@@ -85,7 +90,7 @@ def udp_stream(ip, port, ms):
 
 
 def lines(s, timeout):
-    """The lines s receives, each within timeout."""
+    """The JSON lines s receives, each within timeout."""
     s.settimeout(timeout)
     buf = b""
     while True:
@@ -98,26 +103,80 @@ def lines(s, timeout):
         yield json.loads(line)
 
 
-def qmp(path, cmds):
-    s = socket.socket(socket.AF_UNIX)
-    s.settimeout(10)
-    s.connect(path)
-    pid = struct.unpack("3i", s.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[0]
-    print("peer %d" % pid, flush=True)
-    replies = lines(s, 60)
-    next(replies)  # greeting
-    rc = 0
-    for i, cmd in enumerate(['{"execute": "qmp_capabilities"}'] + cmds):
-        s.sendall(cmd.encode() + b"\n")
-        r = next((r for r in replies if "event" not in r), None)
+class Qmp:
+    """A QMP session on a UNIX socket; pid is the peer's (SO_PEERCRED)."""
+
+    def __init__(self, path):
+        self.path = path
+        self.s = socket.socket(socket.AF_UNIX)
+        self.s.settimeout(10)
+        self.s.connect(path)
+        self.pid = struct.unpack("3i", self.s.getsockopt(socket.SOL_SOCKET,
+                                                         socket.SO_PEERCRED, 12))[0]
+        self.replies = lines(self.s, 60)
+        next(self.replies)  # greeting
+        self.send('{"execute": "qmp_capabilities"}')
+
+    def send(self, text):
+        self.s.sendall(text.encode() + b"\n")
+        r = next((r for r in self.replies if "event" not in r), None)
         if r is None:
-            print("qmp: %s closed the connection" % path, file=sys.stderr)
-            return 1
+            raise OSError("%s closed the connection" % self.path)
+        return r
+
+    def cmd(self, name, args=None):
+        """The return value of command name; OSError when it fails."""
+        r = self.send(json.dumps({"execute": name, "arguments": args or {}}))
         if "error" in r:
-            rc = 1
-        if i > 0 or "error" in r:
-            print(json.dumps(r), flush=True)
+            raise OSError("%s: %s: %s" % (self.path, name, r["error"].get("desc")))
+        return r["return"]
+
+
+def qmp(path, cmds):
+    q = Qmp(path)
+    print("peer %d" % q.pid, flush=True)
+    rc = 0
+    for cmd in cmds:
+        r = q.send(cmd)
+        rc = rc or "error" in r
+        print(json.dumps(r), flush=True)
     return rc
+
+
+def migrate(src, dst, uri, mode):
+    """Migrate the QEMU on QMP src to the one waiting on dst (-incoming uri), live or
+    stopped first; then the destination runs and the source quits."""
+    a, b = Qmp(src), Qmp(dst)
+    # a move on one host: no 32 MiB/s cap (QEMU's default); downtime-limit stays 300 ms
+    a.cmd("migrate-set-parameters", {"max-bandwidth": 1 << 40})
+    stop = time.monotonic()
+    if mode == "stopped":
+        a.cmd("stop")
+    a.cmd("migrate", {"uri": uri})
+    end = time.monotonic() + 300
+    while True:
+        st = a.cmd("query-migrate")
+        if st.get("status") == "completed":
+            break
+        if st.get("status") in ("failed", "cancelled") or time.monotonic() > end:
+            raise OSError("migration %s: %s" % (st.get("status"), st.get("error-desc", "")))
+        time.sleep(0.002)
+    if mode == "stopped":
+        b.cmd("cont")  # a destination of a stopped source stays paused
+        pause = (time.monotonic() - stop) * 1000
+    else:
+        pause = st.get("downtime", -1)
+    end = time.monotonic() + 30
+    while not b.cmd("query-status").get("running"):
+        if time.monotonic() > end:
+            raise OSError("%s: the destination does not run" % dst)
+        time.sleep(0.01)
+    try:
+        a.cmd("quit")
+    except OSError:
+        pass  # the source may close before it answers
+    print("pause-ms %.1f" % pause, flush=True)
+    return 0
 
 
 def qga(path):
@@ -139,6 +198,8 @@ def main(argv):
             return udp_stream(argv[2], int(argv[3]), float(argv[4]))
         if len(argv) >= 3 and argv[1] == "qmp":
             return qmp(argv[2], argv[3:])
+        if len(argv) == 6 and argv[1] == "migrate" and argv[5] in ("live", "stopped"):
+            return migrate(argv[2], argv[3], argv[4], argv[5])
         if len(argv) == 3 and argv[1] == "qga":
             return qga(argv[2])
     except (OSError, ValueError, StopIteration) as e:

@@ -6,7 +6,8 @@
 #                            $dir, a namespace $ns with bridge br0 (netns.sh), cleanup on exit
 #   skip WHY / fail WHY      exit 77 (99 under CI=true: a missing prerequisite is a failure
 #                            there) / exit 1 with the guest's console
-#   now, past T, deadline S  seconds since the epoch; whether T passed; now + S
+#   now, past T, deadline S, since T
+#                            seconds since the epoch; whether T passed; now + S; now - T
 #   until_ok S WHAT CMD...   run CMD until it succeeds, at most S seconds, else fail WHAT
 #   guest_cmdline NAME KEYS ARGS...
 #                            the guest's QEMU command line: kernel keys KEYS (cpr.ip=...),
@@ -27,6 +28,10 @@
 #   qmp PATH CMD...          $client qmp (see linux-guest.py): "peer PID", then the replies
 #   in_ns CMD...             CMD in $ns
 #
+#   stream_start IP / stream_stop
+#                            a UDP datagram every 2 ms to IP:7777 and back, from $ns, until
+#                            stream_stop, which sets $stream_result ("sent S received R
+#                            lost L longest-gap-ms G")
 # Every QEMU started here or by the agent runs in $ns; cleanup kills what is left in it
 # (by pid) and deletes it.
 . "$top/tests/harness/netns.sh"
@@ -39,7 +44,6 @@ python=$(command -v python3)
 client="$top/tests/harness/linux-guest.py"
 dir=""
 ns=""
-pids=""
 
 skip() {
 	if [ "${CI:-}" = true ]; then
@@ -70,17 +74,19 @@ lg_setup() {
 }
 
 lg_cleanup() {
-	# What we started, and whatever else runs in the namespace (a new QEMU the agent
-	# started and we never heard of): TERM, then KILL after 5 s.
-	_left="$pids $( [ -z "$ns" ] || ip netns pids "$ns" 2>/dev/null)"
-	for _p in $_left; do kill "$_p" 2>/dev/null; done
-	_end=$(deadline 5)
-	for _p in $_left; do
-		while kill -0 "$_p" 2>/dev/null && ! zombie "$_p" && ! past "$_end"; do sleep 0.05; done
-		kill -9 "$_p" 2>/dev/null
-		wait "$_p" 2>/dev/null
-	done
-	[ -z "$ns" ] || netns_delete "$ns"
+	# Every process in the namespace is one of ours (QEMUs we or the agent started, UDP
+	# clients): TERM, then KILL what is left after 5 s. Pids outside it are never killed:
+	# one that exited long ago may name another process by now.
+	if [ -n "$ns" ]; then
+		_left=$(ip netns pids "$ns" 2>/dev/null)
+		[ -z "$_left" ] || kill $_left 2>/dev/null
+		_end=$(deadline 5)
+		while [ -n "$(ip netns pids "$ns" 2>/dev/null)" ] && ! past "$_end"; do sleep 0.05; done
+		_left=$(ip netns pids "$ns" 2>/dev/null)
+		[ -z "$_left" ] || kill -9 $_left 2>/dev/null
+		wait
+		netns_delete "$ns"
+	fi
 	[ -z "$dir" ] || rm -rf "$dir"
 }
 
@@ -145,7 +151,6 @@ qemu_start() {
 	# subshell in between)
 	ip netns exec "$ns" env "$_env" "$@" >>"$dir/qemu.log" 2>&1 &
 	pid=$!
-	pids="$pids $pid"
 }
 
 # The console's lines end in CR LF (the tty's onlcr).
@@ -175,7 +180,6 @@ agent_transfer() {
 	_rc=$?
 	cat "$dir/agent.log" "$dir/agent.json"
 	new_pid=$(report new-pid)
-	[ -z "$new_pid" ] || [ "$new_pid" = 0 ] || pids="$pids $new_pid"
 	return $_rc
 }
 
@@ -186,3 +190,16 @@ print(v if not isinstance(v, float) else "%.2f" % v)' "$dir/agent.json" "$1" 2>/
 }
 
 qmp() { "$python" "$client" qmp "$@"; }
+
+stream_start() {
+	# ip execs python: $! is the client's pid
+	ip netns exec "$ns" "$python" "$client" stream "$1" 7777 2 >"$dir/stream.out" 2>&1 &
+	stream=$!
+	until_ok 30 "the UDP stream's first echo" grep -q flowing "$dir/stream.out"
+}
+stream_stop() {
+	kill "$stream"
+	wait "$stream"
+	stream_result=$(tail -n 1 "$dir/stream.out")
+	case $stream_result in sent*) ;; *) fail "the UDP stream failed: $(cat "$dir/stream.out")" ;; esac
+}
