@@ -10,11 +10,12 @@
 #                            seconds since the epoch; whether T passed; now + S; now - T
 #   until_ok S WHAT CMD...   run CMD until it succeeds, at most S seconds, else fail WHAT
 #   guest_cmdline NAME KEYS ARGS...
-#                            the guest's QEMU command line: kernel keys KEYS (cpr.ip=...),
-#                            devices ARGS; console on $dir/console.log (appended to, so a new
-#                            QEMU with the same line keeps the old one's lines). One word a
-#                            line in $dir/NAME.cmdline: qemu_start and agent_transfer both
-#                            run exactly it
+#                            the guest's QEMU command line (-m 512, one vCPU unless ARGS
+#                            say -smp): kernel keys KEYS (cpr.ip=...), devices ARGS; the
+#                            console on $dir/console.log (appended to, so a new QEMU with
+#                            the same line keeps the old one's lines). One word a line in
+#                            $dir/NAME.cmdline: qemu_start and agent_transfer both run
+#                            exactly it
 #   qemu_start NAME plain|libcpr [ARGS...]
 #                            start it (ARGS appended) in $ns, under libcpr or not; $pid
 #   wait_ready [PID]         until the console says ready (fail if that QEMU dies first)
@@ -122,7 +123,7 @@ in_ns() { netns_exec "$ns" "$@"; }
 guest_cmdline() {
 	_name=$1 _keys=$2
 	shift 2
-	printf '%s\n' "$qemu" -accel "$accel" -m 512 -smp 1 -nodefaults -display none \
+	printf '%s\n' "$qemu" -accel "$accel" -m 512 -nodefaults -display none \
 		-kernel "$guest/vmlinuz" -initrd "$guest/initrd.img" \
 		-append "console=ttyS0 quiet $_keys" \
 		-chardev "file,id=con0,path=$dir/console.log,append=on" -serial chardev:con0 \
