@@ -10,11 +10,12 @@ cd "$(dirname "$0")/.."
 
 # Debian packages: the build, the unit-test framework, the QMP JSON library, the real
 # QEMU the demo and the integration tests drive, and cpio (the Linux test guest's initrd)
-# and python3 (its test's UDP and guest-agent clients). The guest's own kernel, busybox
-# and qemu-guest-agent are downloaded and unpacked by tests/linux-guest/build.sh, not
-# installed.
+# and python3 (its tests' UDP, QMP and guest-agent clients), and qemu-utils (qemu-img:
+# linux-disk-transfer gives the guest a qcow2 disk and reads it back as raw). The guest's
+# own kernel, busybox and qemu-guest-agent are downloaded and unpacked by
+# tests/linux-guest/build.sh, not installed.
 PACKAGES="build-essential autoconf automake libtool pkg-config libcmocka-dev libjansson-dev
-          qemu-system-x86 cpio python3"
+          qemu-system-x86 cpio python3 qemu-utils"
 missing=""
 for p in $PACKAGES; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

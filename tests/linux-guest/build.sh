@@ -23,6 +23,10 @@ die() { say "$*"; exit 1; }
 # The helpers share the freestanding guest's page pattern (mem-check).
 PATTERN=$HERE/../../guest/pattern.h
 key=$(cd "$HERE" && cat build.sh init ./*.c "$PATTERN" | sha256sum | cut -d' ' -f1)
+# Tests run in parallel (make -j check) build it once: the others wait for the lock here.
+mkdir -p "$OUT"
+exec 9>"$OUT/lock"
+flock 9
 if [ -f "$OUT/key" ] && [ "$(cat "$OUT/key")" = "$key" ] &&
 	[ -f "$OUT/vmlinuz" ] && [ -f "$OUT/initrd.img" ]; then
 	echo "$OUT"

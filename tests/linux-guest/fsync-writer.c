@@ -4,6 +4,7 @@
  *
  * usage: fsync-writer DEV N [COUNT]       write sequence 0, 1, ... (COUNT blocks, 0 or
  *                                         none: forever) to block seq % N of DEV
+ *                                         (DEV,DEV2,...: of each, in turn)
  *        fsync-writer check DEV N LASTACK verify DEV after acks 0..LASTACK were seen
  *
  * Each 4 KiB block holds a header (magic, sequence, N, checksum) and a payload that
@@ -104,30 +105,43 @@ static int open_dev(const char *dev, int flags, uint64_t n)
 	return fd;
 }
 
-static int run_writer(const char *dev, uint64_t n, uint64_t count)
-{
-	uint64_t *w, seq;
-	int fd = open_dev(dev, O_RDWR, n);
+#define MAXDEV 8
 
-	if (fd < 0)
-		return 1;
+static int run_writer(char *devs, uint64_t n, uint64_t count)
+{
+	char *name[MAXDEV], *save = NULL, *d;
+	int fd[MAXDEV], ndev = 0;
+	uint64_t *w, seq;
+
+	for (d = strtok_r(devs, ",", &save); d; d = strtok_r(NULL, ",", &save)) {
+		if (ndev == MAXDEV) {
+			fprintf(stderr, "fsync-writer: at most %d devices\n", MAXDEV);
+			return 2;
+		}
+		name[ndev] = d;
+		if ((fd[ndev++] = open_dev(d, O_RDWR, n)) < 0)
+			return 1;
+	}
 	if (posix_memalign((void **)&w, BLOCK, BLOCK) != 0) {
 		fprintf(stderr, "fsync-writer: out of memory\n");
 		return 1;
 	}
 	for (seq = 0; count == 0 || seq < count; seq++) {
 		char line[48];
-		int len;
+		int len, i;
 
 		fill(w, seq, n);
-		if (pwrite(fd, w, BLOCK, (off_t)((seq % n) * BLOCK)) != (ssize_t)BLOCK) {
-			fprintf(stderr, "fsync-writer: %s: write of block %" PRIu64 " failed: %s\n",
-				dev, seq % n, strerror(errno));
-			return 1;
-		}
-		if (fdatasync(fd) != 0) {
-			fprintf(stderr, "fsync-writer: %s: fdatasync: %s\n", dev, strerror(errno));
-			return 1;
+		for (i = 0; i < ndev; i++) {
+			if (pwrite(fd[i], w, BLOCK, (off_t)((seq % n) * BLOCK)) != (ssize_t)BLOCK) {
+				fprintf(stderr, "fsync-writer: %s: write of block %" PRIu64 " failed: %s\n",
+					name[i], seq % n, strerror(errno));
+				return 1;
+			}
+			if (fdatasync(fd[i]) != 0) {
+				fprintf(stderr, "fsync-writer: %s: fdatasync: %s\n", name[i],
+					strerror(errno));
+				return 1;
+			}
 		}
 		/* One write per line: the console never shows half an ack. */
 		len = snprintf(line, sizeof(line), "ack %" PRIu64 "\n", seq);
@@ -193,7 +207,7 @@ int main(int argc, char **argv)
 		}
 		return run_writer(argv[1], n, v);
 	}
-	fprintf(stderr, "usage: fsync-writer DEV N [COUNT]\n"
+	fprintf(stderr, "usage: fsync-writer DEV[,DEV...] N [COUNT]\n"
 			"       fsync-writer check DEV N LASTACK\n");
 	return 2;
 }
