@@ -17,8 +17,13 @@
                              (QEMU's downtime, or stop to cont)
   qga PATH                   {"execute": "guest-ping"} on a guest agent's socket; prints the
                              reply line
+  offloads IFNAME            the interface's offloads as the kernel has them (what a tap's
+                             QEMU set with TUNSETOFFLOAD): "tx-csum=B sg=B tso=B ufo=B gso=B",
+                             B 0 or 1, or - where the kernel does not say
 Every socket wait is bounded (timeouts below); a failure exits non-zero with a message.
 """
+import array
+import fcntl
 import json
 import signal
 import socket
@@ -190,6 +195,25 @@ def qga(path):
     return 1
 
 
+def offloads(ifname):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    out = []
+    # SIOCETHTOOL with the ETHTOOL_G* commands of struct ethtool_value {cmd, data}
+    for name, cmd in (("tx-csum", 0x16), ("sg", 0x18), ("tso", 0x1e), ("ufo", 0x21),
+                      ("gso", 0x23)):
+        value = array.array("I", [cmd, 0])
+        ifr = struct.pack("16sP16x", ifname.encode(), value.buffer_info()[0])
+        try:
+            fcntl.ioctl(s.fileno(), 0x8946, ifr)
+            out.append("%s=%d" % (name, 1 if value[1] else 0))
+        except OSError as e:
+            if e.errno != 95:  # EOPNOTSUPP: a flag this kernel no longer reports (ufo)
+                raise
+            out.append("%s=-" % name)
+    print(" ".join(out))
+    return 0
+
+
 def main(argv):
     try:
         if len(argv) == 4 and argv[1] == "echo":
@@ -202,6 +226,8 @@ def main(argv):
             return migrate(argv[2], argv[3], argv[4], argv[5])
         if len(argv) == 3 and argv[1] == "qga":
             return qga(argv[2])
+        if len(argv) == 3 and argv[1] == "offloads":
+            return offloads(argv[2])
     except (OSError, ValueError, StopIteration) as e:
         print("%s: %s: %s" % (argv[0], argv[1], e), file=sys.stderr)
         return 1
