@@ -1,8 +1,10 @@
 /* Settings of an inherited tap (tap-settings.h). The tun device's offloads, vnet header
  * size and endianness are shared by all its queues and by both QEMUs; its send buffer is
- * per queue but the queue is the same file in both. So the new QEMU's calls wait, per
- * descriptor, last value wins, and the guest sees the old QEMU's settings until the new
- * QEMU's own (those its migrated virtio-net asked for) are applied when it runs here. */
+ * per queue but the queue is the same file in both. So the new QEMU's calls wait in a log,
+ * in the order it made them (a later call on the same queue replaces an earlier one of the
+ * same setting), and are replayed in that order when the guest runs here: the device ends
+ * as QEMU left it, whichever queue it set last. (With queues=N, QEMU's start-up turns
+ * each queue's offloads off and then sets the guest's on queue 0 only.) */
 #include "config.h"
 
 #include <errno.h>
@@ -29,11 +31,14 @@ static const struct {
 	[SNDBUF] = { TUNSETSNDBUF, TUNGETSNDBUF, false },
 };
 
+#define LOG_MAX 512
+
 static struct held {
-	unsigned pending; /* bit per setting */
-	unsigned long value[NSETTINGS];
-} held[CPR_FDTRACK_MAX];
-static bool committed;
+	int fd, setting;
+	unsigned long value;
+} held[LOG_MAX];
+static unsigned nheld;
+static bool committed, overflowed;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int setting_of(unsigned long request, bool *query)
@@ -47,6 +52,31 @@ static int setting_of(unsigned long request, bool *query)
 	return -1;
 }
 
+/* Under lock: the log entry of fd's setting, or NULL. */
+static struct held *entry(int fd, int s)
+{
+	for (unsigned i = 0; i < nheld; i++)
+		if (held[i].fd == fd && held[i].setting == s)
+			return &held[i];
+	return NULL;
+}
+
+/* Under lock: note fd's setting s = value, as the latest call. */
+static void note(int fd, int s, unsigned long value)
+{
+	struct held *e = entry(fd, s);
+
+	if (e) {
+		memmove(e, e + 1, (size_t)(&held[nheld] - (e + 1)) * sizeof(*e));
+		nheld--;
+	}
+	if (nheld == LOG_MAX) {
+		overflowed = true;
+		return;
+	}
+	held[nheld++] = (struct held){ fd, s, value };
+}
+
 bool cpr_tap_setting_held(int fd, unsigned long request, unsigned long arg, int *ret)
 {
 	bool query = false, done = false;
@@ -58,37 +88,24 @@ bool cpr_tap_setting_held(int fd, unsigned long request, unsigned long arg, int 
 		return false;
 	pthread_mutex_lock(&lock);
 	if (!committed) {
-		struct held *h = &held[fd];
+		struct held *e = query ? entry(fd, s) : NULL;
 
-		if (!query) {
-			if (calls[s].by_value) {
-				h->value[s] = arg;
-			} else if (!arg) {
-				errno = EFAULT;
-				*ret = -1;
-				goto out_done;
-			} else {
-				h->value[s] = (unsigned long)*(const int *)arg;
-			}
-			h->pending |= 1u << s;
+		if ((!query || e) && !calls[s].by_value && !arg) {
+			errno = EFAULT;
+			*ret = -1;
+			done = true;
+		} else if (!query) {
+			note(fd, s, calls[s].by_value ? arg : (unsigned long)*(const int *)arg);
 			*ret = 0;
 			done = true;
-		} else if (h->pending & (1u << s)) {
-			if (!arg) {
-				errno = EFAULT;
-				*ret = -1;
-				goto out_done;
-			}
-			*(int *)arg = (int)h->value[s];
+		} else if (e) {
+			*(int *)arg = (int)e->value;
 			*ret = 0;
 			done = true;
 		}
 	}
 	pthread_mutex_unlock(&lock);
 	return done;
-out_done:
-	pthread_mutex_unlock(&lock);
-	return true;
 }
 
 void cpr_tap_settings_commit(void)
@@ -96,29 +113,27 @@ void cpr_tap_settings_commit(void)
 	unsigned applied = 0, failed = 0;
 
 	pthread_mutex_lock(&lock);
-	for (int fd = 0; fd < CPR_FDTRACK_MAX && !committed; fd++) {
-		struct held *h = &held[fd];
+	for (unsigned i = 0; i < nheld && !committed; i++) {
+		const struct held *e = &held[i];
+		int v = (int)e->value, r;
 
 		/* a number QEMU closed meanwhile is no longer the tap */
-		if (!h->pending || !(cpr_fd_flags(fd) & CPR_FD_TAP_INHERITED))
+		if (!(cpr_fd_flags(e->fd) & CPR_FD_TAP_INHERITED))
 			continue;
-		for (int s = 0; s < NSETTINGS; s++) {
-			int v = (int)h->value[s], r;
-
-			if (!(h->pending & (1u << s)))
-				continue;
-			r = calls[s].by_value ? cpr_real()->ioctl(fd, calls[s].set, h->value[s])
-					      : cpr_real()->ioctl(fd, calls[s].set, &v);
-			if (r < 0) {
-				cpr_warn("tap (fd %d): a held setting (ioctl 0x%lx) failed now: %s", fd,
-					 calls[s].set, strerror(errno));
-				failed++;
-			} else {
-				applied++;
-			}
+		r = calls[e->setting].by_value
+			    ? cpr_real()->ioctl(e->fd, calls[e->setting].set, e->value)
+			    : cpr_real()->ioctl(e->fd, calls[e->setting].set, &v);
+		if (r < 0) {
+			cpr_warn("tap (fd %d): a held setting (ioctl 0x%lx) failed now: %s", e->fd,
+				 calls[e->setting].set, strerror(errno));
+			failed++;
+		} else {
+			applied++;
 		}
-		h->pending = 0;
 	}
+	if (overflowed)
+		cpr_warn("tap: more than %d held settings; the latest ones were lost", LOG_MAX);
+	nheld = 0;
 	committed = true;
 	pthread_mutex_unlock(&lock);
 	if (applied || failed)
