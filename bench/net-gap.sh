@@ -13,10 +13,9 @@
 #             destination once it completed
 #
 # pause: libcpr: the agent's report (STOP to RESUME); live: QEMU's downtime; stopcopy:
-# stop to the reply of cont. Each run boots the guest afresh and moves it once (a chain of
-# libcpr transfers of a tap fails today when the first QEMU's mount namespace is gone, as
-# ip netns exec's is; see tests/integration/linux-net-transfer.test). Prints a markdown
-# table of medians (min-max); each run's figures go to stderr.
+# stop to the reply of cont. Each run boots the guest afresh and moves it once, so that
+# every method starts from the same state. Prints a markdown table of medians (min-max);
+# each run's figures go to stderr.
 #
 # usage: bench/net-gap.sh [-r RUNS] [-m METHOD,...]   (root; RUNS 5, all methods)
 # Run from a built tree (make), or with CPR_BUILDDIR set to the build directory.
