@@ -17,6 +17,12 @@
                              (QEMU's downtime, or stop to cont)
   qga PATH                   {"execute": "guest-ping"} on a guest agent's socket; prints the
                              reply line
+  console PATH MS             a console session on the chardev socket PATH (the guest runs
+                             serial-echo): types "line K" every MS ms until SIGTERM, then
+                             waits up to 5 s for the last answer and prints "ticks T
+                             missing M lines L answered A missing X twice D eof E"; exit 0
+                             only when nothing is missing or twice and the session never
+                             ended. It prints "flowing" once the first tick is in.
   offloads IFNAME            the interface's offloads as the kernel has them (what a tap's
                              QEMU set with TUNSETOFFLOAD): "tx-csum=B sg=B tso=B ufo=B gso=B",
                              B 0 or 1, or - where the kernel does not say
@@ -195,6 +201,63 @@ def qga(path):
     return 1
 
 
+def console(path, ms):
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(30)
+    s.connect(path)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *a: stop.set())
+    signal.signal(signal.SIGINT, lambda *a: stop.set())
+    ticks, answers, state = [], [], {"eof": 0, "flowing": False}
+
+    def receive():
+        buf = b""
+        while True:
+            try:
+                chunk = s.recv(4096)
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            if not chunk:
+                state["eof"] = int(not state.get("closing"))
+                break
+            buf += chunk
+            *done, buf = buf.split(b"\n")
+            for line in done:
+                line = line.decode(errors="replace").strip("\r")
+                if line.startswith("tick "):
+                    ticks.append(int(line[5:]))
+                    if not state["flowing"]:
+                        state["flowing"] = True
+                        print("flowing", flush=True)
+                elif line.startswith("echo line "):
+                    answers.append(int(line[10:]))
+
+    t = threading.Thread(target=receive, daemon=True)
+    t.start()
+    sent = 0
+    while not stop.is_set():
+        s.sendall(b"line %d\n" % sent)
+        sent += 1
+        stop.wait(ms / 1000.0)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and (not answers or answers[-1] < sent - 1):
+        time.sleep(0.05)
+    state["closing"] = True
+    s.shutdown(socket.SHUT_RDWR)
+    t.join(2)
+    missing_ticks = (ticks[-1] - ticks[0] + 1 - len(set(ticks))) if ticks else 0
+    missing = sent - len(set(answers))
+    twice = len(answers) - len(set(answers))
+    in_order = answers == sorted(answers)
+    print("ticks %d missing %d lines %d answered %d missing %d twice %d eof %d%s"
+          % (len(ticks), missing_ticks, sent, len(answers), missing, twice, state["eof"],
+             "" if in_order else " out-of-order"))
+    ok = ticks and not missing_ticks and not missing and not twice and in_order
+    return 0 if ok and not state["eof"] else 1
+
+
 def offloads(ifname):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     out = []
@@ -226,6 +289,8 @@ def main(argv):
             return migrate(argv[2], argv[3], argv[4], argv[5])
         if len(argv) == 3 and argv[1] == "qga":
             return qga(argv[2])
+        if len(argv) == 4 and argv[1] == "console":
+            return console(argv[2], float(argv[3]))
         if len(argv) == 3 and argv[1] == "offloads":
             return offloads(argv[2])
     except (OSError, ValueError, StopIteration) as e:
