@@ -38,7 +38,7 @@ static struct {
 	int lfd, fd;
 } stash[STASH_MAX];
 static unsigned nstash;
-static unsigned nheld; /* descriptors with CPR_FD_CONN_HELD */
+static unsigned nheld; /* held clients (a closed one stays counted until the holds end) */
 
 static void record(int fd, const char *key, bool inherited, unsigned fd_flags)
 {
@@ -202,15 +202,15 @@ static void release_one(const struct cpr_record *rec, int fd, void *arg)
 {
 	(void)rec;
 	(void)arg;
-	if (cpr_fd_flags(fd) & CPR_FD_CONN_HELD) {
+	if (cpr_fd_flags(fd) & CPR_FD_CONN_HELD)
 		cpr_fd_set(fd, cpr_fd_flags(fd) & ~CPR_FD_CONN_HELD);
-		__atomic_sub_fetch(&nheld, 1, __ATOMIC_RELEASE);
-	}
 }
 
 void cpr_conn_release_holds(void)
 {
 	cpr_registry_foreach_tied(CPR_KIND_CONN, release_one, NULL);
+	/* none is held now (a held client QEMU closed meanwhile was counted, not cleared) */
+	__atomic_store_n(&nheld, 0, __ATOMIC_RELEASE);
 }
 
 bool cpr_conn_holding(void)
