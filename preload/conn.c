@@ -22,6 +22,7 @@
 #include "conn.h"
 #include "device.h"
 #include "fdtrack.h"
+#include "hold.h"
 #include "inherit.h"
 #include "listen.h"
 #include "log.h"
@@ -38,7 +39,6 @@ static struct {
 	int lfd, fd;
 } stash[STASH_MAX];
 static unsigned nstash;
-static unsigned nheld; /* held clients (a closed one stays counted until the holds end) */
 
 static void record(int fd, const char *key, bool inherited, unsigned fd_flags)
 {
@@ -145,9 +145,9 @@ bool cpr_conn_accept(int lfd, struct sockaddr *addr, socklen_t *len, int flags, 
 			*ret = -1;
 			goto out;
 		}
+		record(q, key, true, 0);
 		if (!cpr_inherit_committed())
-			__atomic_add_fetch(&nheld, 1, __ATOMIC_RELEASE);
-		record(q, key, true, cpr_inherit_committed() ? 0 : CPR_FD_CONN_HELD);
+			cpr_hold(q);
 		cpr_info("conn: a client of %s handed over by the old QEMU stays connected", key);
 		*ret = as_accepted(q, addr, len, flags);
 		goto out;
@@ -180,9 +180,7 @@ static void hold_one(const struct cpr_record *rec, int fd, void *arg)
 	for (unsigned i = 0; i < h->n; i++) {
 		if (rec->id != h->ids[i])
 			continue;
-		if (!(cpr_fd_flags(fd) & CPR_FD_CONN_HELD))
-			__atomic_add_fetch(&nheld, 1, __ATOMIC_RELEASE);
-		cpr_fd_set(fd, cpr_fd_flags(fd) | CPR_FD_CONN_HELD);
+		cpr_hold(fd);
 		h->held++;
 	}
 }
@@ -196,47 +194,4 @@ unsigned cpr_conn_hold(const uint32_t *ids, unsigned n)
 		cpr_info("conn: %u client(s) handed over: this QEMU no longer reads from them",
 			 h.held);
 	return h.held;
-}
-
-static void release_one(const struct cpr_record *rec, int fd, void *arg)
-{
-	(void)rec;
-	(void)arg;
-	if (cpr_fd_flags(fd) & CPR_FD_CONN_HELD)
-		cpr_fd_set(fd, cpr_fd_flags(fd) & ~CPR_FD_CONN_HELD);
-}
-
-void cpr_conn_release_holds(void)
-{
-	cpr_registry_foreach_tied(CPR_KIND_CONN, release_one, NULL);
-	/* none is held now (a held client QEMU closed meanwhile was counted, not cleared) */
-	__atomic_store_n(&nheld, 0, __ATOMIC_RELEASE);
-}
-
-bool cpr_conn_holding(void)
-{
-	return __atomic_load_n(&nheld, __ATOMIC_ACQUIRE) != 0;
-}
-
-int cpr_conn_poll(struct pollfd *fds, nfds_t n, int (*real_poll)(struct pollfd *, nfds_t, void *),
-		  void *arg)
-{
-	struct {
-		nfds_t i;
-		int fd;
-	} held[16 * 2];
-	unsigned nh = 0;
-	int r;
-
-	for (nfds_t i = 0; i < n && nh < sizeof(held) / sizeof(held[0]); i++) {
-		if (fds[i].fd < 0 || !(cpr_fd_flags(fds[i].fd) & CPR_FD_CONN_HELD))
-			continue;
-		held[nh].i = i;
-		held[nh++].fd = fds[i].fd;
-		fds[i].fd = -1; /* the kernel skips it: not even a hang-up is reported */
-	}
-	r = real_poll(fds, n, arg);
-	for (unsigned k = 0; k < nh; k++)
-		fds[held[k].i].fd = held[k].fd;
-	return r;
 }

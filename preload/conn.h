@@ -6,7 +6,6 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include <poll.h>
 #include <sys/socket.h>
 
 /* accept()/accept4(lfd, addr, len, flags) in QEMU: in a new QEMU, on a listener whose
@@ -24,23 +23,11 @@ void cpr_conn_accepted(int lfd, int cfd);
 void cpr_conn_listener_inherited(int lfd, const char *key);
 
 /* Old QEMU, PARK: QEMU reads nothing more from the clients with these record ids (their
- * bytes wait in the socket for the new QEMU), and does not shut them down. Returns how
- * many it holds. */
+ * bytes wait in the socket for the new QEMU; hold.h), and does not shut them down.
+ * Returns how many it holds. */
 unsigned cpr_conn_hold(const uint32_t *ids, unsigned n);
 
-/* A held client's descriptor has CPR_FD_CONN_HELD (fdtrack.h): recvmsg() answers EAGAIN,
- * and poll() never reports it ready (cpr_conn_poll), so QEMU does not spin on it.
- * Old QEMU, UNPARK: it reads its clients again. New QEMU, RESUMED: it reads the clients it
- * was handed (until then, what they send belongs to the guest in the old QEMU). */
-void cpr_conn_release_holds(void);
-
-/* Whether some client is held now (lock-free): only then must poll() look. */
-bool cpr_conn_holding(void);
-
-/* poll()'s and ppoll()'s work while cpr_conn_holding(): held clients are left out of the
- * call, so that a client with input waiting (or gone) wakes no one. real_poll does the
- * call on fds. */
-int cpr_conn_poll(struct pollfd *fds, nfds_t n, int (*real_poll)(struct pollfd *, nfds_t, void *),
-		  void *arg);
+/* (cpr_hold_release_all, hold.h, ends the holds: in an old QEMU at UNPARK, in a new one at
+ * RESUMED.) */
 
 #endif

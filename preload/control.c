@@ -22,6 +22,7 @@
 #include "preload/conn.h"
 #include "preload/control.h"
 #include "preload/highfd.h"
+#include "preload/hold.h"
 #include "preload/inherit.h"
 #include "preload/release.h"
 #include "preload/listen.h"
@@ -167,7 +168,7 @@ static int handle_line(struct client *c, const char *line, size_t len)
 	}
 	case CPR_OP_UNPARK:
 		cpr_listen_unpark();
-		cpr_conn_release_holds();
+		cpr_hold_release_all();
 		c->parked = false;
 		return cpr_send_with_fds(fd, "OK 0\n", 5, NULL, 0);
 	case CPR_OP_PREFAULT: {
@@ -182,7 +183,7 @@ static int handle_line(struct client *c, const char *line, size_t len)
 		cpr_inherit_commit();
 		cpr_pidfile_commit();
 		cpr_tap_settings_commit();
-		cpr_conn_release_holds();
+		cpr_hold_release_all();
 		cpr_trimhold_end("cpr-agent: the guest runs here");
 		return cpr_send_with_fds(fd, "OK 0\n", 5, NULL, 0);
 	}
@@ -261,7 +262,7 @@ static void drop(struct client *c)
 	/* an agent that parked and then died or gave up: the listeners are this QEMU's */
 	if (c->parked && !cpr_released()) {
 		cpr_listen_unpark();
-		cpr_conn_release_holds();
+		cpr_hold_release_all();
 	}
 	c->parked = false;
 	cpr_real()->close(c->fd);

@@ -14,7 +14,7 @@
 #define CPR_FD_NUMBERED 0x10u /* a number QEMU's command line names; its copies keep the tie */
 #define CPR_FD_TAP_INHERITED 0x20u /* a tap queue handed over by the old QEMU (tap.c) */
 #define CPR_FD_LISTENER 0x40u /* a recorded listening socket: its clients are recorded (conn.c) */
-#define CPR_FD_CONN_HELD 0x80u /* a client QEMU must not read from now (conn.c) */
+#define CPR_FD_HELD 0x80u /* QEMU must not read from it now (hold.h) */
 
 /* An open or openat of path returned fd (absolute paths only: QEMU opens /dev/net/tun so). */
 void cpr_fd_opened(int fd, const char *path);

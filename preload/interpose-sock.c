@@ -8,7 +8,7 @@
 
 #include "conn.h"
 #include "export.h"
-#include "fdtrack.h"
+#include "hold.h"
 #include "listen.h"
 #include "real.h"
 #include "wake.h"
@@ -70,7 +70,7 @@ CPR_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
 /* QEMU's socket channels read with recvmsg: a client handed over is not read here. */
 CPR_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
-	if (!cpr_real_resolving() && (cpr_fd_flags(fd) & CPR_FD_CONN_HELD)) {
+	if (!cpr_real_resolving() && cpr_held(fd)) {
 		errno = EAGAIN;
 		return -1;
 	}
@@ -80,7 +80,7 @@ CPR_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 /* A client handed over to the new QEMU stays connected whatever the old one does. */
 CPR_EXPORT int shutdown(int fd, int how)
 {
-	if (!cpr_real_resolving() && (cpr_fd_flags(fd) & CPR_FD_CONN_HELD))
+	if (!cpr_real_resolving() && cpr_held(fd))
 		return 0;
 	return cpr_real()->shutdown(fd, how);
 }
@@ -92,9 +92,9 @@ static int real_poll(struct pollfd *fds, nfds_t n, void *arg)
 
 CPR_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
 {
-	if (cpr_real_resolving() || !cpr_conn_holding())
+	if (cpr_real_resolving() || !cpr_holding())
 		return cpr_real()->poll(fds, n, timeout);
-	return cpr_conn_poll(fds, n, real_poll, &timeout);
+	return cpr_hold_poll(fds, n, real_poll, &timeout);
 }
 
 struct ppoll_args {
@@ -114,7 +114,7 @@ CPR_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *timeou
 {
 	struct ppoll_args a = { timeout, sigmask };
 
-	if (cpr_real_resolving() || !cpr_conn_holding())
+	if (cpr_real_resolving() || !cpr_holding())
 		return cpr_real()->ppoll(fds, n, timeout, sigmask);
-	return cpr_conn_poll(fds, n, real_ppoll, &a);
+	return cpr_hold_poll(fds, n, real_ppoll, &a);
 }

@@ -12,6 +12,7 @@
 
 #include "device.h"
 #include "fdtrack.h"
+#include "hold.h"
 #include "inherit.h"
 #include "log.h"
 #include "real.h"
@@ -27,6 +28,8 @@ static void record(int fd, const char *name, bool inherited)
 	snprintf(rec.name, sizeof(rec.name), "%.*s", IFNAMSIZ, name);
 	rec.flags = inherited ? CPR_REC_INHERITED : 0;
 	cpr_device_record(&rec, fd, CPR_FD_TUN | (inherited ? CPR_FD_TAP_INHERITED : 0));
+	if (inherited && !cpr_inherit_committed())
+		cpr_hold(fd); /* the old QEMU's guest runs on it (hold.h) */
 }
 
 void cpr_tap_attached(int fd, const struct ifreq *ifr)
