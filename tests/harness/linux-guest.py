@@ -173,7 +173,15 @@ def migrate(src, dst, uri, mode):
             raise OSError("migration %s: %s" % (st.get("status"), st.get("error-desc", "")))
         time.sleep(0.002)
     if mode == "stopped":
-        b.cmd("cont")  # a destination of a stopped source stays paused
+        # A destination of a stopped source stays paused. It may still be loading when the
+        # source says completed, and a cont then would be overridden by the paused state
+        # it loads: wait until it is done.
+        end = time.monotonic() + 30
+        while b.cmd("query-status").get("status") == "inmigrate":
+            if time.monotonic() > end:
+                raise OSError("%s: the destination does not finish loading" % dst)
+            time.sleep(0.002)
+        b.cmd("cont")
         pause = (time.monotonic() - stop) * 1000
     else:
         pause = st.get("downtime", -1)
