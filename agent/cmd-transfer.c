@@ -192,8 +192,9 @@ static void report(struct transfer *t, int64_t total_ns)
 	printf("  pause         %.1f ms (old STOP to new RESUME)\n", pause_ms);
 	printf("  RAM preserved %.1f MiB in %zu block%s\n", (double)t->ram_bytes / 1048576.0,
 	       t->nram, t->nram == 1 ? "" : "s");
-	printf("  devices       %zu handed over (taps, listening sockets, numbered fds, pidfile)%s%s\n",
-	       t->devices_claimed, t->devices_unclaimed[0] ? "; not taken by the new QEMU, closed: " : "",
+	printf("  devices       %zu taken over by the new QEMU (taps, listening sockets, console "
+	       "sessions, numbered fds, pidfile)%s%s\n", t->devices_claimed,
+	       t->devices_unclaimed[0] ? "; handed over but not taken, so closed: " : "",
 	       t->devices_unclaimed);
 	printf("  RAM in stream %.1f MiB\n", (double)t->ram_transferred / 1048576.0);
 	printf("  total         %.0f ms\n", (double)total_ns / 1e6);
