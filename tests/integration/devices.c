@@ -385,14 +385,17 @@ static bool read_until(int s, const char *want, int timeout_ms)
 	return false;
 }
 
-/* The agent's pid once it stopped itself at the fault point (state T), or 0. */
-static pid_t stopped_agent(void)
+/* The agent runner started, once it stopped itself at the fault point (state T), or 0.
+ * By parent: tests run side by side under make -j, and another one's agent may be stopped
+ * too. */
+static pid_t stopped_agent(pid_t runner)
 {
 	for (int ms = 0; ms < 30000; ms += 20) {
-		char cmd[128], out[32] = "";
+		char cmd[160], out[32] = "";
 		FILE *p;
 
-		snprintf(cmd, sizeof(cmd), "ps -C cpr-agent -o pid=,stat= | awk '$2 ~ /^T/ {print $1}'");
+		snprintf(cmd, sizeof(cmd), "ps --ppid %d -o pid=,stat=,comm= | "
+			 "awk '$2 ~ /^T/ && $3 == \"cpr-agent\" {print $1}'", (int)runner);
 		p = popen(cmd, "r");
 		if (p && fgets(out, sizeof(out), p) && atoi(out) > 0) {
 			pclose(p);
@@ -435,7 +438,7 @@ static void test_listen(struct vm_config *cfg)
 
 		if (runner == 0)
 			_exit(agent_transfer(&env, "vm", "vm", cfg));
-		agent = stopped_agent();
+		agent = stopped_agent(runner);
 		REQUIRE(agent > 0, "the agent did not stop at its fault point");
 		client = unix_client(qmp);
 		CHECK(client >= 0, "cannot connect to %s mid-transfer", qmp);
@@ -488,7 +491,7 @@ static int transfer_with_pause(struct vm_config *cfg, void (*during)(void *), vo
 	if (runner == 0)
 		_exit(agent_transfer(&env, "vm", "vm", cfg));
 	unsetenv("CPR_AGENT_FAULT");
-	agent = stopped_agent();
+	agent = stopped_agent(runner);
 	if (agent > 0) {
 		during(arg);
 		kill(agent, SIGCONT);
