@@ -191,30 +191,38 @@ int ctl_list(struct ctl *c, struct cpr_record **recs, size_t *n)
 	return 0;
 }
 
+/* The request line "WORD ID ID ...\n" in req with as many of ids[0..n) as fit one line
+ * and one message; returns how many. */
+static size_t ids_request(char req[CPR_WIRE_MAX_REQUEST], const char *word, const uint32_t *ids,
+			  size_t n)
+{
+	size_t used = (size_t)snprintf(req, CPR_WIRE_MAX_REQUEST, "%s", word), k = 0;
+
+	while (k < n && k < CPR_WIRE_MAX_FDS) {
+		char id[16];
+		int len = snprintf(id, sizeof(id), " %u", ids[k]);
+
+		if (used + (size_t)len + 1 >= CPR_WIRE_MAX_REQUEST)
+			break;
+		memcpy(req + used, id, (size_t)len);
+		used += (size_t)len;
+		k++;
+	}
+	req[used++] = '\n';
+	req[used] = 0;
+	return k;
+}
+
 int ctl_fetch_fds(struct ctl *c, const uint32_t *ids, size_t n, int *fds)
 {
 	size_t done = 0;
 
 	while (done < n) {
 		char req[CPR_WIRE_MAX_REQUEST];
-		size_t used = (size_t)snprintf(req, sizeof(req), "FDS"), batch = 0;
+		size_t batch = ids_request(req, "FDS", ids + done, n - done);
 		unsigned got = 0;
-		int r;
+		int r = request(c, req, fds + done, (unsigned)batch, &got);
 
-		/* as many ids as fit one request line and one message */
-		while (done + batch < n && batch < CPR_WIRE_MAX_FDS) {
-			char id[16];
-			int len = snprintf(id, sizeof(id), " %u", ids[done + batch]);
-
-			if (used + (size_t)len + 1 >= sizeof(req))
-				break;
-			memcpy(req + used, id, (size_t)len);
-			used += (size_t)len;
-			batch++;
-		}
-		req[used++] = '\n';
-		req[used] = 0;
-		r = request(c, req, fds + done, (unsigned)batch, &got);
 		if (r >= 0 && (r != (int)batch || got != batch)) {
 			for (unsigned i = 0; i < got; i++)
 				close(fds[done + i]);
@@ -292,20 +300,10 @@ int ctl_resumed(struct ctl *c)
 int ctl_park(struct ctl *c, const uint32_t *conn_ids, size_t n)
 {
 	char req[CPR_WIRE_MAX_REQUEST];
-	size_t used = (size_t)snprintf(req, sizeof(req), "PARK");
 	int r;
 
-	for (size_t i = 0; i < n; i++) {
-		char id[16];
-		int len = snprintf(id, sizeof(id), " %u", conn_ids[i]);
-
-		if (i == CPR_WIRE_MAX_FDS || used + (size_t)len + 1 >= sizeof(req))
-			return -E2BIG;
-		memcpy(req + used, id, (size_t)len);
-		used += (size_t)len;
-	}
-	req[used++] = '\n';
-	req[used] = 0;
+	if (ids_request(req, "PARK", conn_ids, n) != n)
+		return -E2BIG;
 	r = request(c, req, NULL, 0, NULL);
 	return r < 0 ? r : 0;
 }

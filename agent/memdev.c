@@ -50,9 +50,6 @@ int memdev_list(struct transfer *t, struct qmp *q, struct memdev *out, size_t ma
 	return 0;
 }
 
-/* Choose what is preserved: the memory backends' RAM. QEMU allocates every backend before
- * any device RAM (ROMs, VRAM), so they are the first records, in order; their sizes must
- * be the backends' sizes. ROMs and VRAM travel in the stream, where the old bytes win. */
 /* Whether a client (conn record) of the old QEMU can be handed to the new one: a client of
  * a UNIX chardev socket the old command line serves, not a QMP monitor's nor a TLS one's.
  * The others stay with the old QEMU and end when it quits; they reconnect to the same
@@ -67,6 +64,10 @@ static bool session_moves(const struct cpr_record *rec, const struct qemu_argv *
 	return false;
 }
 
+/* Choose what is preserved: the memory backends' RAM, then the devices. QEMU allocates
+ * every backend before any device RAM (ROMs, VRAM), so they are the first records, in
+ * order; their sizes must be the backends' sizes. ROMs and VRAM travel in the stream,
+ * where the old bytes win. */
 int memdev_choose_records(struct transfer *t, const struct memdev *devs, size_t ndevs)
 {
 	struct qemu_argv old_args;
