@@ -40,9 +40,9 @@ static struct {
 } stash[STASH_MAX];
 static unsigned nstash;
 
-static void record(int fd, const char *key, bool inherited, unsigned fd_flags)
+static void record(int fd, const char *key, bool inherited)
 {
-	cpr_device_record_socket(CPR_KIND_CONN, fd, key, inherited, fd_flags);
+	cpr_device_record_socket(CPR_KIND_CONN, fd, key, inherited, 0);
 }
 
 static bool listener_key(int lfd, char *key, size_t len)
@@ -66,12 +66,11 @@ void cpr_conn_accepted(int lfd, int cfd)
 	if (cfd < 0 || !cpr_owner() || !(cpr_fd_flags(lfd) & CPR_FD_LISTENER) ||
 	    !listener_key(lfd, key, sizeof(key)))
 		return;
-	record(cfd, key, false, 0);
+	record(cfd, key, false);
 }
 
 void cpr_conn_listener_inherited(int lfd, const char *key)
 {
-	(void)lfd;
 	int r;
 
 	if (!cpr_inherit_has(CPR_KIND_CONN, same_listener, key))
@@ -145,7 +144,7 @@ bool cpr_conn_accept(int lfd, struct sockaddr *addr, socklen_t *len, int flags, 
 			*ret = -1;
 			goto out;
 		}
-		record(q, key, true, 0);
+		record(q, key, true);
 		if (!cpr_inherit_committed())
 			cpr_hold(q);
 		cpr_info("conn: a client of %s handed over by the old QEMU stays connected", key);
@@ -159,13 +158,13 @@ bool cpr_conn_accept(int lfd, struct sockaddr *addr, socklen_t *len, int flags, 
 		stash[i] = stash[--nstash];
 		if (flags & SOCK_NONBLOCK)
 			cpr_real()->fcntl(c, F_SETFL, O_NONBLOCK | O_RDWR);
-		record(c, key, false, 0);
+		record(c, key, false);
 		*ret = as_accepted(c, addr, len, flags);
 		goto out;
 	}
 	*ret = accept_real(lfd, flags);
 	if (*ret >= 0) {
-		record(*ret, key, false, 0);
+		record(*ret, key, false);
 		*ret = as_accepted(*ret, addr, len, flags);
 	}
 out:
@@ -173,9 +172,14 @@ out:
 	return true;
 }
 
+struct to_hold {
+	const uint32_t *ids;
+	unsigned n, held;
+};
+
 static void hold_one(const struct cpr_record *rec, int fd, void *arg)
 {
-	struct { const uint32_t *ids; unsigned n, held; } *h = arg;
+	struct to_hold *h = arg;
 
 	for (unsigned i = 0; i < h->n; i++) {
 		if (rec->id != h->ids[i])
@@ -187,7 +191,7 @@ static void hold_one(const struct cpr_record *rec, int fd, void *arg)
 
 unsigned cpr_conn_hold(const uint32_t *ids, unsigned n)
 {
-	struct { const uint32_t *ids; unsigned n, held; } h = { ids, n, 0 };
+	struct to_hold h = { ids, n, 0 };
 
 	cpr_registry_foreach_tied(CPR_KIND_CONN, hold_one, &h);
 	if (h.held)

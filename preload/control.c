@@ -136,6 +136,13 @@ static int do_status(int fd)
 	return cpr_send_with_fds(fd, out, (size_t)len, NULL, 0);
 }
 
+/* Undo PARK: the listening sockets are this QEMU's again, and it reads its clients. */
+static void give_back(void)
+{
+	cpr_listen_unpark();
+	cpr_hold_release_all();
+}
+
 /* Answer one request line; a negative return drops the client. */
 static int handle_line(struct client *c, const char *line, size_t len)
 {
@@ -167,8 +174,7 @@ static int handle_line(struct client *c, const char *line, size_t len)
 		return cpr_send_with_fds(fd, "OK 0\n", 5, NULL, 0);
 	}
 	case CPR_OP_UNPARK:
-		cpr_listen_unpark();
-		cpr_hold_release_all();
+		give_back();
 		c->parked = false;
 		return cpr_send_with_fds(fd, "OK 0\n", 5, NULL, 0);
 	case CPR_OP_PREFAULT: {
@@ -260,10 +266,8 @@ static void admit(void)
 static void drop(struct client *c)
 {
 	/* an agent that parked and then died or gave up: the listeners are this QEMU's */
-	if (c->parked && !cpr_released()) {
-		cpr_listen_unpark();
-		cpr_hold_release_all();
-	}
+	if (c->parked && !cpr_released())
+		give_back();
 	c->parked = false;
 	cpr_real()->close(c->fd);
 	c->fd = -1;

@@ -3,7 +3,6 @@
 
 #include "fdtrack.h"
 #include "hold.h"
-#include "log.h"
 #include "registry.h"
 
 /* held descriptors (one QEMU closed while held stays counted until the holds end) */

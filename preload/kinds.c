@@ -1,11 +1,8 @@
 /* Checks of received device records, one per kind. */
 #include "config.h"
 
-#include <stdio.h>
-#include <string.h>
 #include <sys/socket.h>
 #include <sys/sysmacros.h>
-#include <unistd.h>
 
 #include "kinds.h"
 

@@ -215,18 +215,18 @@ static int raw_shutdown(int fd, int how)
 	return (int)syscall(SYS_shutdown, fd, how);
 }
 
-static int raw_poll(struct pollfd *fds, nfds_t n, int timeout)
-{
-	struct timespec ts = { timeout / 1000, (long)(timeout % 1000) * 1000000 };
-
-	return (int)syscall(SYS_ppoll, fds, n, timeout < 0 ? NULL : &ts, NULL, 8);
-}
-
 static int raw_ppoll(struct pollfd *fds, nfds_t n, const struct timespec *timeout,
 		     const sigset_t *sigmask)
 {
 	/* the kernel's sigset is 8 bytes on x86-64, glibc's 128 */
 	return (int)syscall(SYS_ppoll, fds, n, timeout, sigmask, 8);
+}
+
+static int raw_poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+	struct timespec ts = { timeout / 1000, (long)(timeout % 1000) * 1000000 };
+
+	return raw_ppoll(fds, n, timeout < 0 ? NULL : &ts, NULL);
 }
 
 static const struct cpr_real_fns standins = {

@@ -80,6 +80,7 @@ static void note(int fd, int s, unsigned long value)
 bool cpr_tap_setting_held(int fd, unsigned long request, unsigned long arg, int *ret)
 {
 	bool query = false, done = false;
+	struct held *e = NULL;
 	/* every KVM_RUN passes here: one comparison for all but the tun and tty ioctls */
 	int s = _IOC_TYPE(request) == 'T' ? setting_of(request, &query) : -1;
 
@@ -87,21 +88,17 @@ bool cpr_tap_setting_held(int fd, unsigned long request, unsigned long arg, int 
 	    !(cpr_fd_flags(fd) & CPR_FD_TAP_INHERITED))
 		return false;
 	pthread_mutex_lock(&lock);
-	if (!committed) {
-		struct held *e = query ? entry(fd, s) : NULL;
-
-		if ((!query || e) && !calls[s].by_value && !arg) {
+	/* a query of a setting not noted goes to the kernel, which has the old QEMU's */
+	if (!committed && (!query || (e = entry(fd, s)))) {
+		done = true;
+		*ret = 0;
+		if (!calls[s].by_value && !arg) {
 			errno = EFAULT;
 			*ret = -1;
-			done = true;
-		} else if (!query) {
-			note(fd, s, calls[s].by_value ? arg : (unsigned long)*(const int *)arg);
-			*ret = 0;
-			done = true;
-		} else if (e) {
+		} else if (query) {
 			*(int *)arg = (int)e->value;
-			*ret = 0;
-			done = true;
+		} else {
+			note(fd, s, calls[s].by_value ? arg : (unsigned long)*(const int *)arg);
 		}
 	}
 	pthread_mutex_unlock(&lock);

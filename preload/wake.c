@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -15,6 +16,13 @@
 
 static unsigned char cookie[16];
 static int have_cookie;
+static pthread_once_t cookie_once = PTHREAD_ONCE_INIT;
+
+static void make_cookie(void)
+{
+	if (getrandom(cookie, sizeof(cookie), 0) == sizeof(cookie))
+		__atomic_store_n(&have_cookie, 1, __ATOMIC_RELEASE);
+}
 
 int cpr_wake_listener(int lfd)
 {
@@ -22,17 +30,9 @@ int cpr_wake_listener(int lfd)
 	socklen_t len = sizeof(ss);
 	int s, r = 0;
 
-	if (!__atomic_load_n(&have_cookie, __ATOMIC_ACQUIRE)) {
-		unsigned char c[sizeof(cookie)];
-
-		if (getrandom(c, sizeof(c), 0) != sizeof(c))
-			return -errno;
-		/* first caller wins; a later one's cookie is never used */
-		if (!__atomic_load_n(&have_cookie, __ATOMIC_ACQUIRE)) {
-			memcpy(cookie, c, sizeof(c));
-			__atomic_store_n(&have_cookie, 1, __ATOMIC_RELEASE);
-		}
-	}
+	pthread_once(&cookie_once, make_cookie);
+	if (!__atomic_load_n(&have_cookie, __ATOMIC_ACQUIRE))
+		return -EIO; /* no random bytes: libcpr could not tell its connection from a client */
 	if (getsockname(lfd, (struct sockaddr *)&ss, &len) < 0)
 		return -errno;
 	if (ss.ss_family == AF_INET) {
