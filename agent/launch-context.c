@@ -164,6 +164,17 @@ static int read_ids(const char *status, struct launch_context *c, char *err, siz
 		return -1;
 	}
 	c->umask = m && sscanf(m, "%o", &umask_v) == 1 ? (mode_t)umask_v : 022;
+	/* a root QEMU whose launcher took capabilities away without securebits: exec as root
+	 * gives the whole bounding set back */
+	{
+		const char *e = status_field(status, "CapEff");
+		uint64_t eff = 0;
+
+		if (c->uid[1] == 0 && e && sscanf(e, "%" SCNx64, &eff) == 1 && eff != c->cap_bounding)
+			snprintf(c->caveat, sizeof(c->caveat), "the old QEMU runs as root with fewer "
+				 "effective capabilities (%" PRIx64 ") than its bounding set (%" PRIx64
+				 "); the new one gets the bounding set", eff, c->cap_bounding);
+	}
 	for (const char *p = gs; *p && *p != '\n'; p = end) {
 		unsigned long v = strtoul(p, &end, 10);
 

@@ -35,6 +35,7 @@ struct launch_context {
 	cpu_set_t affinity;
 	int policy, nice;
 	struct sched_param sched;
+	char caveat[256];           /* what the new QEMU will not share with the old, or "" */
 };
 
 /* Read pid's launch context. Returns 0, or -1 with err saying what cannot be read and what

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/launch-context.h"
 #include "agent/preflight.h"
 #include "agent/qemu-probe.h"
 #include "agent/qmp.h"
@@ -190,6 +191,8 @@ void preflight_report(const struct transfer *t, const struct preflight *p, bool 
 			json_object_set_new(j, "tier-reason", json_string(t->tier.why));
 			json_object_set_new(j, "memory-needed-kib", json_integer(p->need_kib));
 			json_object_set_new(j, "memory-available-kib", json_integer(p->avail_kib));
+			if (t->same_ctx && t->same_ctx->caveat[0])
+				json_object_set_new(j, "caveat", json_string(t->same_ctx->caveat));
 		} else {
 			json_object_set_new(j, "error", json_string(t->err));
 		}
@@ -213,6 +216,8 @@ void preflight_report(const struct transfer *t, const struct preflight *p, bool 
 		       p->need_kib >> 10, p->avail_kib >> 10);
 		printf("  command line  %s\n", t->same_command ? "the old QEMU's, as it was launched "
 		       "(environment, cwd, ids, namespaces, cgroups, limits too)" : "as given");
+		if (t->same_ctx && t->same_ctx->caveat[0])
+			printf("  caveat        %s\n", t->same_ctx->caveat);
 		printf("result: ready (nothing was changed)\n");
 	} else {
 		printf("result: refused: %s\n", t->err);
