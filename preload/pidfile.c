@@ -135,7 +135,11 @@ void cpr_pidfile_commit(void)
 	if (real_fd < 0)
 		return;
 	n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
-	if (ftruncate(real_fd, 0) < 0 || pwrite(real_fd, pid, (size_t)n, 0) != n)
+	/* written over the old pid, then cut to its length: the file never reads empty (a
+	 * manager that checks the pidfile then would think the VM stopped: Proxmox's
+	 * check_running); in between it reads our pid and a newline, maybe followed by the
+	 * end of a longer old pid on the next line */
+	if (pwrite(real_fd, pid, (size_t)n, 0) != n || ftruncate(real_fd, n) < 0)
 		cpr_warn("pidfile %s: cannot write our pid: %s", path, strerror(errno));
 	/* QEMU's number is the real file again; its placeholder goes */
 	fdflags = cpr_real()->fcntl(qemu_fd, F_GETFD);
