@@ -53,8 +53,10 @@ bool upgrade_row_checked(struct upgrade_row *r, int status, json_t *report, bool
 	const char *res = str(report, "result");
 
 	r->check = report;
-	set(r->old_version, sizeof(r->old_version), str(report, "old-version"));
-	set(r->new_version, sizeof(r->new_version), str(report, "new-version"));
+	if (str(report, "old-version"))
+		fleet_short_version(str(report, "old-version"), r->old_version, sizeof(r->old_version));
+	if (str(report, "new-version"))
+		fleet_short_version(str(report, "new-version"), r->new_version, sizeof(r->new_version));
 	snprintf(r->guest, sizeof(r->guest), "old"); /* a pre-flight changes nothing */
 	if (status == EXIT_DONE && res && !strcmp(res, "ready")) {
 		set(r->tier, sizeof(r->tier), str(report, "tier"));

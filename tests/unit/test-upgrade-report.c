@@ -27,7 +27,8 @@ static void row(struct upgrade_row *r, pid_t pid, const char *name)
 static json_t *ready(void)
 {
 	return json_pack("{s:s,s:i,s:s,s:s,s:s,s:s,s:s}", "result", "ready", "pid", 100, "name",
-			 "vm1", "old-version", "7.2.19", "new-version", "7.2.22", "tier", "share",
+			 "vm1", "old-version", "7.2.19 (Debian 1:7.2+dfsg-7+deb12u15)", "new-version",
+			 "7.2.22 (Debian 1:7.2+dfsg-7+deb12u18)", "tier", "share",
 			 "tier-reason", "every memory backend is shared");
 }
 
