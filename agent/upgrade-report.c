@@ -113,7 +113,9 @@ bool upgrade_row_ok(const struct upgrade_row *r)
 
 const char *upgrade_row_fate(const struct upgrade_row *r, char *buf, size_t len)
 {
-	if (!strcmp(r->guest, "new") && r->new_pid > 0)
+	if (!strcmp(r->result, "skipped") && !r->guest[0])
+		snprintf(buf, len, "nothing was done");
+	else if (!strcmp(r->guest, "new") && r->new_pid > 0)
 		snprintf(buf, len, "the guest runs in the new QEMU (pid %d)", (int)r->new_pid);
 	else if (!strcmp(r->guest, "new"))
 		snprintf(buf, len, "the guest runs in the new QEMU");

@@ -121,6 +121,19 @@ static void transfer_failed(void **state)
 	assert_non_null(strstr(upgrade_row_fate(&r, fate, sizeof(fate)), "unknown"));
 }
 
+/* A pid that runs no QEMU: skipped, and nothing was done to anything. */
+static void skipped_pid(void **state)
+{
+	struct upgrade_row r;
+	char fate[160];
+
+	row(&r, 1, "-");
+	upgrade_row_skip(&r, "no QEMU runs as this pid");
+	r.guest[0] = 0;
+	assert_false(upgrade_row_ok(&r));
+	assert_string_equal(upgrade_row_fate(&r, fate, sizeof(fate)), "nothing was done");
+}
+
 /* The summary of three VMs: moved, refused, skipped. */
 static void summary(void **state)
 {
@@ -147,6 +160,7 @@ static void summary(void **state)
 	assert_non_null(strstr(text, "vm2 (pid 101): refused: nope; the guest still runs in its "
 				     "old QEMU (pid 101)"));
 	assert_non_null(strstr(text, "- (pid 102): skipped: no libcpr"));
+	assert_non_null(strstr(text, "arm it; the guest still runs in its old QEMU (pid 102)"));
 	free(text);
 
 	j = upgrade_json(r, 3);
@@ -172,7 +186,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(moved),	    cmocka_unit_test(check_only),
 		cmocka_unit_test(refused_by_check), cmocka_unit_test(transfer_failed),
-		cmocka_unit_test(summary),
+		cmocka_unit_test(skipped_pid),	    cmocka_unit_test(summary),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
