@@ -73,7 +73,8 @@ static void device_driver(const char *v, char *buf, size_t len)
 /* Whether bin knows driver: from its "-device help" list, or where bin cannot list them
  * all (a module of another build on the host), by asking for the one ("-device D,help"
  * prints its options; an unknown one prints nothing on stdout). */
-static bool knows_device(const char *bin, const struct qemu_probe *all, const char *driver)
+static bool knows_device(const char *bin, const struct launch_context *as,
+			 const struct qemu_probe *all, const char *driver)
 {
 	struct qemu_probe one;
 	char question[160], err[256];
@@ -82,7 +83,7 @@ static bool knows_device(const char *bin, const struct qemu_probe *all, const ch
 	if (all->out)
 		return qemu_probe_has_device(all, driver);
 	snprintf(question, sizeof(question), "%s,help", driver);
-	if (strchr(driver, ',') || qemu_probe_run(bin, "-device", question, &one, err, sizeof(err)) < 0)
+	if (strchr(driver, ',') || qemu_probe_run(bin, "-device", question, as, &one, err, sizeof(err)) < 0)
 		return false;
 	known = one.len > 0;
 	qemu_probe_free(&one);
@@ -102,12 +103,12 @@ static int check_devices(struct transfer *t, const char *bin, struct preflight *
 
 		if (strcmp(o, "-device") != 0 && strcmp(o, "--device") != 0)
 			continue;
-		if (!asked && qemu_probe_run(bin, "-device", "help", &all, err, sizeof(err)) < 0)
+		if (!asked && qemu_probe_run(bin, "-device", "help", t->same_ctx, &all, err, sizeof(err)) < 0)
 			all.out = NULL;
 		asked = true;
 		device_driver(t->new_argv[i + 1], drv, sizeof(drv));
 		p->ndevices++;
-		if (!strcmp(drv, "help") || knows_device(bin, &all, drv))
+		if (!strcmp(drv, "help") || knows_device(bin, t->same_ctx, &all, drv))
 			continue;
 		r = transfer_why(t, "the new QEMU %s (%s) has no device '%s' (-device %s): use a "
 				 "QEMU built with it (--qemu PATH)", bin, p->new_version,
@@ -142,7 +143,7 @@ int preflight(struct transfer *t, const struct memdev *devs, size_t ndevs, struc
 	memset(p, 0, sizeof(*p));
 	snprintf(p->new_bin, sizeof(p->new_bin), "%s", bin);
 	old_version(t, p);
-	if (qemu_probe_version(bin, &p->new_ver, p->new_version, sizeof(p->new_version), err,
+	if (qemu_probe_version(bin, t->same_ctx, &p->new_ver, p->new_version, sizeof(p->new_version), err,
 			       sizeof(err)) < 0)
 		return transfer_why(t, "new QEMU: %s", err);
 	if (p->new_ver && p->old_ver && p->new_ver < p->old_ver)
@@ -151,7 +152,7 @@ int preflight(struct transfer *t, const struct memdev *devs, size_t ndevs, struc
 				    p->new_version, p->old_version);
 	if (running_machine(t, p->machine, sizeof(p->machine)) < 0)
 		return -1;
-	if (qemu_probe_run(bin, "-machine", "help", &machines, err, sizeof(err)) < 0)
+	if (qemu_probe_run(bin, "-machine", "help", t->same_ctx, &machines, err, sizeof(err)) < 0)
 		return transfer_why(t, "new QEMU: %s", err);
 	if (!qemu_probe_has_machine(&machines, p->machine)) {
 		qemu_probe_free(&machines);

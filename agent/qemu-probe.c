@@ -12,18 +12,29 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/launch-context.h"
 #include "agent/qemu-probe.h"
 
 #define PROBE_TIMEOUT_MS 15000
 #define PROBE_MAX_OUT (1u << 20)
+#define PROBE_CANNOT_BECOME 126
 
 extern char **environ;
 
-static void child(const char *bin, const char *opt, const char *value, int out)
+static void child(const char *bin, const char *opt, const char *value,
+		  const struct launch_context *as, int out)
 {
 	char *argv[] = { (char *)bin, (char *)opt, (char *)value, NULL };
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	char err[512];
 	size_t n = 0;
+
+	/* a path from a QEMU's command line runs with that QEMU's rights, never the agent's */
+	if (as) {
+		environ = as->env;
+		if (launch_context_apply(as, err, sizeof(err)) < 0)
+			_exit(PROBE_CANNOT_BECOME);
+	}
 
 	/* libcpr would take part in a QEMU that only answers a question: keep it out */
 	for (char **e = environ; *e; e++)
@@ -37,8 +48,8 @@ static void child(const char *bin, const char *opt, const char *value, int out)
 	_exit(127);
 }
 
-int qemu_probe_run(const char *bin, const char *opt, const char *value, struct qemu_probe *p,
-		   char *err, size_t errlen)
+int qemu_probe_run(const char *bin, const char *opt, const char *value,
+		   const struct launch_context *as, struct qemu_probe *p, char *err, size_t errlen)
 {
 	int fds[2], status = 0;
 	size_t cap = 65536;
@@ -54,7 +65,7 @@ int qemu_probe_run(const char *bin, const char *opt, const char *value, struct q
 	}
 	pid = fork();
 	if (pid == 0)
-		child(bin, opt, value, fds[1]);
+		child(bin, opt, value, as, fds[1]);
 	close(fds[1]);
 	if (pid < 0) {
 		snprintf(err, errlen, "fork: %s", strerror(errno));
@@ -107,6 +118,9 @@ int qemu_probe_run(const char *bin, const char *opt, const char *value, struct q
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
 			snprintf(err, errlen, "%s: not found or not executable", bin);
+		else if (as && WIFEXITED(status) && WEXITSTATUS(status) == PROBE_CANNOT_BECOME)
+			snprintf(err, errlen, "%s: cannot be run as the QEMU was (its namespaces, "
+				 "ids or cgroups)", bin);
 		else
 			snprintf(err, errlen, "%s %s%s%s: %s %d", bin, opt, value ? " " : "",
 				 value ? value : "", WIFEXITED(status) ? "failed with exit status" :
@@ -138,12 +152,12 @@ int qemu_version_parse(const char *out, char *text, size_t len)
 	return major * 100 + minor;
 }
 
-int qemu_probe_version(const char *bin, int *ver, char *text, size_t len, char *err,
-		       size_t errlen)
+int qemu_probe_version(const char *bin, const struct launch_context *as, int *ver, char *text,
+		       size_t len, char *err, size_t errlen)
 {
 	struct qemu_probe p;
 
-	if (qemu_probe_run(bin, "-version", NULL, &p, err, errlen) < 0)
+	if (qemu_probe_run(bin, "-version", NULL, as, &p, err, errlen) < 0)
 		return -1;
 	*ver = qemu_version_parse(p.out, text, len);
 	qemu_probe_free(&p);

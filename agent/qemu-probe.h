@@ -13,16 +13,20 @@ struct qemu_probe {
 	size_t len;
 };
 
-/* Run "BIN OPT [VALUE]" (no LD_PRELOAD; stdin and stderr /dev/null; killed after 15 s) and keep
- * its stdout. Returns 0, or -1 with err saying why (not found, failed, timed out). */
-int qemu_probe_run(const char *bin, const char *opt, const char *value, struct qemu_probe *p,
-		   char *err, size_t errlen);
+struct launch_context;
+
+/* Run "BIN OPT [VALUE]" (no LD_PRELOAD; stdin and stderr /dev/null; killed after 15 s) and
+ * keep its stdout. With as, it runs as that QEMU was launched (agent/launch-context.h): a
+ * binary named by a QEMU's command line never runs with more rights than that QEMU had.
+ * Returns 0, or -1 with err saying why (not found, failed, timed out). */
+int qemu_probe_run(const char *bin, const char *opt, const char *value,
+		   const struct launch_context *as, struct qemu_probe *p, char *err, size_t errlen);
 void qemu_probe_free(struct qemu_probe *p);
 
 /* BIN's version: major * 100 + minor into *ver, "7.2.18 (Debian 1:7.2+dfsg-7+deb12u18)"
  * into text. Returns 0, or -1 with err. */
-int qemu_probe_version(const char *bin, int *ver, char *text, size_t len, char *err,
-		       size_t errlen);
+int qemu_probe_version(const char *bin, const struct launch_context *as, int *ver, char *text,
+		       size_t len, char *err, size_t errlen);
 
 /* The version out of QEMU's "QEMU emulator version X.Y.Z (...)" line: 0 if absent. */
 int qemu_version_parse(const char *out, char *text, size_t len);

@@ -5,7 +5,9 @@
  * folder), moves with no command line given: the new QEMU's /proc says the same context
  * and the same command line, the guest runs on with 0 memory errors. Then again (a chain:
  * the agent's -incoming and -S do not pile up), then to QEMU 10 with --qemu when there is
- * one. --check prints a plan and changes nothing; a missing or older binary is refused.
+ * one. --check prints a plan and changes nothing; a missing or older binary is refused; a
+ * libcpr the QEMU's mount namespace does not show (a tmpfs over its folder there) rolls
+ * back with the reason.
  * Needs root (namespaces, cgroups). */
 #include "config.h"
 
@@ -51,9 +53,11 @@ static int write_launcher(struct testenv *env, char *path, size_t len)
 		   "cd %s || exit 1\n"
 		   "umask 027\n"
 		   "ulimit -S -n 3000\n"
+		   "mkdir -p hidden\n"
 		   "exec env CPR_TEST_MARK=by-pid setpriv --regid 100 --groups 4,24 "
-		   "--bounding-set -sys_rawio,-mknod -- unshare -u -i -m -n -- chrt -b 0 nice -n 5 "
-		   "taskset -c 0 choom -n 300 -- %s \"$@\"\n",
+		   "--bounding-set -sys_rawio,-mknod -- unshare -u -i -m -n -- sh -c '"
+		   "mount -t tmpfs tmpfs hidden && exec chrt -b 0 nice -n 5 taskset -c 0 "
+		   "choom -n 300 -- %s \"$@\"' sh \"$@\"\n",
 		   cgroup_dir, env->dir, env->qemu);
 	fclose(f);
 	return chmod(path, 0755);
@@ -178,6 +182,32 @@ static void check_plan(struct testenv *env, const char *step, pid_t pid, const c
 	CHECK(!proc_gone(pid), "%s: --check ended the QEMU", step);
 }
 
+/* A libcpr only the agent's mount namespace shows: the new QEMU cannot start, the old one
+ * runs on. */
+static void hidden_libcpr(struct testenv *env, pid_t pid)
+{
+	char pidarg[16], path[160], cmd[400];
+	const char *args[] = { "transfer", "--pid", pidarg, "--libcpr", path, NULL };
+	json_t *r;
+	int rc;
+
+	snprintf(pidarg, sizeof(pidarg), "%d", (int)pid);
+	snprintf(path, sizeof(path), "%s/hidden/libcpr.so", env->dir);
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", env->libcpr, path);
+	if (!CHECK_OK(system(cmd) == 0, "cannot copy libcpr to %s", path))
+		return;
+	rc = agent_run(env, "agent-hidden.log", args);
+	r = agent_run_report(env, "agent-hidden.log");
+	CHECK(rc == 3 || rc == 1, "a libcpr the QEMU cannot see: exit %d, not 1 or 3", rc);
+	CHECK(r && strstr(report_str(r, "error"), "cannot be read where the QEMU runs"),
+	      "the report does not say why: %s", r ? report_str(r, "error") : "(none)");
+	CHECK(r && !strcmp(report_str(r, "guest"), "old"), "the guest is not in the old QEMU");
+	json_decref(r);
+	CHECK(!proc_gone(pid), "the old QEMU is gone");
+	CHECK(guestmon_wait_reports(env->gm, 20, 20000) == 0, "the guest does not run on");
+	unlink(path);
+}
+
 static int filled(const struct guest_summary *s, void *arg)
 {
 	(void)arg;
@@ -214,6 +244,8 @@ int main(void)
 	check_plan(&env, "ready", old->pid, NULL, 0, "ready", NULL);
 	check_plan(&env, "missing", old->pid, "/nonexistent/qemu-system-x86_64", 1, "refused",
 		   "not found");
+
+	hidden_libcpr(&env, old->pid);
 
 	/* the agent adds -incoming defer -S to the new QEMU's command line, once */
 	snprintf(cmd_new, sizeof(cmd_new), "%s -incoming defer -S", cmdline(old->pid, cmd, sizeof(cmd)));

@@ -80,13 +80,13 @@ static void run_missing_binary(void **state)
 	int ver = -1;
 
 	(void)state;
-	assert_int_equal(qemu_probe_version("/nonexistent/qemu", &ver, err, 0, err, sizeof(err)), -1);
+	assert_int_equal(qemu_probe_version("/nonexistent/qemu", NULL, &ver, err, 0, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "not found or not executable"));
 	/* a program that fails: its exit status is named */
-	assert_int_equal(qemu_probe_run("false", "-version", NULL, &p, err, sizeof(err)), -1);
+	assert_int_equal(qemu_probe_run("false", "-version", NULL, NULL, &p, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "exit status 1"));
 	/* one that answers: its stdout is kept */
-	assert_int_equal(qemu_probe_run("echo", "QEMU emulator version 9.2.0", NULL, &p, err,
+	assert_int_equal(qemu_probe_run("echo", "QEMU emulator version 9.2.0", NULL, NULL, &p, err,
 					sizeof(err)), 0);
 	assert_int_equal(qemu_version_parse(p.out, NULL, 0), 902);
 	qemu_probe_free(&p);
