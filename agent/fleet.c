@@ -13,6 +13,7 @@
 #include "agent/control.h"
 #include "agent/fleet-rules.h"
 #include "agent/fleet.h"
+#include "agent/launch-context.h"
 #include "agent/qemu-argv.h"
 #include "agent/qemu-probe.h"
 #include "agent/target.h"
@@ -30,9 +31,12 @@ static struct {
 static size_t ncache;
 
 /* The version of the binary at path (a /proc/PID/exe works for a deleted one): 0 and ""
- * when it cannot be told. */
-static int binary_version(const char *path, char *text, size_t len)
+ * when it cannot be told. It runs as QEMU pid was launched (its uid, namespaces, cgroups),
+ * never with the agent's rights: a QEMU's binary, or what is now at its path, may be
+ * anybody's program. */
+static int binary_version(pid_t pid, const char *path, char *text, size_t len)
 {
+	struct launch_context as;
 	struct stat st;
 	char err[512];
 	int ver = 0;
@@ -46,11 +50,17 @@ static int binary_version(const char *path, char *text, size_t len)
 			return cache[i].ver;
 		}
 	}
-	if (qemu_probe_version(path, &ver, text, len, err, sizeof(err)) < 0) {
+	if (launch_context_read(pid, &as, err, sizeof(err)) < 0) {
+		fprintf(stderr, "cpr-agent: QEMU pid %d: %s: its binary's version is not asked\n",
+			(int)pid, err);
+		return 0; /* not cached: another QEMU of this binary may tell */
+	}
+	if (qemu_probe_version(path, &as, &ver, text, len, err, sizeof(err)) < 0) {
 		fprintf(stderr, "cpr-agent: %s\n", err);
 		ver = 0;
 		text[0] = 0;
 	}
+	launch_context_free(&as);
 	if (ncache < VERSION_CACHE) {
 		cache[ncache].dev = st.st_dev;
 		cache[ncache].ino = st.st_ino;
@@ -120,8 +130,8 @@ int fleet_probe(pid_t pid, struct fleet_vm *vm)
 	vm->deleted = fleet_cut_deleted(vm->binary);
 	printable(vm->name);
 	printable(vm->binary);
-	vm->ver = binary_version(path, vm->version, sizeof(vm->version));
-	vm->path_ver = binary_version(vm->binary, vm->path_version, sizeof(vm->path_version));
+	vm->ver = binary_version(pid, path, vm->version, sizeof(vm->version));
+	vm->path_ver = binary_version(pid, vm->binary, vm->path_version, sizeof(vm->path_version));
 	vm->replaced = fleet_replaced(vm->deleted, vm->version, vm->path_version);
 	vm->libcpr = target_socket(pid, sock, sizeof(sock), err, sizeof(err)) == 0;
 	if (vm->libcpr) {
