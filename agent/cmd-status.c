@@ -16,7 +16,8 @@
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: cpr-agent status (--qmp PATH | --pid PID | --socket PATH) [--json]\n");
+	fprintf(out, "usage: cpr-agent status (--qmp PATH | --pid PID | --socket PATH) [--json]\n"
+		     "       cpr-agent status --all [--json]\n");
 }
 
 /* "512 MiB", "1.5 GiB", "4 KiB": sizes as an operator reads them. */
@@ -87,7 +88,7 @@ int cmd_status(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "qmp", required_argument, NULL, 'q' }, { "pid", required_argument, NULL, 'p' },
 		{ "socket", required_argument, NULL, 's' }, { "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' }, { 0 },
+		{ "all", no_argument, NULL, 'a' }, { "help", no_argument, NULL, 'h' }, { 0 },
 	};
 	const char *qmp = NULL, *sock = NULL;
 	char path[256], err[512], version[32] = "?";
@@ -95,7 +96,7 @@ int cmd_status(int argc, char **argv)
 	struct ctl *ctl = NULL;
 	pid_t pid = 0;
 	size_t n = 0;
-	int json = 0, c, r, status = 1;
+	int json = 0, all = 0, c, r, status = 1;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
@@ -115,6 +116,9 @@ int cmd_status(int argc, char **argv)
 		case 'j':
 			json = 1;
 			break;
+		case 'a':
+			all = 1;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -123,10 +127,12 @@ int cmd_status(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind != argc || (!!qmp + !!pid + !!sock) != 1) {
+	if (optind != argc || (!!qmp + !!pid + !!sock + all) != 1) {
 		usage(stderr);
 		return 2;
 	}
+	if (all)
+		return cmd_status_all(json);
 	if (qmp && target_pid_from_qmp(qmp, &pid, err, sizeof(err)) < 0)
 		goto fail;
 	/* by pid (or QMP): the socket must be that process's own */

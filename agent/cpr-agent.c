@@ -18,8 +18,12 @@ static void usage(FILE *out)
 		"commands:\n"
 		"  status (--qmp PATH | --pid PID | --socket PATH) [--json]\n"
 		"         what libcpr recorded inside one QEMU\n"
+		"  status --all [--json]\n"
+		"         every QEMU on this host: libcpr, version, replaced binary, tier\n"
 		"  transfer --qmp OLD_QMP [options] -- NEW_QEMU_COMMAND...\n"
 		"         move the running guest to a new QEMU process, RAM kept in place\n"
+		"  upgrade (--all | --pid PID ...) [--qemu PATH] [--jobs N] [--json] [--check]\n"
+		"         move every VM whose QEMU binary was replaced to the new binary\n"
 		"  recover (--pid OLD_PID | --qmp OLD_QMP)\n"
 		"         after an agent died mid-transfer: bring the VM to a safe state\n"
 		"\n"
@@ -46,6 +50,8 @@ int main(int argc, char **argv)
 		return cmd_status(argc - 1, argv + 1);
 	if (strcmp(argv[1], "transfer") == 0)
 		return cmd_transfer(argc - 1, argv + 1);
+	if (strcmp(argv[1], "upgrade") == 0)
+		return cmd_upgrade(argc - 1, argv + 1);
 	if (strcmp(argv[1], "recover") == 0)
 		return cmd_recover(argc - 1, argv + 1);
 	fprintf(stderr, "cpr-agent: %s: unknown command (see cpr-agent --help)\n", argv[1]);

@@ -38,8 +38,7 @@ int target_pid_from_qmp(const char *qmp_path, pid_t *pid, char *err, size_t errl
 	return r == -EPERM ? 0 : r;
 }
 
-/* Whether libcpr.so is mapped into pid. */
-static bool has_libcpr(pid_t pid)
+bool target_has_libcpr(pid_t pid)
 {
 	char path[64], line[512];
 	bool found = false;
@@ -92,7 +91,7 @@ int target_socket(pid_t pid, char *path, size_t len, char *err, size_t errlen)
 		err[0] = 0;
 		return 0;
 	}
-	if (!has_libcpr(pid))
+	if (!target_has_libcpr(pid))
 		snprintf(err, errlen, "no libcpr in process %d: was it started with "
 			 "LD_PRELOAD=.../libcpr.so?", (int)pid);
 	else

@@ -9,6 +9,9 @@
 /* The pid of the process listening on a QMP UNIX socket (SO_PEERCRED). */
 int target_pid_from_qmp(const char *qmp_path, pid_t *pid, char *err, size_t errlen);
 
+/* Whether libcpr.so is mapped into pid. */
+bool target_has_libcpr(pid_t pid);
+
 /* The control socket of pid, checked to exist; err explains what is wrong otherwise. */
 int target_socket(pid_t pid, char *path, size_t len, char *err, size_t errlen);
 
