@@ -15,8 +15,11 @@ doc/proxmox.md says what each one reproduces, from qemu-server's code).
                              (non-blocking connect retried on EAGAIN every 100 ms, greeting,
                              qmp_capabilities, query-status with an id, close), one command
                              after another until SIGTERM; then prints "commands N ok K
-                             errors E over-5s S longest-ms M served-by PID:n ..." and each
-                             error. A command still unanswered after 30 s is a hang: it
+                             errors E over-5s S longest-ms M served-by PID(STATUS):n ..." (n
+                             answers with query-status STATUS from a peer PID) and each
+                             error. The peer (SO_PEERCRED) of a listening socket that
+                             moved between QEMUs is the last process that called listen()
+                             on it, not necessarily the one serving. A command still unanswered after 30 s is a hang: it
                              prints "HANG" and exits 1 at once.
   qmp PATH CMD               one command the same way; prints "peer PID" and the reply
   running RUN VMID           qemu-server's liveness check (vm_running_locally): the pid in
@@ -311,7 +314,8 @@ def qmp_loop(path):
         try:
             ret, pid, waited = pve_command(path, "query-status", start + HANG)
             ok += 1
-            served[pid] = served.get(pid, 0) + 1
+            key = "%d(%s)" % (pid, ret.get("status"))
+            served[key] = served.get(key, 0) + 1
         except TimeoutError:
             print("HANG: command %d unanswered after %.0f s" % (n, HANG), flush=True)
             return 1
@@ -325,7 +329,7 @@ def qmp_loop(path):
         time.sleep(0.02)
     print("commands %d ok %d errors %d over-5s %d longest-ms %d served-by %s" %
           (n, ok, len(errors), slow, longest * 1000,
-           " ".join("%d:%d" % kv for kv in served.items())), flush=True)
+           " ".join("%s:%d" % kv for kv in served.items())), flush=True)
     for e in errors:
         print("error: " + e, flush=True)
     return 0
