@@ -23,6 +23,7 @@
 #include "agent/control.h"
 #include "agent/handover.h"
 #include "agent/journal.h"
+#include "agent/preflight.h"
 #include "agent/qemu-argv.h"
 #include "agent/qmp.h"
 #include "agent/settle.h"
@@ -85,9 +86,18 @@ int transfer_why(struct transfer *t, const char *fmt, ...)
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: cpr-agent transfer --qmp OLD_QMP_SOCKET [options] -- NEW_QEMU_COMMAND...\n"
+		"usage: cpr-agent transfer (--pid PID | --qmp OLD_QMP_SOCKET) [options]\n"
+		"       cpr-agent transfer --qmp OLD_QMP_SOCKET [options] -- NEW_QEMU_COMMAND...\n"
 		"       cpr-agent transfer --qmp OLD_QMP_SOCKET --receive PATH --new-qmp PATH [options]\n"
+		"Without a new command line the new QEMU is started as the old one was: its command\n"
+		"line, the binary at the same path (after an upgrade, the new one), its environment,\n"
+		"ids, namespaces, cgroups, limits and label.\n"
 		"options:\n"
+		"  --pid PID        the old QEMU, by pid (its QMP socket from its command line)\n"
+		"  --qemu PATH      the new QEMU binary, without a new command line (default: the\n"
+		"                   old QEMU's argv[0])\n"
+		"  --check          pre-flight only: print the plan, change nothing; exit 0 if the\n"
+		"                   transfer would go, 1 if not\n"
 		"  --new-qmp PATH   the new QEMU's QMP socket (default: from its command line)\n"
 		"  --receive PATH   serve a new QEMU started elsewhere with CPR_INHERIT=unix:PATH\n"
 		"  --libcpr PATH    libcpr.so for the new QEMU (default: $CPR_LIBCPR, else the\n"
@@ -310,6 +320,9 @@ static int parse_options(struct transfer *t, int argc, char **argv, bool *help)
 		{ "json", no_argument, NULL, 'j' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "precopy", required_argument, NULL, 'P' },
+		{ "pid", required_argument, NULL, 'p' },
+		{ "qemu", required_argument, NULL, 'Q' },
+		{ "check", no_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -345,14 +358,34 @@ static int parse_options(struct transfer *t, int argc, char **argv, bool *help)
 			}
 			t->precopy = optarg;
 			break;
+		case 'p': {
+			char *end;
+			long v;
+
+			errno = 0;
+			v = strtol(optarg, &end, 10);
+			if (errno || end == optarg || *end || v < 1 || v > 0x3fffffff) {
+				fprintf(stderr, "cpr-agent: --pid %s: a process id\n", optarg);
+				return EXIT_USAGE;
+			}
+			t->pid_opt = (pid_t)v;
+			break;
+		}
+		case 'Q': t->qemu_opt = optarg; break;
+		case 'c': t->check_only = 1; break;
 		case 'h': usage(stdout); *help = true; return EXIT_DONE;
 		default: usage(stderr); return EXIT_USAGE;
 		}
 	}
 	t->new_argc = argc - optind;
 	t->new_argv = argv + optind;
-	if (!t->old_qmp_path || t->timeout_s <= 0 ||
-	    (t->receive_path ? t->new_argc != 0 || !t->new_qmp_opt : t->new_argc == 0)) {
+	t->same_command = !t->receive_path && t->new_argc == 0;
+	if ((!t->old_qmp_path && !t->pid_opt) || t->timeout_s <= 0 ||
+	    (t->receive_path && (t->new_argc != 0 || !t->new_qmp_opt || t->pid_opt || t->check_only)) ||
+	    (t->qemu_opt && !t->same_command)) {
+		if (t->qemu_opt && !t->same_command)
+			fprintf(stderr, "cpr-agent: --qemu is for a transfer without a new command "
+				"line; with one, its first word is the new QEMU\n");
 		usage(stderr);
 		return EXIT_USAGE;
 	}
@@ -364,19 +397,38 @@ static int parse_options(struct transfer *t, int argc, char **argv, bool *help)
 static int check_old(struct transfer *t, struct memdev *devs, size_t *ndevs)
 {
 	char err[512];
+	pid_t pid;
 
-	if (target_pid_from_qmp(t->old_qmp_path, &t->old_pid, err, sizeof(err)) < 0 ||
-	    qmp_connect(&t->oldq, t->old_qmp_path, 5000, err, sizeof(err)) < 0 ||
+	if (t->pid_opt && !t->old_qmp_path && same_old_qmp(t) < 0)
+		return -1;
+	if (target_pid_from_qmp(t->old_qmp_path, &pid, err, sizeof(err)) < 0)
+		return transfer_why(t, "%s", err);
+	if (t->pid_opt && pid != t->pid_opt)
+		return transfer_why(t, "%s is served by process %d, not by --pid %d", t->old_qmp_path,
+				    (int)pid, (int)t->pid_opt);
+	t->old_pid = pid;
+	if (qmp_connect(&t->oldq, t->old_qmp_path, 5000, err, sizeof(err)) < 0 ||
 	    ctl_connect_pid(&t->oldctl, t->old_pid, err, sizeof(err)) < 0)
 		return transfer_why(t, "%s", err);
 	qmp_set_timeout(t->oldq, t->timeout_s * 1000);
 	if (check_caveats(t) < 0 || memdev_list(t, t->oldq, devs, MAX_PRESERVED, ndevs) < 0 ||
 	    memdev_choose_records(t, devs, *ndevs) < 0)
 		return -1;
-	if (journal_begin(&t->journal, t->old_pid, t->old_qmp_path, err, sizeof(err)) < 0)
-		return transfer_why(t, "%s", err);
+	if (t->same_command && same_prepare(t) < 0)
+		return -1;
 	transfer_phase(t, "old QEMU checked");
 	return 0;
+}
+
+/* The old QEMU's -name, for the plan. */
+static const char *old_name(struct transfer *t)
+{
+	static struct qemu_argv a;
+	char err[256];
+
+	if (qemu_argv_of_pid(t->old_pid, &a, err, sizeof(err)) < 0 || !a.name[0])
+		return "-";
+	return a.name;
 }
 
 /* The fds of every record from the old QEMU's libcpr, in one request; a pidfile's is opened
@@ -489,7 +541,8 @@ int cmd_transfer(int argc, char **argv)
 			      .trims_held = -1, .prefaulted_bytes = -1 };
 	struct memdev devs[MAX_PRESERVED];
 	struct qemu_argv new_args = { 0 };
-	char libcpr[4096];
+	struct preflight plan = { 0 };
+	char libcpr[4096], err[512];
 	bool help = false;
 	int rc;
 	size_t ndevs = 0;
@@ -501,7 +554,29 @@ int cmd_transfer(int argc, char **argv)
 		return rc;
 	t.t0_ns = transfer_now_ns();
 	if (check_old(&t, devs, &ndevs) < 0 ||
-	    prepare_new(&t, &new_args, libcpr, sizeof(libcpr)) < 0) {
+	    (!t.receive_path && preflight(&t, devs, ndevs, &plan) < 0)) {
+		if (t.check_only && t.old_pid > 0) {
+			preflight_report(&t, &plan, false, old_name(&t));
+			rc = EXIT_REFUSED;
+			goto out;
+		}
+		fprintf(stderr, "cpr-agent: %s\n", t.err);
+		rc = settle_transfer(&t);
+		goto out;
+	}
+	transfer_phase(&t, "pre-flight passed");
+	if (t.check_only) {
+		preflight_report(&t, &plan, true, old_name(&t));
+		rc = EXIT_DONE;
+		goto out;
+	}
+	if (journal_begin(&t.journal, t.old_pid, t.old_qmp_path, err, sizeof(err)) < 0) {
+		transfer_why(&t, "%s", err);
+		fprintf(stderr, "cpr-agent: %s\n", t.err);
+		rc = settle_transfer(&t);
+		goto out;
+	}
+	if (prepare_new(&t, &new_args, libcpr, sizeof(libcpr)) < 0) {
 		fprintf(stderr, "cpr-agent: %s\n", t.err);
 		rc = settle_transfer(&t);
 		goto out;
@@ -547,5 +622,6 @@ out:
 	qmp_close(t.newq);
 	ctl_close(t.oldctl);
 	ctl_close(t.newctl);
+	same_free(&t);
 	return rc;
 }

@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "agent/qemu-argv.h"
@@ -105,6 +106,9 @@ int qemu_argv_parse(int argc, char *const *argv, struct qemu_argv *a, char *err,
 			continue;
 		if (strcmp(o, "S") == 0)
 			a->held = true;
+		if (strcmp(o, "name") == 0 && v && qemu_opt_get(v, "guest", a->name, sizeof(a->name)) != 1 &&
+		    (qemu_opt_head(v, a->name, sizeof(a->name)) < 0 || strchr(a->name, '=')))
+			a->name[0] = 0;
 		if (strcmp(o, "incoming") == 0) {
 			if (!v) {
 				snprintf(err, errlen, "-incoming needs a value");
@@ -142,29 +146,62 @@ int qemu_argv_parse(int argc, char *const *argv, struct qemu_argv *a, char *err,
 	return 0;
 }
 
-int qemu_argv_of_pid(int pid, struct qemu_argv *out, char *err, size_t errlen)
+int qemu_cmdline_of_pid(int pid, struct qemu_cmdline *c, char *err, size_t errlen)
 {
-	static char buf[65536];
-	char path[64], *argv[1024];
+	char path[64];
+	size_t cap = 65536;
 	ssize_t n;
-	int fd, argc = 0;
+	int fd;
 
+	memset(c, 0, sizeof(*c));
 	snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -ESRCH;
 	}
-	n = read(fd, buf, sizeof(buf) - 1);
+	c->buf = malloc(cap);
+	n = c->buf ? read(fd, c->buf, cap - 1) : -1;
 	close(fd);
-	if (n <= 0 || (size_t)n == sizeof(buf) - 1) {
+	if (n <= 0 || (size_t)n == cap - 1) {
 		snprintf(err, errlen, "%s: %s", path, n <= 0 ? "empty (the process is gone)" :
 			 "longer than 64 KiB");
+		qemu_cmdline_free(c);
 		return -EINVAL;
 	}
-	buf[n] = 0;
-	for (char *p = buf; p < buf + n && argc < 1023; p += strlen(p) + 1)
-		argv[argc++] = p;
-	argv[argc] = NULL;
-	return qemu_argv_parse(argc, argv, out, err, errlen);
+	c->buf[n] = 0;
+	c->argv = calloc(QEMU_CMDLINE_MAX_ARGS + 1, sizeof(char *));
+	if (!c->argv) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		qemu_cmdline_free(c);
+		return -ENOMEM;
+	}
+	for (char *p = c->buf; p < c->buf + n; p += strlen(p) + 1) {
+		if (c->argc == QEMU_CMDLINE_MAX_ARGS) {
+			snprintf(err, errlen, "%s: more than %d arguments", path, QEMU_CMDLINE_MAX_ARGS);
+			qemu_cmdline_free(c);
+			return -E2BIG;
+		}
+		c->argv[c->argc++] = p;
+	}
+	return 0;
+}
+
+void qemu_cmdline_free(struct qemu_cmdline *c)
+{
+	free(c->argv);
+	free(c->buf);
+	memset(c, 0, sizeof(*c));
+}
+
+int qemu_argv_of_pid(int pid, struct qemu_argv *out, char *err, size_t errlen)
+{
+	struct qemu_cmdline c;
+	int r = qemu_cmdline_of_pid(pid, &c, err, errlen);
+
+	if (r < 0)
+		return r;
+	r = qemu_argv_parse(c.argc, c.argv, out, err, errlen);
+	qemu_cmdline_free(&c);
+	return r;
 }

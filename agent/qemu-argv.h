@@ -15,6 +15,7 @@ struct qemu_argv {
 	size_t nqmp;
 	char qmps[8][108];    /* every QMP UNIX socket, in order (the first 8) */
 	char incoming[256];   /* the -incoming value, or "" */
+	char name[64];        /* -name guest=NAME or -name NAME, or "" */
 	bool held;            /* -S: the guest does not start by itself */
 	size_t nlisten;
 	char listen[QEMU_ARGV_MAX_LISTEN][108]; /* UNIX socket paths QEMU will bind */
@@ -26,6 +27,19 @@ struct qemu_argv {
 /* Read argv (argv[0] is the binary). Returns 0, or -EINVAL with err saying why. */
 int qemu_argv_parse(int argc, char *const *argv, struct qemu_argv *out, char *err,
 		    size_t errlen);
+
+#define QEMU_CMDLINE_MAX_ARGS 4096
+
+/* A running process's argv as it was started (/proc/PID/cmdline). */
+struct qemu_cmdline {
+	char **argv; /* NULL-terminated */
+	int argc;
+	char *buf;
+};
+
+/* Read pid's argv. Returns 0, or -errno with err saying why. */
+int qemu_cmdline_of_pid(int pid, struct qemu_cmdline *c, char *err, size_t errlen);
+void qemu_cmdline_free(struct qemu_cmdline *c);
 
 /* The same for the command line of the running process pid (/proc/PID/cmdline).
  * Returns 0, or -errno with err saying why. */

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "agent/launch-context.h"
 #include "agent/qemu-argv.h"
 #include "agent/qmp.h"
 #include "agent/sockets.h"
@@ -32,6 +33,8 @@ int new_find_libcpr(struct transfer *t, char *buf, size_t len)
 		snprintf(buf, len, "%s", t->libcpr ? t->libcpr : env);
 		return access(buf, R_OK) == 0 ? 0 : transfer_why(t, "%s: %s", buf, strerror(errno));
 	}
+	if (same_old_libcpr(t, buf, len))
+		return 0;
 	snprintf(buf, len, "%s/libcpr.so", PKGLIBDIR);
 	if (access(buf, R_OK) == 0)
 		return 0;
@@ -135,40 +138,40 @@ static void redirect_output(struct transfer *t)
 	}
 }
 
-/* Start the new QEMU detached (own session: it outlives the agent) under libcpr, with
- * the inherit channel as an inherited socket. Returns our end of the channel. */
-int new_spawn(struct transfer *t, const char *libcpr, bool add_defer)
+/* The child: becomes the new QEMU, or writes why not to errfd and exits. */
+static void __attribute__((noreturn))
+spawn_child(struct transfer *t, const char *libcpr, bool add_defer, int chan, int errfd)
 {
-	int sv[2];
-	pid_t pid;
+	extern char **environ;
+	char inherit[32], preload[4200], err[600] = "";
+	char **argv = calloc((size_t)t->new_argc + 4, sizeof(char *));
+	const char *old;
+	int n = 0;
 
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		return transfer_why(t, "socketpair: %s", strerror(errno));
-	pid = fork();
-	if (pid < 0) {
-		close(sv[0]);
-		close(sv[1]);
-		return transfer_why(t, "fork: %s", strerror(errno));
+	setsid();
+	redirect_output(t);
+	/* the child's end must survive exec; nothing else of ours or of our caller's (a pipe
+	 * the caller reads our output from would never see EOF) */
+	if (chan > 3)
+		close_range(3, (unsigned)chan - 1, CLOSE_RANGE_CLOEXEC);
+	close_range((unsigned)chan + 1, ~0U, CLOSE_RANGE_CLOEXEC);
+	fcntl(chan, F_SETFD, 0);
+	if (t->same_ctx) { /* as the old QEMU was launched */
+		environ = t->same_ctx->env;
+		if (launch_context_apply(t->same_ctx, err, sizeof(err)) == 0 &&
+		    access(libcpr, R_OK) < 0)
+			snprintf(err, sizeof(err), "libcpr %s cannot be read where the QEMU runs (its "
+				 "mount namespace or root): %s; pass --libcpr PATH", libcpr,
+				 strerror(errno));
 	}
-	if (pid == 0) {
-		char inherit[32], preload[4200];
-		const char *old = getenv("LD_PRELOAD");
-		char **argv = calloc((size_t)t->new_argc + 4, sizeof(char *));
-		int n = 0;
-
-		setsid();
-		redirect_output(t);
-		/* the child's end must survive exec; nothing else of ours or of our caller's
-		 * (a pipe the caller reads our output from would never see EOF) */
-		if (sv[1] > 3)
-			close_range(3, (unsigned)sv[1] - 1, CLOSE_RANGE_CLOEXEC);
-		close_range((unsigned)sv[1] + 1, ~0U, CLOSE_RANGE_CLOEXEC);
-		fcntl(sv[1], F_SETFD, 0);
-		snprintf(inherit, sizeof(inherit), "fd:%d", sv[1]);
-		snprintf(preload, sizeof(preload), "%s%s%s", libcpr, old && *old ? ":" : "",
-			 old ? old : "");
-		setenv("CPR_INHERIT", inherit, 1);
-		setenv("LD_PRELOAD", preload, 1);
+	old = getenv("LD_PRELOAD");
+	same_preload(libcpr, old, preload, sizeof(preload));
+	snprintf(inherit, sizeof(inherit), "fd:%d", chan);
+	if (!argv)
+		snprintf(err, sizeof(err), "out of memory");
+	if (!err[0] && (setenv("CPR_INHERIT", inherit, 1) < 0 || setenv("LD_PRELOAD", preload, 1) < 0))
+		snprintf(err, sizeof(err), "cannot set the environment: %s", strerror(errno));
+	if (!err[0]) {
 		for (int i = 0; i < t->new_argc; i++)
 			argv[n++] = t->new_argv[i];
 		if (add_defer) {
@@ -178,12 +181,50 @@ int new_spawn(struct transfer *t, const char *libcpr, bool add_defer)
 		/* the new QEMU never resumes by itself after the migration: cont is the commit */
 		argv[n++] = "-S";
 		execvp(argv[0], argv);
-		fprintf(stderr, "cpr-agent: cannot run %s: %s\n", argv[0], strerror(errno));
-		_exit(127);
+		snprintf(err, sizeof(err), "cannot run %s: %s", argv[0], strerror(errno));
 	}
+	if (write(errfd, err, strlen(err)) < 0)
+		fprintf(stderr, "cpr-agent: %s\n", err);
+	_exit(127);
+}
+
+/* Start the new QEMU detached (own session: it outlives the agent) under libcpr, with
+ * the inherit channel as an inherited socket. Returns our end of the channel. */
+int new_spawn(struct transfer *t, const char *libcpr, bool add_defer)
+{
+	char err[600];
+	int sv[2], ep[2];
+	ssize_t n;
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return transfer_why(t, "socketpair: %s", strerror(errno));
+	/* the child says on ep why it could not exec; exec closes it */
+	if (pipe2(ep, O_CLOEXEC) < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		return transfer_why(t, "pipe: %s", strerror(errno));
+	}
+	pid = fork();
+	if (pid == 0)
+		spawn_child(t, libcpr, add_defer, sv[1], ep[1]);
 	close(sv[1]);
+	close(ep[1]);
+	if (pid < 0) {
+		close(sv[0]);
+		close(ep[0]);
+		return transfer_why(t, "fork: %s", strerror(errno));
+	}
 	t->new_pid = pid;
 	t->new_is_child = true;
+	while ((n = read(ep[0], err, sizeof(err) - 1)) < 0 && errno == EINTR)
+		;
+	close(ep[0]);
+	if (n > 0) {
+		err[n] = 0;
+		close(sv[0]);
+		return transfer_why(t, "the new QEMU could not be started: %s", err);
+	}
 	return sv[0];
 }
 

@@ -10,6 +10,7 @@
 
 #include "agent/journal.h"
 #include "agent/memdev.h"
+#include "agent/qemu-argv.h"
 #include "agent/tier.h"
 #include "preload/registry.h"
 
@@ -25,6 +26,7 @@ enum {
 struct qmp;
 struct ctl;
 struct journal;
+struct launch_context;
 
 struct transfer {
 	/* options */
@@ -32,6 +34,14 @@ struct transfer {
 	int json, timeout_s, verbose;
 	int new_argc;
 	char **new_argv;
+	/* no new command line: the new QEMU is started as the old one was (transfer-same.c) */
+	bool same_command, check_only;
+	pid_t pid_opt;
+	const char *qemu_opt;
+	char same_qmp[108];
+	struct qemu_cmdline same_cmd;
+	struct launch_context *same_ctx;
+	char **same_argv;
 	/* the two QEMUs */
 	pid_t old_pid, new_pid;
 	bool new_is_child;
@@ -96,6 +106,21 @@ bool new_alive(struct transfer *t, int *status);
 
 /* Connect to the new QEMU's QMP while watching that it does not die. */
 int new_connect(struct transfer *t);
+
+/* ---- the new QEMU started as the old one was (transfer-same.c) ---- */
+
+/* --pid: the old QEMU's QMP socket, from its command line, into t->old_qmp_path. */
+int same_old_qmp(struct transfer *t);
+
+/* The old QEMU's command line (as the new one's) and launch context. 0, or -1 to refuse. */
+int same_prepare(struct transfer *t);
+void same_free(struct transfer *t);
+
+/* LD_PRELOAD for the new QEMU: libcpr, then old's entries that are not libcpr. */
+void same_preload(const char *libcpr, const char *old, char *buf, size_t len);
+
+/* The libcpr the old QEMU preloads, if that file is still there. */
+bool same_old_libcpr(const struct transfer *t, char *buf, size_t len);
 
 /* ---- the switch (switch.c) ---- */
 

@@ -1,0 +1,30 @@
+/* Pre-flight of a transfer: can the new QEMU binary run this guest, and does the host have
+ * memory for a second QEMU process? Changes nothing. */
+#ifndef CPR_AGENT_PREFLIGHT_H
+#define CPR_AGENT_PREFLIGHT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "agent/memdev.h"
+
+struct transfer;
+
+struct preflight {
+	char new_bin[4096];
+	int old_ver, new_ver;           /* major * 100 + minor */
+	char old_version[128], new_version[128];
+	char machine[96];               /* the running machine type */
+	size_t ndevices;                /* -device options checked */
+	long long need_kib, avail_kib;  /* the new process's private memory; MemAvailable */
+};
+
+/* Check the new binary (t->new_argv[0]) against the running guest and decide the tier
+ * (t->tier). 0, or -1 with t->err saying why the transfer cannot go. */
+int preflight(struct transfer *t, const struct memdev *devs, size_t ndevs, struct preflight *p);
+
+/* The plan `transfer --check` prints (text, or JSON with --json). */
+void preflight_report(const struct transfer *t, const struct preflight *p, bool ready,
+		      const char *name);
+
+#endif
