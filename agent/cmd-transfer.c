@@ -407,7 +407,7 @@ static int check_old(struct transfer *t, struct memdev *devs, size_t *ndevs)
 		return transfer_why(t, "%s is served by process %d, not by --pid %d", t->old_qmp_path,
 				    (int)pid, (int)t->pid_opt);
 	t->old_pid = pid;
-	if (qmp_connect(&t->oldq, t->old_qmp_path, 5000, err, sizeof(err)) < 0 ||
+	if ((!t->oldq && qmp_connect(&t->oldq, t->old_qmp_path, 5000, err, sizeof(err)) < 0) ||
 	    ctl_connect_pid(&t->oldctl, t->old_pid, err, sizeof(err)) < 0)
 		return transfer_why(t, "%s", err);
 	qmp_set_timeout(t->oldq, t->timeout_s * 1000);

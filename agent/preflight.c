@@ -198,8 +198,10 @@ void preflight_report(const struct transfer *t, const struct preflight *p, bool 
 		return;
 	}
 	printf("plan: move QEMU pid %d (%s) to a new QEMU process\n", (int)t->old_pid, name);
-	printf("  old QEMU      %s\n", p->old_version);
-	printf("  new QEMU      %s  %s\n", p->new_version[0] ? p->new_version : "?", p->new_bin);
+	if (p->old_version[0])
+		printf("  old QEMU      %s\n", p->old_version);
+	if (p->new_bin[0])
+		printf("  new QEMU      %s  %s\n", p->new_version[0] ? p->new_version : "?", p->new_bin);
 	if (p->machine[0])
 		printf("  machine       %s\n", p->machine);
 	if (ready) {

@@ -14,6 +14,8 @@
 
 #include "agent/launch-context.h"
 #include "agent/qemu-argv.h"
+#include "agent/qmp.h"
+#include "agent/target.h"
 #include "agent/transfer.h"
 
 /* An option the agent adds to every new QEMU: the old command line's own is dropped (with
@@ -31,15 +33,27 @@ static bool added_by_agent(const char *arg, int *skip)
 int same_old_qmp(struct transfer *t)
 {
 	struct qemu_argv a;
-	char err[256];
+	char err[256] = "";
 
+	if (target_gone(t->pid_opt))
+		return transfer_why(t, "no process %d", (int)t->pid_opt);
+	if (!target_is_qemu(t->pid_opt))
+		return transfer_why(t, "process %d is not a QEMU", (int)t->pid_opt);
 	if (qemu_argv_of_pid(t->pid_opt, &a, err, sizeof(err)) < 0)
 		return transfer_why(t, "QEMU pid %d: %s", (int)t->pid_opt, err);
-	if (!a.qmp[0])
+	if (!a.nqmp)
 		return transfer_why(t, "QEMU pid %d has no QMP UNIX socket on its command line "
 				    "(-qmp or -chardev socket,server=on with -mon mode=control): pass "
 				    "--qmp PATH", (int)t->pid_opt);
-	snprintf(t->same_qmp, sizeof(t->same_qmp), "%s", a.qmp);
+	/* a QMP socket serves one client at a time: the first that greets us (a manager may
+	 * hold another), the last one waited for longer */
+	for (size_t i = 0; i < a.nqmp && !t->oldq; i++)
+		if (qmp_connect(&t->oldq, a.qmps[i], i + 1 < a.nqmp ? 1000 : 5000, err,
+				sizeof(err)) == 0)
+			snprintf(t->same_qmp, sizeof(t->same_qmp), "%s", a.qmps[i]);
+	if (!t->oldq)
+		return transfer_why(t, "no QMP socket of QEMU pid %d answers (another client may "
+				    "hold each; the last: %s): pass --qmp PATH", (int)t->pid_opt, err);
 	t->old_qmp_path = t->same_qmp;
 	return 0;
 }

@@ -109,7 +109,8 @@ int new_connect(struct transfer *t);
 
 /* ---- the new QEMU started as the old one was (transfer-same.c) ---- */
 
-/* --pid: the old QEMU's QMP socket, from its command line, into t->old_qmp_path. */
+/* --pid: the first QMP socket of the old QEMU's command line that answers, connected
+ * (t->oldq) and named in t->old_qmp_path. */
 int same_old_qmp(struct transfer *t);
 
 /* The old QEMU's command line (as the new one's) and launch context. 0, or -1 to refuse. */

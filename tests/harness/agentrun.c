@@ -74,3 +74,41 @@ bool agent_report_has(struct testenv *env, const char *to, const char *key, cons
 	return has;
 }
 
+
+/* Run a cpr-agent subcommand with --json; its messages go to DIR/LOG, its report to
+ * DIR/LOG.json, and both are printed. Returns the exit status, or -1. */
+int agent_run(struct testenv *env, const char *log, const char *const *args)
+{
+	const char *argv[VM_MAX_ARGS + 16];
+	const char *builddir = getenv("CPR_BUILDDIR");
+	char cmd[512], path[160], json[180];
+	int n = 0, status;
+	pid_t pid;
+
+	snprintf(cmd, sizeof(cmd), "%s/cpr-agent", builddir ? builddir : ".");
+	snprintf(path, sizeof(path), "%s/%s", env->dir, log);
+	snprintf(json, sizeof(json), "%s.json", path);
+	argv[n++] = cmd;
+	argv[n++] = *args++; /* the subcommand */
+	argv[n++] = "--json";
+	for (; *args && n < VM_MAX_ARGS + 15; args++)
+		argv[n++] = *args;
+	argv[n] = NULL;
+	pid = run_logged(argv, path, json, false);
+	if (pid < 0)
+		return -1;
+	status = wait_exit_status(pid);
+	snprintf(cmd, sizeof(cmd), "cat '%s' '%s'", path, json);
+	if (system(cmd) != 0)
+		return -1;
+	return status;
+}
+
+/* The report of the agent run that logged to DIR/LOG (agent_run), or NULL. */
+json_t *agent_run_report(struct testenv *env, const char *log)
+{
+	char path[180];
+
+	snprintf(path, sizeof(path), "%s/%s.json", env->dir, log);
+	return agent_report(path);
+}

@@ -19,4 +19,12 @@ json_t *agent_report_of(struct testenv *env, const char *to);
 /* Whether that report has s in its member key ("": only that the member is there). */
 bool agent_report_has(struct testenv *env, const char *to, const char *key, const char *s);
 
+/* Run a cpr-agent subcommand (args[0], then its arguments; NULL-terminated) with --json:
+ * its messages go to DIR/LOG, its report to DIR/LOG.json; both are printed. Returns the
+ * exit status, or -1. */
+int agent_run(struct testenv *env, const char *log, const char *const *args);
+
+/* The report of the agent_run that logged to DIR/LOG, or NULL. json_decref() it. */
+json_t *agent_run_report(struct testenv *env, const char *log);
+
 #endif

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "agent/target.h"
+#include "tests/harness/agentrun.h"
 #include "tests/harness/check.h"
 #include "tests/harness/proc.h"
 #include "tests/harness/run.h"
@@ -44,44 +45,6 @@ static const char *const ramshare_args[] = { "-object", "memory-backend-ram,id=r
 static int filled(const struct guest_summary *s, void *arg)
 {
 	return s->status_lines > 0 && s->last.gen > 0;
-}
-
-/* Run a cpr-agent subcommand with --json; its messages go to DIR/LOG, its report to
- * DIR/LOG.json, and both are printed. Returns the exit status, or -1. */
-static int agent(struct testenv *env, const char *log, const char *const *args)
-{
-	const char *argv[VM_MAX_ARGS + 16];
-	const char *builddir = getenv("CPR_BUILDDIR");
-	char cmd[512], path[160], json[180];
-	int n = 0, status;
-	pid_t pid;
-
-	snprintf(cmd, sizeof(cmd), "%s/cpr-agent", builddir ? builddir : ".");
-	snprintf(path, sizeof(path), "%s/%s", env->dir, log);
-	snprintf(json, sizeof(json), "%s.json", path);
-	argv[n++] = cmd;
-	argv[n++] = *args++; /* the subcommand */
-	argv[n++] = "--json";
-	for (; *args && n < VM_MAX_ARGS + 15; args++)
-		argv[n++] = *args;
-	argv[n] = NULL;
-	pid = run_logged(argv, path, json, false);
-	if (pid < 0)
-		return -1;
-	status = wait_exit_status(pid);
-	snprintf(cmd, sizeof(cmd), "cat '%s' '%s'", path, json);
-	if (system(cmd) != 0)
-		return -1;
-	return status;
-}
-
-/* The JSON report of the agent run that logged to DIR/LOG, or NULL. */
-static json_t *report_of(struct testenv *env, const char *log)
-{
-	char path[180];
-
-	snprintf(path, sizeof(path), "%s/%s.json", env->dir, log);
-	return agent_report(path);
 }
 
 /* Free a vm the agent started (not our child); kill its QEMU if kill_it. */
@@ -127,10 +90,10 @@ static struct vm *transfer_to(struct testenv *env, const char *from, pid_t from_
 		args[n++] = qargv[i];
 	args[n] = NULL;
 	snprintf(log, sizeof(log), "agent-%s.log", to);
-	rc = agent(env, log, args);
+	rc = agent_run(env, log, args);
 	if (!CHECK_OK(rc == 0, "cpr-agent transfer %s -> %s exited %d", from, to, rc))
 		return NULL;
-	json_t *r = report_of(env, log);
+	json_t *r = agent_run_report(env, log);
 	CHECK(r && !strcmp(report_str(r, "tier"), tier), "the report says tier '%s', not %s",
 	      report_str(r, "tier"), tier);
 	json_decref(r);
@@ -166,9 +129,9 @@ static struct vm *transfer_to(struct testenv *env, const char *from, pid_t from_
 	snprintf(qmp, sizeof(qmp), "%s/%s-agent.qmp", env->dir, to);
 	snprintf(log, sizeof(log), "status-%s.log", to);
 	const char *status[] = { "status", "--qmp", qmp, NULL };
-	rc = agent(env, log, status);
+	rc = agent_run(env, log, status);
 	CHECK(rc == 0, "cpr-agent status on %s exited %d", to, rc);
-	r = report_of(env, log);
+	r = agent_run_report(env, log);
 	json_t *recs = json_object_get(r, "records"), *rec;
 	size_t i, ram = 0;
 	bool whole = false;

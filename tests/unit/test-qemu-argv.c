@@ -94,6 +94,24 @@ static void held_by_S(void **state)
 	assert_false(a.held);
 }
 
+/* -name as libvirt (guest=NAME,debug-threads=on), Proxmox (NAME,debug-threads=on) and a
+ * plain command line write it */
+static void vm_name(void **state)
+{
+	struct qemu_argv a;
+
+	assert_int_equal(PARSE(&a, "-name", "guest=db1,debug-threads=on"), 0);
+	assert_string_equal(a.name, "db1");
+	assert_int_equal(PARSE(&a, "-name", "web,debug-threads=on"), 0);
+	assert_string_equal(a.name, "web");
+	assert_int_equal(PARSE(&a, "-name", "plain"), 0);
+	assert_string_equal(a.name, "plain");
+	assert_int_equal(PARSE(&a, "-name", "debug-threads=on"), 0);
+	assert_string_equal(a.name, "");
+	assert_int_equal(PARSE(&a, "-m", "1G"), 0);
+	assert_string_equal(a.name, "");
+}
+
 static void dangling_incoming(void **state)
 {
 	struct qemu_argv a;
@@ -111,6 +129,7 @@ int main(void)
 		cmocka_unit_test(qmp_client_is_not_served),
 		cmocka_unit_test(held_by_S),
 		cmocka_unit_test(dangling_incoming),
+		cmocka_unit_test(vm_name),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
