@@ -194,27 +194,29 @@ static void check_outdated(void)
 }
 
 /* Move every guest to the QEMU now at BIN; pause[i] and tier[i] from the reports.
- * Until cpr-agent upgrade lands: one cpr-agent transfer per guest by hand, with the very
- * command line it runs under. */
+ * Until cpr-agent upgrade lands: cpr-agent transfer --pid for each guest, which starts
+ * the new QEMU as the old one was. */
 static int move_all(const char *step, double *pause, char (*tier)[16])
 {
-	struct vm_config cfg;
 	int failed = 0;
 
 	for (int i = 0; i < NGUESTS; i++) {
 		struct guest *g = &guests[i];
+		char pid[16], name[64];
+		const char *args[] = { "transfer", "--pid", pid, "--timeout", "60", "--verbose",
+				       NULL };
 		json_t *r;
 		int rc;
 
-		cfg = (struct vm_config){ .name = g->name, .qemu = bin, .machine = MACHINE,
-					  .mem = "256M", .append = "fill=90 tick=20 wr=16",
-					  .preload = true, .guest_sock = g->sock };
-		rc = agent_transfer(&env, g->name, g->name, &cfg);
-		if (!CHECK_OK(rc == 0, "%s: cpr-agent transfer of %s exited %d", step, g->name, rc)) {
+		snprintf(pid, sizeof(pid), "%d", (int)g->pid);
+		snprintf(name, sizeof(name), "transfer-%.15s-%.30s.log", g->name, step);
+		rc = agent_run(&env, name, args);
+		if (!CHECK_OK(rc == 0, "%s: cpr-agent transfer --pid %s (%s) exited %d", step, pid,
+			      g->name, rc)) {
 			failed++;
 			continue;
 		}
-		r = agent_report_of(&env, g->name);
+		r = agent_run_report(&env, name);
 		pause[i] = report_num(r, "pause-ms");
 		snprintf(tier[i], sizeof(tier[i]), "%s", report_str(r, "tier"));
 		json_decref(r);
@@ -318,6 +320,8 @@ int main(void)
 		testenv_missing("no QEMU 10 to upgrade to (run scripts/qemu10.sh, or set "
 				"CPR_TEST_QEMU10)");
 	testenv_init(&env, "fleet-upgrade");
+	/* the libcpr of this build for the new QEMUs cpr-agent starts */
+	setenv("CPR_LIBCPR", env.libcpr, 1);
 	REQUIRE(modules_of(env.qemu, mods, sizeof(mods)) == 0, "no modules beside %s", env.qemu);
 	REQUIRE(make_prefix(old) == 0, "cannot lay out %s", env.dir);
 
