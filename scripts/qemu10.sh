@@ -19,8 +19,8 @@ DIR=${1:-${CPR_QEMU10_DIR:-${HOME:-/root}/.cache/libcpr/qemu10}}
 WRAPPER=$DIR/qemu-system-x86_64
 STAMP=$DIR/.unpacked
 
-say() { echo "qemu10: $*" >&2; }
-die() { say "$*"; exit 1; }
+ME=qemu10
+. "$(dirname "$0")/debian-unpack.sh"
 
 case $DIR in
 /*) ;;
@@ -35,99 +35,27 @@ if [ -f "$STAMP" ] && [ -x "$WRAPPER" ] &&
 	exit 0
 fi
 
-# Unpacking replaces DIR: never a folder that holds anything but an earlier unpack.
-if [ -d "$DIR" ] && [ -n "$(ls -A "$DIR")" ] && [ ! -f "$STAMP" ] && [ ! -f "$WRAPPER" ]; then
-	die "$DIR is not empty and holds no earlier QEMU 10 of this script: choose another folder"
-fi
+deb_check_dir "$DIR" "$STAMP" "$WRAPPER"
 
-# The Debian mirror the configured apt sources use: the first URI that ends in /debian, in
-# one-line (.list) or deb822 (.sources) form. Empty if there is none.
-APT_ETC=${CPR_APT_ETC:-/etc/apt}
-debian_mirror() {
-	{
-		sed -n 's/^[[:space:]]*deb[[:space:]]\{1,\}\(\[[^]]*\][[:space:]]\{1,\}\)\{0,1\}\([^[:space:]]*\).*/\2/p' \
-			"$APT_ETC/sources.list" "$APT_ETC"/sources.list.d/*.list 2>/dev/null || :
-		sed -n 's/^URIs:[[:space:]]*//p' "$APT_ETC"/sources.list.d/*.sources 2>/dev/null |
-			tr ' \t' '\n\n' || :
-	} | grep -E '^[a-z+]+://[^[:space:]]+/debian/?$' | head -n 1
-}
 if [ "${1:-}" = --mirror ]; then
-	m=$(debian_mirror)
-	[ -n "$m" ] || die "no Debian apt source in $APT_ETC (sources.list, sources.list.d/*.list or *.sources): add one that names your Debian mirror"
-	echo "$m"
+	print_mirror
 	exit 0
 fi
 
-# The apt source for $SUITE, on the mirror the system's own Debian entry uses; .list and
-# .sources are the only files apt reads.
-has_source() {
-	grep -qs "^[^#]*$SUITE" "$APT_ETC/sources.list" "$APT_ETC"/sources.list.d/*.list \
-		"$APT_ETC"/sources.list.d/*.sources
-}
-if ! has_source; then
-	[ "$(id -u)" -eq 0 ] || die "no $SUITE apt source: run this once as root"
-	mirror=$(debian_mirror)
-	[ -n "$mirror" ] || die "no Debian apt source in $APT_ETC to take the mirror from: add the one for your Debian release (it names the mirror), then run this again"
-	keyring=/usr/share/keyrings/debian-archive-keyring.gpg
-	say "adding the $SUITE apt source ($mirror)"
-	{
-		echo "Types: deb"
-		echo "URIs: $mirror"
-		echo "Suites: $SUITE"
-		echo "Components: main"
-		[ ! -f "$keyring" ] || echo "Signed-By: $keyring"
-	} >"$APT_ETC/sources.list.d/$SUITE.sources"
-	apt-get update -q >&2
-elif ! apt-cache show "qemu-system-x86/$SUITE" >/dev/null 2>&1; then
-	[ "$(id -u)" -eq 0 ] || die "apt knows no qemu-system-x86 in $SUITE: run apt-get update as root"
-	apt-get update -q >&2
-fi
-
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-# apt downloads as _apt: it must be able to write there
-id _apt >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ] && chown _apt "$work"
-
-# Whether the installed version of package $1 satisfies "$2 $3" (a Depends relation).
-satisfied() {
-	inst=$(dpkg-query -W -f='${Status} ${Version}' "$1" 2>/dev/null |
-		sed -n 's/^install ok installed //p')
-	[ -n "$inst" ] || return 1
-	[ -n "$2" ] || return 0
-	case $2 in
-	'>=') op=ge ;; '<=') op=le ;; '>>') op=gt ;; '<<') op=lt ;; *) op=eq ;;
-	esac
-	dpkg --compare-versions "$inst" "$op" "$3"
-}
-
+apt_suite "$SUITE" qemu-system-x86
+deb_workdir
 say "downloading $PACKAGES from $SUITE"
-(cd "$work" && apt-get download -q $(for p in $PACKAGES; do echo "$p/$SUITE"; done)) >&2
+deb_fetch $(for p in $PACKAGES; do echo "$p/$SUITE"; done)
 
 # The binary's shared libraries that this system lacks or has too old: their newer
 # packages (backports first) are unpacked too, and found through LD_LIBRARY_PATH.
-libs=""
-deps=$(dpkg-deb -f "$work"/qemu-system-x86_*.deb Depends | tr ',' '\n' | sed 's/|.*//')
-for dep in $(echo "$deps" | sed -n 's/^ *\(lib[^ ]*\) *\(([^)]*)\)\{0,1\} *$/\1:\2/p' |
-	tr -d ' ()'); do
-	pkg=${dep%%:*} rel=${dep#*:}
-	op=$(echo "$rel" | sed 's/[^<>=].*//') ver=$(echo "$rel" | sed 's/^[<>=]*//')
-	satisfied "$pkg" "$op" "$ver" && continue
-	if apt-cache show "$pkg/$SUITE" >/dev/null 2>&1; then
-		libs="$libs $pkg/$SUITE"
-	else
-		libs="$libs $pkg"
-	fi
-done
+libs=$(deb_missing_libs "$DEB_WORK"/qemu-system-x86_*.deb "$SUITE")
 if [ -n "$libs" ]; then
-	say "also unpacking libraries this system lacks:$libs"
-	(cd "$work" && apt-get download -q $libs) >&2
+	say "also unpacking libraries this system lacks: $libs"
+	deb_fetch $libs
 fi
 
-rm -rf "$DIR"
-mkdir -p "$DIR"
-for deb in "$work"/*.deb; do
-	dpkg-deb -x "$deb" "$DIR"
-done
+deb_unpack "$DIR"
 
 libpath=""
 if [ -n "$libs" ]; then

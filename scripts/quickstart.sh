@@ -58,6 +58,16 @@ else
 	echo "quickstart: no QEMU 10 (see above): the upgrade tests will skip" >&2
 fi
 
+# Debian's 7.2+deb12u15 from bookworm-security, unpacked (nothing installed): the QEMU the
+# fleet-upgrade test's guests start under before the system's 7.2 and QEMU 10 replace it
+# (Makefile.am names the same version). Without it that test skips, or fails under CI=true.
+if qold=$(sh scripts/qemu-deb.sh 1:7.2+dfsg-7+deb12u15); then
+	CPR_TEST_QEMU_OLD=$(echo "$qold" | tail -n 1)
+	export CPR_TEST_QEMU_OLD
+else
+	echo "quickstart: no QEMU 7.2+deb12u15 (see above): fleet-upgrade will skip" >&2
+fi
+
 # The Linux test guest (cached in ~/.cache/libcpr/linux-guest): without it,
 # linux-guest-boot skips, or fails under CI=true.
 sh tests/linux-guest/build.sh >/dev/null ||

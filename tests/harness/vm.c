@@ -162,7 +162,10 @@ int vm_argv(const struct testenv *env, const char *name, const struct vm_config 
 	ADD("-qmp");
 	ADDF("unix:%s/%s-agent.qmp,server=on,wait=off", env->dir, name);
 	ADD("-chardev");
-	ADDF("socket,id=cprg,path=%s/guest.sock", env->dir);
+	if (cfg->guest_sock)
+		ADDF("socket,id=cprg,path=%s", cfg->guest_sock);
+	else
+		ADDF("socket,id=cprg,path=%s/guest.sock", env->dir);
 	ADD("-device");
 	ADD("isa-debugcon,iobase=0xe9,chardev=cprg");
 	if (cfg->incoming) {

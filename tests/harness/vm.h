@@ -27,6 +27,7 @@ struct vm_config {
 	bool preload;          /* run under LD_PRELOAD=libcpr */
 	const char *incoming;  /* -incoming value, or NULL */
 	const char *const *extra; /* more QEMU arguments, NULL-terminated, or NULL */
+	const char *guest_sock; /* the guest monitor it reports to; NULL: env->gm's (DIR/guest.sock) */
 };
 
 struct vm {
