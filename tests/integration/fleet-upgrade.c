@@ -5,10 +5,14 @@
  * DIR/share, relative to its binary, and 7.2 loads only modules of its own build. As apt
  * upgrade does, the binary and its modules are replaced by the system's 7.2+deb12u18 (each
  * written beside and renamed over: the running QEMUs' /proc/PID/exe reads "(deleted)");
- * the guests move to it, each new QEMU runs the binary now at BIN, 0 memory errors, the RAM
- * kept in place (same memfd inode). Then BIN becomes scripts/qemu10.sh's QEMU 10.0.2
- * launcher ($CPR_TEST_QEMU10) and they move again. The machine is pc-i440fx-7.2 throughout.
- * Other tests' QEMUs may run beside (make -j): this test knows its own by pid.
+ * one cpr-agent upgrade --all --json moves the guests to it (each reported moved, by pid);
+ * each new QEMU runs the binary now at BIN, 0 memory errors, the RAM kept in place (same
+ * memfd inode, share tier). Then BIN becomes scripts/qemu10.sh's QEMU 10.0.2 launcher
+ * ($CPR_TEST_QEMU10) and upgrade --all moves them again. The machine is pc-i440fx-7.2
+ * throughout; each move's pause (the report's) is printed, not asserted.
+ * Other tests' QEMUs may run beside (make -j): this test knows its own by pid. The test's
+ * QMP connections are closed before each move (QEMU serves one client per QMP socket, and
+ * cpr-agent takes the first of the command line).
  * Skips without either QEMU (fails under CI=true). */
 #include "config.h"
 
@@ -39,6 +43,7 @@ struct guest {
 	char sock[128];
 	struct vm *vm;        /* the QEMU the test started, until the first move */
 	pid_t pid;            /* the QEMU that runs it now */
+	pid_t reported;       /* the new QEMU the last move's report names */
 	unsigned long ram_ino;
 	char package[128];    /* that QEMU's query-version package, e.g. "Debian 1:7.2+..." */
 };
@@ -193,35 +198,56 @@ static void check_outdated(void)
 	}
 }
 
-/* Move every guest to the QEMU now at BIN; pause[i] and tier[i] from the reports.
- * Until cpr-agent upgrade lands: cpr-agent transfer --pid for each guest, which starts
- * the new QEMU as the old one was. */
+/* Move every guest to the QEMU now at BIN with one cpr-agent upgrade --all --json;
+ * pause[i] and tier[i] from its report. Other tests' QEMUs whose binary was replaced may
+ * be in it too (make -j): ours are found by pid, and the exit status must be 0 unless a
+ * row that is not ours did not move. */
 static int move_all(const char *step, double *pause, char (*tier)[16])
 {
-	int failed = 0;
+	const char *args[] = { "upgrade", "--all", NULL };
+	char name[64];
+	json_t *r, *vms, *row;
+	size_t k;
+	int rc, found = 0, others_failed = 0;
 
-	for (int i = 0; i < NGUESTS; i++) {
-		struct guest *g = &guests[i];
-		char pid[16], name[64];
-		const char *args[] = { "transfer", "--pid", pid, "--timeout", "60", "--verbose",
-				       NULL };
-		json_t *r;
-		int rc;
+	snprintf(name, sizeof(name), "upgrade-%.30s.log", step);
+	rc = agent_run(&env, name, args);
+	r = agent_run_report(&env, name);
+	vms = json_object_get(r, "vms");
+	if (!CHECK_OK(json_is_array(vms), "%s: upgrade --all printed no vms array", step)) {
+		json_decref(r);
+		return -1;
+	}
+	json_array_foreach(vms, k, row) {
+		pid_t pid = (pid_t)json_integer_value(json_object_get(row, "pid"));
+		const char *result = report_str(row, "result");
+		int i;
 
-		snprintf(pid, sizeof(pid), "%d", (int)g->pid);
-		snprintf(name, sizeof(name), "transfer-%.15s-%.30s.log", g->name, step);
-		rc = agent_run(&env, name, args);
-		if (!CHECK_OK(rc == 0, "%s: cpr-agent transfer --pid %s (%s) exited %d", step, pid,
-			      g->name, rc)) {
-			failed++;
+		for (i = 0; i < NGUESTS && guests[i].pid != pid; i++)
+			;
+		if (i == NGUESTS) { /* another test's QEMU */
+			printf("%s: not ours: pid %d (%s) %s\n", step, (int)pid,
+			       report_str(row, "name"), result);
+			others_failed += strcmp(result, "moved") != 0;
 			continue;
 		}
-		r = agent_run_report(&env, name);
-		pause[i] = report_num(r, "pause-ms");
-		snprintf(tier[i], sizeof(tier[i]), "%s", report_str(r, "tier"));
-		json_decref(r);
+		found++;
+		CHECK(!strcmp(result, "moved"), "%s: %s (pid %d) %s: %s", step, guests[i].name,
+		      (int)pid, result, report_str(row, "error"));
+		CHECK(!strcmp(report_str(row, "name"), guests[i].name), "%s: pid %d is named '%s', "
+		      "not %s", step, (int)pid, report_str(row, "name"), guests[i].name);
+		pause[i] = report_num(row, "pause-ms");
+		snprintf(tier[i], sizeof(tier[i]), "%s", report_str(row, "tier"));
+		guests[i].reported = (pid_t)report_num(row, "new-pid");
 	}
-	return failed ? -1 : 0;
+	CHECK(found == NGUESTS, "%s: upgrade --all reported %d of our %d guests", step, found,
+	      NGUESTS);
+	CHECK(report_num(r, "failed") == others_failed, "%s: upgrade --all counts %g failed, "
+	      "%d of them not ours", step, report_num(r, "failed"), others_failed);
+	CHECK(rc == (others_failed ? 1 : 0), "%s: cpr-agent upgrade --all exited %d%s", step, rc,
+	      others_failed ? " (other tests' QEMUs did not move: 1 wanted)" : "");
+	json_decref(r);
+	return found == NGUESTS ? 0 : -1;
 }
 
 /* After a move: each guest runs in a new QEMU (not the old one, which is gone) of the
@@ -242,6 +268,8 @@ static void check_moved(const char *step, const char *want_exe, int want_version
 		if (!CHECK_OK(npid > 0 && npid != g->pid, "%s: %s is served by pid %d (was %d)",
 			      step, g->name, (int)npid, (int)g->pid))
 			continue;
+		CHECK(npid == g->reported, "%s: %s is served by pid %d, the report says %d", step,
+		      g->name, (int)npid, (int)g->reported);
 		for (int w = 0; w < 1000 && !proc_gone(g->pid); w++)
 			usleep(10000);
 		CHECK(proc_gone(g->pid), "%s: %s's old QEMU %d did not exit", step, g->name,
