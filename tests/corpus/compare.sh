@@ -21,16 +21,24 @@ QMP_IN='{"execute":"qmp_capabilities"}
 # (started / exit N / timeout), OUT.err (stderr without libcpr's lines and timestamps) and
 # OUT.blocks. The commands go through a fifo held open until QEMU exits: at EOF on its
 # stdio QMP, QEMU would drop requests not yet dispatched.
+# QEMU runs with no descriptor of ours but 0-2: make's jobserver pipes and the like are open
+# in the callers under make -j, and a command line that names fd:7 (libvirt's restore) would
+# read whatever is there, differently from run to run.
+only_std_fds() {
+	bash -c 'for f in /proc/$$/fd/*; do n=${f##*/}; [ "$n" -gt 2 ] 2>/dev/null && eval "exec $n>&-"; done; exec "$@"' only_std_fds "$@"
+}
+
 compare_run() {
 	local out=$1 mode=$2 rc pid
 	shift 2
 	rm -f "$out.fifo"
 	mkfifo "$out.fifo"
 	if [ "$mode" = libcpr ]; then
-		env LD_PRELOAD="$LIBCPR" ${CPR_COMPARE_ENV:-} timeout -k 5 20 "$QEMU" "$@" \
+		only_std_fds env LD_PRELOAD="$LIBCPR" ${CPR_COMPARE_ENV:-} timeout -k 5 20 "$QEMU" "$@" \
 			<"$out.fifo" >"$out.out" 2>"$out.raw" &
 	else
-		env -u LD_PRELOAD timeout -k 5 20 "$QEMU" "$@" <"$out.fifo" >"$out.out" 2>"$out.raw" &
+		only_std_fds env -u LD_PRELOAD timeout -k 5 20 "$QEMU" "$@" <"$out.fifo" >"$out.out" \
+			2>"$out.raw" &
 	fi
 	pid=$!
 	exec 9>"$out.fifo"

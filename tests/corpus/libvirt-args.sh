@@ -138,7 +138,7 @@ one() {
 	done
 	rm -rf "$work"
 }
-export -f one words json_to_kv compare_run compare_show promotion
+export -f one words json_to_kv compare_run compare_show promotion only_std_fds
 export QEMU LIBCPR QMP_IN
 export CPR_COMPARE_ENV="CPR_LOG=info ${CPR_COMPARE_ENV:-}"
 
