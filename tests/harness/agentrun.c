@@ -8,6 +8,23 @@
 #include "agentrun.h"
 #include "run.h"
 
+/* Run argv with its messages to log and its report to json, print both; the exit status,
+ * or -1. */
+static int run_printed(const char *const *argv, const char *log, const char *json)
+{
+	char cmd[512];
+	int status;
+	pid_t pid = run_logged(argv, log, json, false);
+
+	if (pid < 0)
+		return -1;
+	status = wait_exit_status(pid);
+	snprintf(cmd, sizeof(cmd), "cat '%s' '%s'", log, json);
+	if (system(cmd) != 0)
+		return -1;
+	return status;
+}
+
 /* Run cpr-agent transfer --json from QEMU `from` to a new QEMU named `to` built from cfg.
  * Its messages go to DIR/agent-TO.log, its report to DIR/agent-TO.json; both are printed.
  * Returns the exit status, or -1. */
@@ -17,8 +34,7 @@ int agent_transfer(struct testenv *env, const char *from, const char *to,
 	const char *qargv[VM_MAX_ARGS], *argv[VM_MAX_ARGS + 16];
 	char buf[2048], qmp[160], log[160], json[160], cmd[256];
 	const char *builddir = getenv("CPR_BUILDDIR");
-	int n = 0, status;
-	pid_t pid;
+	int n = 0;
 
 	if (vm_argv(env, to, cfg, qargv, buf, sizeof(buf)) < 0)
 		return -1;
@@ -44,14 +60,7 @@ int agent_transfer(struct testenv *env, const char *from, const char *to,
 	for (int i = 0; qargv[i]; i++)
 		argv[n++] = qargv[i];
 	argv[n] = NULL;
-	pid = run_logged(argv, log, json, false);
-	if (pid < 0)
-		return -1;
-	status = wait_exit_status(pid);
-	snprintf(buf, sizeof(buf), "cat '%s' '%s'", log, json);
-	if (system(buf) != 0)
-		return -1;
-	return status;
+	return run_printed(argv, log, json);
 }
 
 /* The report cpr-agent --json printed for the transfer to `to`, or NULL. */
@@ -82,8 +91,7 @@ int agent_run(struct testenv *env, const char *log, const char *const *args)
 	const char *argv[VM_MAX_ARGS + 16];
 	const char *builddir = getenv("CPR_BUILDDIR");
 	char cmd[512], path[160], json[180];
-	int n = 0, status;
-	pid_t pid;
+	int n = 0;
 
 	snprintf(cmd, sizeof(cmd), "%s/cpr-agent", builddir ? builddir : ".");
 	snprintf(path, sizeof(path), "%s/%s", env->dir, log);
@@ -94,14 +102,7 @@ int agent_run(struct testenv *env, const char *log, const char *const *args)
 	for (; *args && n < VM_MAX_ARGS + 15; args++)
 		argv[n++] = *args;
 	argv[n] = NULL;
-	pid = run_logged(argv, path, json, false);
-	if (pid < 0)
-		return -1;
-	status = wait_exit_status(pid);
-	snprintf(cmd, sizeof(cmd), "cat '%s' '%s'", path, json);
-	if (system(cmd) != 0)
-		return -1;
-	return status;
+	return run_printed(argv, path, json);
 }
 
 /* The report of the agent run that logged to DIR/LOG (agent_run), or NULL. */
