@@ -226,10 +226,12 @@ static int serve(struct client *c)
 	}
 }
 
-/* Accept a client: only root or QEMU's own uid (SO_PEERCRED) is answered. */
+/* Accept a client: only root or QEMU's own uid (SO_PEERCRED) is answered. Its descriptor
+ * goes high at once: an agent may connect while QEMU reads a command line that names a
+ * descriptor nobody passed (highfd.h). */
 static void admit(void)
 {
-	int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	int fd = cpr_fd_move_high(cpr_real()->accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC));
 	struct timeval tv = { .tv_sec = SEND_TIMEOUT_S };
 	struct ucred cred = { 0 };
 	char greet[128];

@@ -13,6 +13,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,6 +168,19 @@ static void listener(pid_t pid, const char *path, char *out, size_t len)
 			snprintf(out, len, "socket:[%lu]", inode);
 	if (f)
 		fclose(f);
+}
+
+/* which descriptors below LOW_FDS pid holds */
+#define LOW_FDS 100
+static void low_fds(pid_t pid, bool *open_fd)
+{
+	char path[64];
+	struct stat st;
+
+	for (int k = 0; k < LOW_FDS; k++) {
+		snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, k);
+		open_fd[k] = lstat(path, &st) == 0;
+	}
 }
 
 int main(int argc, char **argv)
@@ -338,8 +352,16 @@ int main(int argc, char **argv)
 	      "status --json does not show the promoted guest RAM of pid %d", (int)pid);
 	json_decref(doc);
 
-	/* the fd it hands out is the guest's RAM */
+	/* the fd it hands out is the guest's RAM; the connection takes no low number in QEMU
+	 * (a command line's fd=N that nobody passed must find nothing there) */
+	bool low_before[LOW_FDS], low_after[LOW_FDS];
+
+	low_fds(pid, low_before);
 	REQUIRE(ctl_connect(&ctl, sock, err, sizeof(err)) == 0, "%s", err);
+	low_fds(pid, low_after);
+	for (int k = 0; k < LOW_FDS; k++)
+		CHECK(!low_after[k] || low_before[k],
+		      "libcpr's control connection took descriptor %d in QEMU", k);
 	CHECK(ctl_pid(ctl) == pid, "greeting names pid %d, QEMU is %d", (int)ctl_pid(ctl), (int)pid);
 	REQUIRE(ctl_list(ctl, &recs, &n) == 0, "LIST: %s", ctl_error(ctl));
 	for (i = 0; i < n && !(recs[i].kind == CPR_KIND_RAM_MEMFD && recs[i].size == RAM_BYTES); i++)
