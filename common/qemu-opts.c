@@ -30,10 +30,151 @@ static const char *element(const char *s, char *out, size_t outlen, bool *fits)
 	return s;
 }
 
+static const char *json_ws(const char *s)
+{
+	while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
+		s++;
+	return s;
+}
+
+/* The end of the JSON value at s (a string, a number or literal, an array or object with
+ * what nests in them), or NULL if it is not one. */
+static const char *json_value_end(const char *s)
+{
+	int depth = 0;
+
+	do {
+		s = json_ws(s);
+		if (*s == '"') {
+			for (s++; *s != '"'; s++)
+				if (!*s || (*s == '\\' && !*++s))
+					return NULL;
+			s++;
+		} else if (*s == '[' || *s == '{') {
+			depth++;
+			s++;
+			continue;
+		} else if (*s == ']' || *s == '}') {
+			if (!depth--)
+				return NULL;
+			s++;
+		} else if (*s == ',' || *s == ':') {
+			if (!depth)
+				return NULL;
+			s++;
+			continue;
+		} else {
+			const char *t = s;
+
+			while (*s && !strchr(",:[]{}\" \t\n\r", *s))
+				s++;
+			if (s == t)
+				return NULL;
+		}
+		if (depth)
+			s = json_ws(s);
+		while (depth && (*s == ',' || *s == ':'))
+			s = json_ws(s + 1);
+	} while (depth);
+	return s;
+}
+
+int qemu_json_next(struct qemu_json_iter *it, const char **key, size_t *klen,
+		   const char **val, const char **end)
+{
+	const char *s = json_ws(it->pos), *ke;
+
+	if (!it->started) {
+		it->started = true;
+		if (*s != '{')
+			return -1;
+		s = json_ws(s + 1);
+		if (*s == '}') {
+			it->pos = s + 1;
+			return 0;
+		}
+	} else if (*s == '}') {
+		it->pos = s + 1;
+		return 0;
+	} else if (*s == ',') {
+		s = json_ws(s + 1);
+	} else {
+		return -1;
+	}
+	if (*s != '"' || !(ke = json_value_end(s)))
+		return -1;
+	*key = s + 1;
+	*klen = (size_t)(ke - 1 - *key);
+	s = json_ws(ke);
+	if (*s++ != ':')
+		return -1;
+	*val = json_ws(s);
+	if (!(*end = json_value_end(*val)))
+		return -1;
+	it->pos = *end;
+	return 1;
+}
+
+int qemu_json_member(const char *obj, const char *key, const char **val, const char **end)
+{
+	struct qemu_json_iter it = { .pos = obj };
+	const char *k;
+	size_t klen;
+	int r;
+
+	/* keys of QEMU's properties hold no escapes: compared as written */
+	while ((r = qemu_json_next(&it, &k, &klen, val, end)) == 1)
+		if (klen == strlen(key) && !memcmp(k, key, klen))
+			return 1;
+	return r;
+}
+
+/* A JSON value as QEMU's key=value form would write it: a string's text (simple escapes
+ * only), true/false as on/off, anything else as written. 1, or -1 if it does not fit. */
+static int json_value_text(const char *v, const char *end, char *out, size_t outlen)
+{
+	size_t n = 0;
+
+	if (*v == '"') {
+		for (v++; v < end - 1; v++) {
+			char c = *v;
+
+			if (c == '\\') {
+				c = *++v;
+				if (c == 'n')
+					c = '\n';
+				else if (c == 't')
+					c = '\t';
+				else if (c != '"' && c != '\\' && c != '/')
+					return -1;
+			}
+			if (n + 1 >= outlen)
+				return -1;
+			out[n++] = c;
+		}
+		out[n] = 0;
+		return 1;
+	}
+	if ((size_t)(end - v) == 4 && !memcmp(v, "true", 4))
+		v = "on", end = v + 2;
+	else if ((size_t)(end - v) == 5 && !memcmp(v, "false", 5))
+		v = "off", end = v + 3;
+	if ((size_t)(end - v) >= outlen)
+		return -1;
+	memcpy(out, v, (size_t)(end - v));
+	out[end - v] = 0;
+	return 1;
+}
+
 int qemu_opt_head(const char *opts, char *out, size_t outlen)
 {
 	bool fits;
 
+	if (opts[0] == '{') { /* JSON has no implied key */
+		if (outlen)
+			out[0] = 0;
+		return 0;
+	}
 	element(opts, out, outlen, &fits);
 	return fits ? 0 : -1;
 }
@@ -43,6 +184,12 @@ int qemu_opt_get(const char *opts, const char *key, char *out, size_t outlen)
 	size_t klen = strlen(key);
 	const char *s = opts;
 
+	if (opts[0] == '{') {
+		const char *v, *end;
+		int r = qemu_json_member(opts, key, &v, &end);
+
+		return r == 1 ? json_value_text(v, end, out, outlen) : r;
+	}
 	while (*s) {
 		char el[512];
 		bool fits;

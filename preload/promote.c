@@ -118,21 +118,39 @@ static int ram_size(const char *const *m, int nm, uint64_t *size, struct cpr_pro
 	return 0;
 }
 
-/* Whether element e (of length n) sets one of the keys, or is the bare type. */
-static bool drop_element(const char *e, size_t n, bool first)
+/* The keys a promoted backend's own settings replace. */
+static bool replaced_key(const char *k, size_t n)
 {
 	static const char *const keys[] = { "qom-type", "share", "seal", "hugetlb", "hugetlbsize",
 					    "mem-path" };
 
-	if (first && !memchr(e, '=', n))
-		return true; /* the implied qom-type */
-	for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
-		size_t kl = strlen(keys[k]);
-
-		if (n >= kl && !strncmp(e, keys[k], kl) && (n == kl || e[kl] == '='))
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (n == strlen(keys[i]) && !strncmp(k, keys[i], n))
 			return true;
-	}
 	return false;
+}
+
+/* Whether element e (of length n) sets one of the replaced keys, or is the bare type. */
+static bool drop_element(const char *e, size_t n, bool first)
+{
+	const char *eq = memchr(e, '=', n);
+
+	if (first && !eq)
+		return true; /* the implied qom-type */
+	return replaced_key(e, eq ? (size_t)(eq - e) : n);
+}
+
+/* Whether QEMU names the block of this backend by its id, where a file backend would be
+ * named by its canonical path: machine types up to 3.1 name file and memfd blocks by
+ * /objects/ID (hw_compat_3_1) but ram and shm blocks by their id. */
+static bool named_by_id(const char *v)
+{
+	char type[32] = "", val[8];
+
+	if (qemu_opt_get(v, "qom-type", type, sizeof(type)) != 1)
+		qemu_opt_head(v, type, sizeof(type));
+	return (!strcmp(type, "memory-backend-ram") || !strcmp(type, "memory-backend-shm")) &&
+	       qemu_opt_get(v, "x-use-canonical-path-for-ramblock-id", val, sizeof(val)) == 0;
 }
 
 /* "memory-backend-ram,id=x,size=1G,prealloc=on" -> a file backend on our mem-path; with
@@ -140,15 +158,8 @@ static bool drop_element(const char *e, size_t n, bool first)
 static char *rewrite_object(const char *v, const char *id, uint64_t hugepage)
 {
 	size_t cap = strlen(v) + strlen(id) + 192, used;
-	char *out = malloc(cap), huge[32] = "", type[32] = "", val[8];
-	bool first = true, name_by_id;
-
-	/* Machine types up to 3.1 name file and memfd blocks by their canonical path
-	 * (/objects/ID, hw_compat_3_1) but ram and shm blocks by their id: keep the id. */
-	if (qemu_opt_get(v, "qom-type", type, sizeof(type)) != 1)
-		qemu_opt_head(v, type, sizeof(type));
-	name_by_id = (!strcmp(type, "memory-backend-ram") || !strcmp(type, "memory-backend-shm")) &&
-		     qemu_opt_get(v, "x-use-canonical-path-for-ramblock-id", val, sizeof(val)) == 0;
+	char *out = malloc(cap), huge[32] = "";
+	bool first = true, name_by_id = named_by_id(v);
 
 	if (!out)
 		return NULL;
@@ -173,6 +184,41 @@ static char *rewrite_object(const char *v, const char *id, uint64_t hugepage)
 	return out;
 }
 
+/* The same in JSON form, as libvirt writes it:
+ * {"qom-type":"memory-backend-ram","id":"pc.ram","size":1073741824} ->
+ * {"qom-type":"memory-backend-file","id":"pc.ram","size":1073741824,"mem-path":...,"share":true}
+ * Members are kept as written, in their order. NULL when v cannot be read. */
+static char *rewrite_json_object(const char *v, const char *id, uint64_t hugepage)
+{
+	size_t cap = strlen(v) + strlen(id) + 224, used, klen;
+	char *out = malloc(cap), huge[32] = "";
+	struct qemu_json_iter it = { .pos = v };
+	const char *key, *val, *end;
+	bool name_by_id = named_by_id(v);
+	int r;
+
+	if (!out)
+		return NULL;
+	used = (size_t)snprintf(out, cap, "{\"qom-type\":\"memory-backend-file\"");
+	while ((r = qemu_json_next(&it, &key, &klen, &val, &end)) == 1) {
+		if (replaced_key(key, klen))
+			continue;
+		out[used++] = ',';
+		memcpy(out + used, key - 1, (size_t)(end - (key - 1)));
+		used += (size_t)(end - (key - 1));
+	}
+	if (r < 0) {
+		free(out);
+		return NULL;
+	}
+	if (hugepage)
+		snprintf(huge, sizeof(huge), "@%llu", (unsigned long long)hugepage);
+	snprintf(out + used, cap - used,
+		 ",\"mem-path\":\"" CPR_PROMOTE_PREFIX "%s%s\",\"share\":true%s}", id, huge,
+		 name_by_id ? ",\"x-use-canonical-path-for-ramblock-id\":false" : "");
+	return out;
+}
+
 /* The system's default huge page size (what a hugetlb memfd without hugetlbsize gets). */
 static uint64_t default_hugepage(void)
 {
@@ -186,6 +232,19 @@ static uint64_t default_hugepage(void)
 	if (f)
 		fclose(f);
 	return (uint64_t)kb << 10;
+}
+
+/* Whether every member of JSON object v can be read (else QEMU says what is wrong). */
+static bool json_readable(const char *v)
+{
+	struct qemu_json_iter it = { .pos = v };
+	const char *key, *val, *end;
+	size_t klen;
+	int r;
+
+	while ((r = qemu_json_next(&it, &key, &klen, &val, &end)) == 1)
+		;
+	return r == 0 && !it.pos[strspn(it.pos, " \t\n\r")];
 }
 
 /* A memory backend object worth promoting: its id and, for a hugetlb memfd, its page size
@@ -208,7 +267,7 @@ static bool promotable(const char *v, char *id, size_t idlen, uint64_t *hugepage
 	if (!strcmp(type, "memory-backend-memfd") && qemu_opt_get(v, "hugetlb", val, sizeof(val)) == 1 &&
 	    strcmp(val, "off") && strcmp(val, "false") && strcmp(val, "no")) {
 		if (qemu_opt_get(v, "hugetlbsize", val, sizeof(val)) == 1
-			    ? qemu_size_parse(val, 0, hugepage) < 0
+			    ? qemu_size_parse(val, 1, hugepage) < 0
 			    : !(*hugepage = default_hugepage())) {
 			*skip_why = "a hugetlb memfd backend whose page size is not known";
 			return false;
@@ -218,7 +277,11 @@ static bool promotable(const char *v, char *id, size_t idlen, uint64_t *hugepage
 			return false;
 		}
 	}
-	if (qemu_opt_get(v, "id", id, idlen) != 1 || strchr(id, '/')) {
+	if (v[0] == '{' && !json_readable(v)) {
+		*skip_why = "a JSON object libcpr cannot read";
+		return false;
+	}
+	if (qemu_opt_get(v, "id", id, idlen) != 1 || strpbrk(id, "/\"\\")) {
 		*skip_why = "a memory backend without a usable id";
 		return false;
 	}
@@ -230,6 +293,7 @@ int cpr_promote_argv(const char *binary, int argc, char *const *argv, struct cpr
 	const char *implicit = NULL, *skip, *mem_path = NULL, *m[16];
 	char type[64] = "", machine_type[64], val[64], id[64];
 	bool prealloc = false, explicit = false, numa_memdev = false, taken = false;
+	bool json_machine = false;
 	uint64_t ram = 0, hugepage = 0, objpage;
 	int extra, n = 0, nm = 0;
 
@@ -255,7 +319,7 @@ int cpr_promote_argv(const char *binary, int argc, char *const *argv, struct cpr
 			numa_memdev = true;
 		if (!strcmp(o, "machine") || !strcmp(o, "M")) {
 			if (v[0] == '{')
-				return refuse(p, "-machine in JSON form is not rewritten");
+				json_machine = true;
 			if (qemu_opt_get(v, "memory-backend", val, sizeof(val)) == 1)
 				explicit = true;
 			if (qemu_opt_get(v, "type", machine_type, sizeof(machine_type)) == 1 ||
@@ -267,8 +331,6 @@ int cpr_promote_argv(const char *binary, int argc, char *const *argv, struct cpr
 				return refuse(p, "more than %d -m options", nm);
 			m[nm++] = v;
 		} else if (!strcmp(o, "object")) {
-			if (v[0] == '{' && strstr(v, "memory-backend"))
-				return refuse(p, "-object in JSON form is not rewritten");
 			if (promotable(v, id, sizeof(id), &objpage, &skip))
 				n++;
 			else if (skip)
@@ -287,6 +349,11 @@ int cpr_promote_argv(const char *binary, int argc, char *const *argv, struct cpr
 			hugepage = (uint64_t)fs.f_bsize;
 	}
 	if (!explicit && !numa_memdev) {
+		/* the implicit RAM's backend is named by a -machine of its own, which QEMU
+		 * may not merge with a JSON one */
+		if (json_machine)
+			return refuse(p, "-machine in JSON form without memory-backend: the implicit "
+				      "RAM is not rewritten");
 		if (!type[0])
 			return refuse(p, "%s: no -machine, and libcpr does not know this binary's "
 				      "default machine", binary);
@@ -325,7 +392,8 @@ int cpr_promote_argv(const char *binary, int argc, char *const *argv, struct cpr
 		p->argv[p->argc++] = argv[i];
 		if (o && !strcmp(o, "object") && i + 1 < argc &&
 		    promotable(argv[i + 1], id, sizeof(id), &objpage, &skip)) {
-			char *r = rewrite_object(argv[i + 1], id, objpage);
+			char *r = argv[i + 1][0] == '{' ? rewrite_json_object(argv[i + 1], id, objpage)
+							 : rewrite_object(argv[i + 1], id, objpage);
 
 			if (!r)
 				return refuse(p, "out of memory");

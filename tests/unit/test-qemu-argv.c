@@ -33,6 +33,34 @@ static void options(void **state)
 	assert_string_equal(v, "unix:/x,y");
 }
 
+/* the JSON form libvirt writes: the same answers as key=value */
+static void json_options(void **state)
+{
+	const char *o = "{\"type\":\"tap\", \"fd\":\"27\",\"vhost\":true,\"nodes\":[0, 2],"
+			"\"q\":\"a\\\"b\",\"sub\":{\"x\":[1]},\"n\":false,\"size\":1048576}";
+	char v[64];
+
+	assert_int_equal(qemu_opt_get(o, "type", v, sizeof(v)), 1);
+	assert_string_equal(v, "tap");
+	assert_int_equal(qemu_opt_get(o, "vhost", v, sizeof(v)), 1);
+	assert_string_equal(v, "on");
+	assert_int_equal(qemu_opt_get(o, "n", v, sizeof(v)), 1);
+	assert_string_equal(v, "off");
+	assert_int_equal(qemu_opt_get(o, "nodes", v, sizeof(v)), 1);
+	assert_string_equal(v, "[0, 2]");
+	assert_int_equal(qemu_opt_get(o, "q", v, sizeof(v)), 1);
+	assert_string_equal(v, "a\"b");
+	assert_int_equal(qemu_opt_get(o, "size", v, sizeof(v)), 1);
+	assert_string_equal(v, "1048576");
+	assert_int_equal(qemu_opt_get(o, "x", v, sizeof(v)), 0); /* only top-level members */
+	assert_int_equal(qemu_opt_get(o, "fd", v, 2), -1);
+	assert_int_equal(qemu_opt_get("{\"a\":1,}", "b", v, sizeof(v)), -1);
+	assert_int_equal(qemu_opt_get("{\"a\" 1}", "a", v, sizeof(v)), -1);
+	assert_int_equal(qemu_opt_get("{}", "a", v, sizeof(v)), 0);
+	assert_int_equal(qemu_opt_head(o, v, sizeof(v)), 0);
+	assert_string_equal(v, "");
+}
+
 static void legacy_qmp(void **state)
 {
 	struct qemu_argv a;
@@ -123,6 +151,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(options),
+		cmocka_unit_test(json_options),
 		cmocka_unit_test(legacy_qmp),
 		cmocka_unit_test(chardev_qmp_and_other_sockets),
 		cmocka_unit_test(hmp_is_not_qmp),
