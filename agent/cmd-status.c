@@ -12,7 +12,6 @@
 #include "agent/commands.h"
 #include "agent/control.h"
 #include "agent/target.h"
-#include "common/rundir.h"
 
 static void usage(FILE *out)
 {
@@ -139,7 +138,7 @@ int cmd_status(int argc, char **argv)
 	if (sock ? ctl_connect(&ctl, sock, err, sizeof(err)) < 0
 		 : ctl_connect_pid(&ctl, pid, err, sizeof(err)) < 0)
 		goto fail;
-	if (!sock && cpr_socket_path(pid, path, sizeof(path)) == 0)
+	if (!sock && target_socket(pid, path, sizeof(path), err, sizeof(err)) == 0)
 		sock = path;
 	if ((r = ctl_status(ctl, "version", version, sizeof(version))) < 0 ||
 	    (r = ctl_list(ctl, &recs, &n)) < 0) {

@@ -29,7 +29,6 @@
 #include "agent/settle.h"
 #include "agent/target.h"
 #include "agent/transfer.h"
-#include "common/rundir.h"
 
 int64_t transfer_now_ns(void)
 {
@@ -468,11 +467,14 @@ static int prepare_new(struct transfer *t, struct qemu_argv *new_args, char *lib
 				 new_find_libcpr(t, libcpr, len) < 0))
 		return -1;
 	if (t->receive_path) {
-		char dir[128];
+		char dir[256];
 
 		snprintf(t->new_qmp, sizeof(t->new_qmp), "%s", t->new_qmp_opt);
-		if (cpr_rundir(dir, sizeof(dir)) < 0)
-			return transfer_why(t, "no runtime directory: set CPR_RUNTIME_DIR");
+		char why[300];
+
+		/* the new QEMU listens there: the old one's directory, of the same uid */
+		if (target_rundir(t->old_pid, dir, sizeof(dir), why, sizeof(why)) < 0)
+			return transfer_why(t, "%s", why);
 		snprintf(t->incoming_uri, sizeof(t->incoming_uri), "unix:%s/migrate-%d.sock", dir,
 			 (int)t->old_pid);
 		t->defer = true; /* a served QEMU must have been started with -incoming defer */

@@ -54,8 +54,92 @@ bool target_has_libcpr(pid_t pid)
 	return found;
 }
 
+/* A process's environment, as it was started (/proc/PID/environ). */
+struct proc_env {
+	char buf[65536];
+	size_t len;
+};
+
+static const char *proc_getvar(const char *name, void *ctx)
+{
+	const struct proc_env *e = ctx;
+	size_t n = strlen(name);
+
+	for (size_t i = 0; i < e->len; i += strlen(e->buf + i) + 1)
+		if (!strncmp(e->buf + i, name, n) && e->buf[i + n] == '=')
+			return e->buf + i + n + 1;
+	return NULL;
+}
+
+/* Whether pid sees the same mount namespace as the agent. */
+static bool same_mounts(pid_t pid)
+{
+	char path[64];
+	struct stat mine, its;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/mnt", (int)pid);
+	return stat("/proc/self/ns/mnt", &mine) < 0 || stat(path, &its) < 0 ||
+	       (mine.st_ino == its.st_ino && mine.st_dev == its.st_dev);
+}
+
+int target_euid(pid_t pid, uid_t *uid)
+{
+	char path[64], line[256];
+	unsigned r, e;
+	FILE *f;
+	int found = -ESRCH;
+
+	/* not the owner of /proc/PID: that is root for a process that is not dumpable */
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	while (f && found < 0 && fgets(line, sizeof(line), f))
+		if (sscanf(line, "Uid: %u %u", &r, &e) == 2) {
+			*uid = e;
+			found = 0;
+		}
+	if (f)
+		fclose(f);
+	return found;
+}
+
+int target_rundir(pid_t pid, char *dir, size_t len, char *err, size_t errlen)
+{
+	static struct proc_env env; /* 64 KiB: not on the stack */
+	char path[64];
+	uid_t uid;
+	ssize_t n;
+	int fd, r;
+
+	/* the process's own rule: its euid and its environment */
+	if (target_euid(pid, &uid) < 0) {
+		snprintf(err, errlen, "no process %d", (int)pid);
+		return -ESRCH;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	n = fd >= 0 ? read(fd, env.buf, sizeof(env.buf) - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n < 0) {
+		snprintf(err, errlen, "cannot read %s (%s): run cpr-agent as root or as QEMU's "
+			 "user", path, strerror(errno));
+		return -EACCES;
+	}
+	env.len = (size_t)n;
+	env.buf[n] = 0;
+	r = cpr_rundir_rule(uid, proc_getvar, &env, dir, len);
+	if (r < 0) {
+		snprintf(err, errlen, "process %d (uid %u) has no runtime directory for libcpr: "
+			 "none of CPR_RUNTIME_DIR, XDG_RUNTIME_DIR, HOME in its environment",
+			 (int)pid, (unsigned)uid);
+		return r;
+	}
+	return 0;
+}
+
 int target_socket(pid_t pid, char *path, size_t len, char *err, size_t errlen)
 {
+	char inner[256], dir[300];
 	struct stat st;
 	int r;
 
@@ -63,28 +147,31 @@ int target_socket(pid_t pid, char *path, size_t len, char *err, size_t errlen)
 		snprintf(err, errlen, "no process %d", (int)pid);
 		return -ESRCH;
 	}
-	r = cpr_socket_path(pid, path, len);
-	if (r < 0) {
-		snprintf(err, errlen, "no runtime directory for control sockets: set "
-			 "CPR_RUNTIME_DIR (or XDG_RUNTIME_DIR) as for QEMU");
+	r = target_rundir(pid, inner, sizeof(inner), err, errlen);
+	if (r < 0)
 		return r;
+	/* a QEMU in a mount namespace of its own (libvirt's): its directory, seen from here */
+	if (same_mounts(pid))
+		snprintf(dir, sizeof(dir), "%s", inner);
+	else
+		snprintf(dir, sizeof(dir), "/proc/%d/root%s", (int)pid, inner);
+	if (snprintf(path, len, "%s/%d.sock", dir, (int)pid) >= (int)len) {
+		snprintf(err, errlen, "%s/%d.sock: path too long", dir, (int)pid);
+		return -ENAMETOOLONG;
 	}
 	if (stat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
 		/* libcpr made the directory as QEMU's uid, 0700: anything else may hold a
 		 * socket somebody else planted */
-		char dir[256];
-		struct stat pst;
+		uid_t uid;
 
-		snprintf(dir, sizeof(dir), "%.*s", (int)(strrchr(path, '/') - path), path);
-		snprintf(err, errlen, "/proc/%d", (int)pid);
-		if (stat(err, &pst) < 0)
-			pst.st_uid = geteuid();
-		r = cpr_rundir_private(dir, pst.st_uid);
+		if (target_euid(pid, &uid) < 0)
+			uid = geteuid();
+		r = cpr_rundir_private(dir, uid);
 		if (r < 0) {
 			snprintf(err, errlen, "%s is not a private directory of QEMU's uid %u with "
 				 "mode 0700 (%s): its control socket cannot be trusted; fix the "
 				 "directory's owner and mode, or restart QEMU with another "
-				 "CPR_RUNTIME_DIR", dir, (unsigned)pst.st_uid,
+				 "CPR_RUNTIME_DIR", dir, (unsigned)uid,
 				 r == -EPERM ? "other owner or mode" : strerror(-r));
 			return r;
 		}
@@ -96,8 +183,7 @@ int target_socket(pid_t pid, char *path, size_t len, char *err, size_t errlen)
 			 "LD_PRELOAD=.../libcpr.so?", (int)pid);
 	else
 		snprintf(err, errlen, "process %d runs libcpr but has no control socket at %s: "
-			 "is CPR_RUNTIME_DIR the same for cpr-agent and QEMU? (libcpr says why on "
-			 "QEMU's stderr)", (int)pid, path);
+			 "libcpr says why on QEMU's stderr", (int)pid, path);
 	return -ENOENT;
 }
 

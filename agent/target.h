@@ -12,7 +12,16 @@ int target_pid_from_qmp(const char *qmp_path, pid_t *pid, char *err, size_t errl
 /* Whether libcpr.so is mapped into pid. */
 bool target_has_libcpr(pid_t pid);
 
-/* The control socket of pid, checked to exist; err explains what is wrong otherwise. */
+/* The effective uid of pid (/proc/PID/status). 0 or -ESRCH. */
+int target_euid(pid_t pid, uid_t *uid);
+
+/* The runtime directory libcpr in pid uses, as pid sees it: the rule of common/rundir.h
+ * applied to its euid and its environment. 0, or -errno with err saying why. */
+int target_rundir(pid_t pid, char *dir, size_t len, char *err, size_t errlen);
+
+/* The control socket of pid, checked to exist, as the agent reaches it (under
+ * /proc/PID/root when pid's mount namespace is not ours); err explains what is wrong
+ * otherwise. */
 int target_socket(pid_t pid, char *path, size_t len, char *err, size_t errlen);
 
 /* /proc/PID/stat read into buf; what follows the command name (the state letter, then

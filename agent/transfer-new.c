@@ -19,7 +19,6 @@
 #include "agent/sockets.h"
 #include "agent/target.h"
 #include "agent/transfer.h"
-#include "common/rundir.h"
 #include "common/usock.h"
 
 /* libcpr for the new QEMU: option, environment, installed copy, or the old QEMU's. */
@@ -103,10 +102,13 @@ int new_check_command(struct transfer *t, struct qemu_argv *a)
 			return transfer_why(t, "-incoming %s: path too long", a->incoming);
 		strcpy(t->incoming_uri, a->incoming);
 	} else {
-		char dir[128];
+		char dir[256];
 
-		if (cpr_rundir(dir, sizeof(dir)) < 0)
-			return transfer_why(t, "no runtime directory: set CPR_RUNTIME_DIR");
+		char why[300];
+
+		/* the new QEMU listens there: the old one's directory, of the same uid */
+		if (target_rundir(t->old_pid, dir, sizeof(dir), why, sizeof(why)) < 0)
+			return transfer_why(t, "%s", why);
 		snprintf(t->incoming_uri, sizeof(t->incoming_uri), "unix:%s/migrate-%d.sock", dir,
 			 (int)t->old_pid);
 		t->defer = true;

@@ -48,7 +48,7 @@ struct transfer {
 	struct qmp *oldq, *newq;
 	struct ctl *oldctl, *newctl;
 	char new_qmp[108];
-	char incoming_uri[160];
+	char incoming_uri[300];
 	bool defer;
 	/* what moves */
 	struct cpr_record keep[MAX_PRESERVED];

@@ -9,20 +9,34 @@
 
 #include "common/rundir.h"
 
-int cpr_rundir(char *buf, size_t len)
+int cpr_rundir_rule(uid_t uid, const char *(*getvar)(const char *name, void *ctx), void *ctx,
+		    char *buf, size_t len)
 {
-	const char *v = getenv("CPR_RUNTIME_DIR");
+	const char *v = getvar("CPR_RUNTIME_DIR", ctx);
 	int n;
 
 	if (v && *v)
 		n = snprintf(buf, len, "%s", v);
-	else if (geteuid() == 0)
+	else if (uid == 0)
 		n = snprintf(buf, len, "/run/cpr");
-	else if ((v = getenv("XDG_RUNTIME_DIR")) && *v)
+	else if ((v = getvar("XDG_RUNTIME_DIR", ctx)) && *v)
 		n = snprintf(buf, len, "%s/cpr", v);
+	else if ((v = getvar("HOME", ctx)) && v[0] == '/' && v[1])
+		n = snprintf(buf, len, "%s/.cpr", v); /* a service user: libvirt's QEMU */
 	else
 		return -ENOENT;
 	return n > 0 && (size_t)n < len ? 0 : -ENAMETOOLONG;
+}
+
+static const char *own_env(const char *name, void *ctx)
+{
+	(void)ctx;
+	return getenv(name);
+}
+
+int cpr_rundir(char *buf, size_t len)
+{
+	return cpr_rundir_rule(geteuid(), own_env, NULL, buf, len);
 }
 
 int cpr_rundir_private(const char *dir, uid_t uid)

@@ -5,8 +5,14 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* The runtime directory: $CPR_RUNTIME_DIR, else /run/cpr for root, else
- * $XDG_RUNTIME_DIR/cpr. Returns 0, -ENOENT (no XDG_RUNTIME_DIR for a user) or -ENAMETOOLONG. */
+/* The runtime directory of a process of uid whose environment getvar reads:
+ * $CPR_RUNTIME_DIR, else /run/cpr for root, else $XDG_RUNTIME_DIR/cpr, else $HOME/.cpr
+ * (a service user without a login session, such as libvirt's libvirt-qemu: libvirt gives
+ * each QEMU a HOME of its own). Returns 0, -ENOENT (none of them) or -ENAMETOOLONG. */
+int cpr_rundir_rule(uid_t uid, const char *(*getvar)(const char *name, void *ctx), void *ctx,
+		    char *buf, size_t len);
+
+/* This process's runtime directory (its euid and environment). */
 int cpr_rundir(char *buf, size_t len);
 
 /* The control socket of process pid: RUNDIR/PID.sock. Same errors. */

@@ -357,8 +357,8 @@ void cpr_control_ensure(void)
 	for (int i = 0; i < MAX_CLIENTS; i++)
 		clients[i].fd = -1;
 	if (cpr_rundir(dir, sizeof(dir)) < 0) {
-		cpr_warn("no control socket: no runtime directory (set CPR_RUNTIME_DIR or "
-			 "XDG_RUNTIME_DIR)");
+		cpr_warn("no control socket: no runtime directory (none of CPR_RUNTIME_DIR, "
+			 "XDG_RUNTIME_DIR, HOME is set: set CPR_RUNTIME_DIR)");
 		return;
 	}
 	if (private_dir(dir) < 0)

@@ -12,6 +12,37 @@
 #include <cmocka.h>
 
 #include "agent/journal.h"
+#include "common/rundir.h"
+
+/* an environment of NAME=VALUE strings, NULL-terminated */
+static const char *env_var(const char *name, void *ctx)
+{
+	for (const char *const *e = ctx; *e; e++)
+		if (!strncmp(*e, name, strlen(name)) && (*e)[strlen(name)] == '=')
+			return *e + strlen(name) + 1;
+	return NULL;
+}
+
+/* where libcpr in a process of uid with this environment puts its control socket */
+static void runtime_dir_rule(void **state)
+{
+	const char *all[] = { "CPR_RUNTIME_DIR=/x", "XDG_RUNTIME_DIR=/run/user/7", "HOME=/h", NULL };
+	const char *xdg[] = { "XDG_RUNTIME_DIR=/run/user/7", "HOME=/h", NULL };
+	const char *libvirt[] = { "HOME=/var/lib/libvirt/qemu/domain-1-vm", "USER=x", NULL };
+	const char *none[] = { "HOME=relative", "PATH=/bin", NULL };
+	char d[128];
+
+	assert_int_equal(cpr_rundir_rule(7, env_var, all, d, sizeof(d)), 0);
+	assert_string_equal(d, "/x");
+	assert_int_equal(cpr_rundir_rule(0, env_var, xdg, d, sizeof(d)), 0);
+	assert_string_equal(d, "/run/cpr");
+	assert_int_equal(cpr_rundir_rule(7, env_var, xdg, d, sizeof(d)), 0);
+	assert_string_equal(d, "/run/user/7/cpr");
+	assert_int_equal(cpr_rundir_rule(64055, env_var, libvirt, d, sizeof(d)), 0);
+	assert_string_equal(d, "/var/lib/libvirt/qemu/domain-1-vm/.cpr");
+	assert_int_equal(cpr_rundir_rule(7, env_var, none, d, sizeof(d)), -ENOENT);
+	assert_int_equal(cpr_rundir_rule(64055, env_var, libvirt, d, 10), -ENAMETOOLONG);
+}
 
 static void parses_phases(void **state)
 {
@@ -117,6 +148,7 @@ static void lock_and_leftover(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(runtime_dir_rule),
 		cmocka_unit_test(parses_phases),
 		cmocka_unit_test(torn_last_line_is_ignored),
 		cmocka_unit_test(rejects_nonsense),
