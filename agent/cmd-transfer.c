@@ -467,17 +467,10 @@ static int prepare_new(struct transfer *t, struct qemu_argv *new_args, char *lib
 				 new_find_libcpr(t, libcpr, len) < 0))
 		return -1;
 	if (t->receive_path) {
-		char dir[256];
-
 		snprintf(t->new_qmp, sizeof(t->new_qmp), "%s", t->new_qmp_opt);
-		char why[300];
-
-		/* the new QEMU listens there: the old one's directory, of the same uid */
-		if (target_rundir(t->old_pid, dir, sizeof(dir), why, sizeof(why)) < 0)
-			return transfer_why(t, "%s", why);
-		snprintf(t->incoming_uri, sizeof(t->incoming_uri), "unix:%s/migrate-%d.sock", dir,
-			 (int)t->old_pid);
-		t->defer = true; /* a served QEMU must have been started with -incoming defer */
+		/* a served QEMU must have been started with -incoming defer */
+		if (new_incoming_socket(t) < 0)
+			return -1;
 	}
 	if (fetch_fds(t, ids) < 0)
 		return -1;

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "agent/launch-context.h"
+#include "agent/proc.h"
 
 static const char *const ns_names[LAUNCH_NS] = { "ipc", "uts", "net", "mnt" };
 
@@ -38,54 +39,6 @@ fail(char *err, size_t errlen, int e, const char *fmt, ...)
 	return -1;
 }
 
-/* The whole of /proc/PID/NAME into a malloc'd buffer; its length in *len. */
-static char *read_proc(pid_t pid, const char *name, size_t *len)
-{
-	char path[64];
-	size_t cap = 8192, n = 0;
-	char *buf = malloc(cap);
-	ssize_t r;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || !buf) {
-		int e = errno;
-
-		free(buf);
-		if (fd >= 0)
-			close(fd);
-		errno = e;
-		return NULL;
-	}
-	while ((r = read(fd, buf + n, cap - n - 1)) > 0) {
-		n += (size_t)r;
-		if (n + 1 == cap) {
-			char *bigger = cap < (1u << 22) ? realloc(buf, cap * 2) : NULL;
-
-			if (!bigger)
-				break;
-			buf = bigger;
-			cap *= 2;
-		}
-	}
-	close(fd);
-	buf[n] = 0;
-	*len = n;
-	return buf;
-}
-
-/* The value after "Key:" in /proc/PID/status text, or NULL. */
-static const char *status_field(const char *status, const char *key)
-{
-	size_t n = strlen(key);
-
-	for (const char *p = status; p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
-		if (!strncmp(p, key, n) && p[n] == ':')
-			return p + n + 1;
-	return NULL;
-}
-
 static bool libcpr_own_variable(const char *entry)
 {
 	return !strncmp(entry, "CPR_INHERIT=", 12) || !strncmp(entry, "CPR_INHERIT_TIMEOUT=", 20);
@@ -95,7 +48,7 @@ static int read_env(pid_t pid, struct launch_context *c, char *err, size_t errle
 {
 	size_t len, n = 0, count = 0;
 
-	c->envbuf = read_proc(pid, "environ", &len);
+	c->envbuf = proc_read(pid, "environ", &len);
 	if (!c->envbuf)
 		return fail(err, errlen, errno, "the environment of QEMU pid %d", (int)pid);
 	for (size_t i = 0; i < len; i++)
@@ -132,14 +85,13 @@ static int read_dir(pid_t pid, const char *which, char *buf, size_t len, char *e
 static int read_namespaces(pid_t pid, struct launch_context *c, char *err, size_t errlen)
 {
 	for (int i = 0; i < LAUNCH_NS; i++) {
-		char path[64], own[64];
-		struct stat theirs, ours;
+		char path[64];
+		int same = proc_same_ns(pid, ns_names[i]);
 
 		snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)pid, ns_names[i]);
-		snprintf(own, sizeof(own), "/proc/self/ns/%s", ns_names[i]);
-		if (stat(path, &theirs) < 0 || stat(own, &ours) < 0)
-			return fail(err, errlen, errno, "%s", path);
-		if (theirs.st_ino == ours.st_ino && theirs.st_dev == ours.st_dev)
+		if (same < 0)
+			return fail(err, errlen, -same, "%s", path);
+		if (same)
 			continue;
 		c->ns_fd[i] = open(path, O_RDONLY | O_CLOEXEC);
 		if (c->ns_fd[i] < 0)
@@ -150,9 +102,9 @@ static int read_namespaces(pid_t pid, struct launch_context *c, char *err, size_
 
 static int read_ids(const char *status, struct launch_context *c, char *err, size_t errlen)
 {
-	const char *u = status_field(status, "Uid"), *g = status_field(status, "Gid");
-	const char *gs = status_field(status, "Groups"), *m = status_field(status, "Umask");
-	const char *b = status_field(status, "CapBnd");
+	const char *u = proc_status_field(status, "Uid"), *g = proc_status_field(status, "Gid");
+	const char *gs = proc_status_field(status, "Groups"), *m = proc_status_field(status, "Umask");
+	const char *b = proc_status_field(status, "CapBnd");
 	unsigned umask_v;
 	char *end;
 
@@ -167,7 +119,7 @@ static int read_ids(const char *status, struct launch_context *c, char *err, siz
 	/* a root QEMU whose launcher took capabilities away without securebits: exec as root
 	 * gives the whole bounding set back */
 	{
-		const char *e = status_field(status, "CapEff");
+		const char *e = proc_status_field(status, "CapEff");
 		uint64_t eff = 0;
 
 		if (c->uid[1] == 0 && e && sscanf(e, "%" SCNx64, &eff) == 1 && eff != c->cap_bounding)
@@ -236,7 +188,7 @@ static int hierarchy_mount(const char *controllers, char *dir, size_t len, char 
 static int read_cgroups(pid_t pid, struct launch_context *c, char *err, size_t errlen)
 {
 	size_t len, ownlen;
-	char *theirs = read_proc(pid, "cgroup", &len), *ours = read_proc(getpid(), "cgroup", &ownlen);
+	char *theirs = proc_read(pid, "cgroup", &len), *ours = proc_read(getpid(), "cgroup", &ownlen);
 	char *save = NULL;
 	int r = 0;
 
@@ -284,7 +236,7 @@ static int read_cgroups(pid_t pid, struct launch_context *c, char *err, size_t e
 static void read_label(pid_t pid, struct launch_context *c)
 {
 	size_t n, m;
-	char *theirs = read_proc(pid, "attr/current", &n), *ours = read_proc(getpid(), "attr/current", &m);
+	char *theirs = proc_read(pid, "attr/current", &n), *ours = proc_read(getpid(), "attr/current", &m);
 
 	c->label[0] = 0;
 	if (theirs && ours && strcmp(theirs, ours) != 0)
@@ -299,7 +251,7 @@ static void read_label(pid_t pid, struct launch_context *c)
 static int read_limits(pid_t pid, struct launch_context *c)
 {
 	size_t n;
-	char *text = read_proc(pid, "limits", &n), *line;
+	char *text = proc_read(pid, "limits", &n), *line;
 	int r = 0;
 
 	if (!text)
@@ -328,7 +280,7 @@ static int read_limits(pid_t pid, struct launch_context *c)
 static int read_int(pid_t pid, const char *name, int *v)
 {
 	size_t n;
-	char *s = read_proc(pid, name, &n);
+	char *s = proc_read(pid, name, &n);
 	int ok = s && sscanf(s, "%d", v) == 1;
 
 	free(s);
@@ -358,7 +310,7 @@ int launch_context_read(pid_t pid, struct launch_context *c, char *err, size_t e
 			goto fail;
 		}
 	}
-	status = read_proc(pid, "status", &n);
+	status = proc_read(pid, "status", &n);
 	if (!status) {
 		fail(err, errlen, errno, "the status of QEMU pid %d", (int)pid);
 		goto fail;

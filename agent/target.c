@@ -6,10 +6,12 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agent/proc.h"
 #include "agent/target.h"
 #include "common/rundir.h"
 #include "common/usock.h"
@@ -54,104 +56,86 @@ bool target_has_libcpr(pid_t pid)
 	return found;
 }
 
-/* A process's environment, as it was started (/proc/PID/environ). */
+/* A process's environment, as it was started: cpr_rundir_rule's getvar. */
 struct proc_env {
-	char buf[65536];
+	const char *text;
 	size_t len;
 };
 
 static const char *proc_getvar(const char *name, void *ctx)
 {
 	const struct proc_env *e = ctx;
-	size_t n = strlen(name);
 
-	for (size_t i = 0; i < e->len; i += strlen(e->buf + i) + 1)
-		if (!strncmp(e->buf + i, name, n) && e->buf[i + n] == '=')
-			return e->buf + i + n + 1;
-	return NULL;
-}
-
-/* Whether pid sees the same mount namespace as the agent. */
-static bool same_mounts(pid_t pid)
-{
-	char path[64];
-	struct stat mine, its;
-
-	snprintf(path, sizeof(path), "/proc/%d/ns/mnt", (int)pid);
-	return stat("/proc/self/ns/mnt", &mine) < 0 || stat(path, &its) < 0 ||
-	       (mine.st_ino == its.st_ino && mine.st_dev == its.st_dev);
+	return proc_env_get(e->text, e->len, name);
 }
 
 int target_euid(pid_t pid, uid_t *uid)
 {
-	char path[64], line[256];
+	size_t n;
+	char *status = proc_read(pid, "status", &n);
+	const char *u = status ? proc_status_field(status, "Uid") : NULL;
 	unsigned r, e;
-	FILE *f;
-	int found = -ESRCH;
+	int found = u && sscanf(u, "%u %u", &r, &e) == 2 ? 0 : -ESRCH;
 
 	/* not the owner of /proc/PID: that is root for a process that is not dumpable */
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	f = fopen(path, "re");
-	while (f && found < 0 && fgets(line, sizeof(line), f))
-		if (sscanf(line, "Uid: %u %u", &r, &e) == 2) {
-			*uid = e;
-			found = 0;
-		}
-	if (f)
-		fclose(f);
+	if (!found)
+		*uid = e;
+	free(status);
 	return found;
+}
+
+/* target_rundir, and the uid it applied the rule for. */
+static int rundir_of(pid_t pid, uid_t *uid, char *dir, size_t len, char *err, size_t errlen)
+{
+	struct proc_env env;
+	char *text;
+	int r;
+
+	/* the process's own rule: its euid and its environment */
+	if (target_euid(pid, uid) < 0) {
+		snprintf(err, errlen, "no process %d", (int)pid);
+		return -ESRCH;
+	}
+	text = proc_read(pid, "environ", &env.len);
+	if (!text) {
+		r = errno;
+		snprintf(err, errlen, "cannot read /proc/%d/environ (%s): run cpr-agent as root or "
+			 "as QEMU's user", (int)pid, strerror(r));
+		return -r;
+	}
+	env.text = text;
+	r = cpr_rundir_rule(*uid, proc_getvar, &env, dir, len);
+	free(text);
+	if (r < 0)
+		snprintf(err, errlen, "process %d (uid %u) has no runtime directory for libcpr: "
+			 "none of CPR_RUNTIME_DIR, XDG_RUNTIME_DIR, HOME in its environment",
+			 (int)pid, (unsigned)*uid);
+	return r;
 }
 
 int target_rundir(pid_t pid, char *dir, size_t len, char *err, size_t errlen)
 {
-	static struct proc_env env; /* 64 KiB: not on the stack */
-	char path[64];
 	uid_t uid;
-	ssize_t n;
-	int fd, r;
 
-	/* the process's own rule: its euid and its environment */
-	if (target_euid(pid, &uid) < 0) {
-		snprintf(err, errlen, "no process %d", (int)pid);
-		return -ESRCH;
-	}
-	snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	n = fd >= 0 ? read(fd, env.buf, sizeof(env.buf) - 1) : -1;
-	if (fd >= 0)
-		close(fd);
-	if (n < 0) {
-		snprintf(err, errlen, "cannot read %s (%s): run cpr-agent as root or as QEMU's "
-			 "user", path, strerror(errno));
-		return -EACCES;
-	}
-	env.len = (size_t)n;
-	env.buf[n] = 0;
-	r = cpr_rundir_rule(uid, proc_getvar, &env, dir, len);
-	if (r < 0) {
-		snprintf(err, errlen, "process %d (uid %u) has no runtime directory for libcpr: "
-			 "none of CPR_RUNTIME_DIR, XDG_RUNTIME_DIR, HOME in its environment",
-			 (int)pid, (unsigned)uid);
-		return r;
-	}
-	return 0;
+	return rundir_of(pid, &uid, dir, len, err, errlen);
 }
 
 int target_socket(pid_t pid, char *path, size_t len, char *err, size_t errlen)
 {
 	char inner[256], dir[300];
 	struct stat st;
+	uid_t uid;
 	int r;
 
 	if (kill(pid, 0) < 0 && errno == ESRCH) {
 		snprintf(err, errlen, "no process %d", (int)pid);
 		return -ESRCH;
 	}
-	r = target_rundir(pid, inner, sizeof(inner), err, errlen);
+	r = rundir_of(pid, &uid, inner, sizeof(inner), err, errlen);
 	if (r < 0)
 		return r;
 	/* a QEMU in a mount namespace of its own (libvirt's): its directory, seen from here */
-	if (same_mounts(pid))
+	if (proc_same_ns(pid, "mnt") != 0)
 		snprintf(dir, sizeof(dir), "%s", inner);
 	else
 		snprintf(dir, sizeof(dir), "/proc/%d/root%s", (int)pid, inner);
@@ -162,10 +146,6 @@ int target_socket(pid_t pid, char *path, size_t len, char *err, size_t errlen)
 	if (stat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
 		/* libcpr made the directory as QEMU's uid, 0700: anything else may hold a
 		 * socket somebody else planted */
-		uid_t uid;
-
-		if (target_euid(pid, &uid) < 0)
-			uid = geteuid();
 		r = cpr_rundir_private(dir, uid);
 		if (r < 0) {
 			snprintf(err, errlen, "%s is not a private directory of QEMU's uid %u with "

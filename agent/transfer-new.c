@@ -101,18 +101,22 @@ int new_check_command(struct transfer *t, struct qemu_argv *a)
 		if (strlen(a->incoming) >= sizeof(t->incoming_uri))
 			return transfer_why(t, "-incoming %s: path too long", a->incoming);
 		strcpy(t->incoming_uri, a->incoming);
-	} else {
-		char dir[256];
-
-		char why[300];
-
-		/* the new QEMU listens there: the old one's directory, of the same uid */
-		if (target_rundir(t->old_pid, dir, sizeof(dir), why, sizeof(why)) < 0)
-			return transfer_why(t, "%s", why);
-		snprintf(t->incoming_uri, sizeof(t->incoming_uri), "unix:%s/migrate-%d.sock", dir,
-			 (int)t->old_pid);
-		t->defer = true;
+	} else if (new_incoming_socket(t) < 0) {
+		return -1;
 	}
+	return 0;
+}
+
+int new_incoming_socket(struct transfer *t)
+{
+	char dir[256], why[300];
+
+	/* the new QEMU listens there: the old one's directory, of the same uid */
+	if (target_rundir(t->old_pid, dir, sizeof(dir), why, sizeof(why)) < 0)
+		return transfer_why(t, "%s", why);
+	snprintf(t->incoming_uri, sizeof(t->incoming_uri), "unix:%s/migrate-%d.sock", dir,
+		 (int)t->old_pid);
+	t->defer = true; /* the new QEMU is started, or was, with -incoming defer */
 	return 0;
 }
 

@@ -95,6 +95,10 @@ struct qemu_argv;
 /* Check the new command line before anything starts. */
 int new_check_command(struct transfer *t, struct qemu_argv *a);
 
+/* The migration socket the new QEMU listens on (-incoming defer): in the old QEMU's runtime
+ * directory, which the new one, of the same uid, can bind. 0, or -1 with the reason. */
+int new_incoming_socket(struct transfer *t);
+
 /* Start the new QEMU (held by -S) under libcpr; our end of the inherit channel, or -1. */
 int new_spawn(struct transfer *t, const char *libcpr, bool add_defer);
 

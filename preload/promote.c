@@ -187,7 +187,7 @@ static char *rewrite_object(const char *v, const char *id, uint64_t hugepage)
 /* The same in JSON form, as libvirt writes it:
  * {"qom-type":"memory-backend-ram","id":"pc.ram","size":1073741824} ->
  * {"qom-type":"memory-backend-file","id":"pc.ram","size":1073741824,"mem-path":...,"share":true}
- * Members are kept as written, in their order. NULL when v cannot be read. */
+ * Members are kept as written, in their order. NULL when out of memory. */
 static char *rewrite_json_object(const char *v, const char *id, uint64_t hugepage)
 {
 	size_t cap = strlen(v) + strlen(id) + 224, used, klen;
@@ -195,21 +195,17 @@ static char *rewrite_json_object(const char *v, const char *id, uint64_t hugepag
 	struct qemu_json_iter it = { .pos = v };
 	const char *key, *val, *end;
 	bool name_by_id = named_by_id(v);
-	int r;
 
 	if (!out)
 		return NULL;
 	used = (size_t)snprintf(out, cap, "{\"qom-type\":\"memory-backend-file\"");
-	while ((r = qemu_json_next(&it, &key, &klen, &val, &end)) == 1) {
+	/* promotable() read the whole object first */
+	while (qemu_json_next(&it, &key, &klen, &val, &end) == 1) {
 		if (replaced_key(key, klen))
 			continue;
 		out[used++] = ',';
 		memcpy(out + used, key - 1, (size_t)(end - (key - 1)));
 		used += (size_t)(end - (key - 1));
-	}
-	if (r < 0) {
-		free(out);
-		return NULL;
 	}
 	if (hugepage)
 		snprintf(huge, sizeof(huge), "@%llu", (unsigned long long)hugepage);
