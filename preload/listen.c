@@ -27,6 +27,7 @@
  * placeholder never reads as hung up while parked. */
 static struct {
 	int qemu_fd, peer;
+	bool relisten; /* QEMU listened on it (else its launcher did: a numbered fd) */
 } parked[PARK_MAX];
 static unsigned nparked;
 /* The backlog QEMU asked for, per descriptor: an unparked socket is listened on again, so
@@ -141,12 +142,26 @@ int cpr_listen_claim(int fd, const struct sockaddr *addr, socklen_t len)
 	return 1;
 }
 
+struct park {
+	int err;
+	bool numbered; /* records of fds passed by number: only listening sockets are parked */
+};
+
+static bool is_listening(int fd)
+{
+	int on = 0;
+	socklen_t len = sizeof(on);
+
+	return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == 0 && on;
+}
+
 /* Under the registry lock: QEMU cannot close fd meanwhile. */
 static void park_one(const struct cpr_record *rec, int fd, void *arg)
 {
-	int *err = arg, sv[2], fdflags;
+	struct park *p = arg;
+	int *err = &p->err, sv[2], fdflags;
 
-	if (*err || nparked == PARK_MAX)
+	if (*err || nparked == PARK_MAX || (p->numbered && !is_listening(fd)))
 		return;
 	fdflags = cpr_real()->fcntl(fd, F_GETFD);
 	if (fdflags < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
@@ -162,6 +177,7 @@ static void park_one(const struct cpr_record *rec, int fd, void *arg)
 	cpr_real()->close(sv[0]);
 	parked[nparked].qemu_fd = fd;
 	parked[nparked].peer = sv[1];
+	parked[nparked].relisten = !p->numbered;
 	nparked++;
 	cpr_debug("parked listener %s (QEMU's fd %d)", rec->name, fd);
 }
@@ -181,7 +197,8 @@ static void unpark_one(const struct cpr_record *rec, int fd, void *arg)
 										 : 0) < 0) {
 			cpr_warn("cannot put listener %s back: %s", rec->name, strerror(errno));
 		} else {
-			cpr_real()->listen(fd, backlog_of[fd] ? backlog_of[fd] : 1);
+			if (parked[i].relisten)
+				cpr_real()->listen(fd, backlog_of[fd] ? backlog_of[fd] : 1);
 			/* a QEMU thread asleep in poll() since before must return and poll the
 			 * listener anew, or it sleeps through its clients (wake.h): the listener
 			 * gets readable, then the placeholder hangs up, which wakes a thread that
@@ -200,6 +217,7 @@ int cpr_listen_unpark(void)
 
 	pthread_mutex_lock(&park_lock);
 	cpr_registry_foreach_tied(CPR_KIND_LISTEN, unpark_one, &n);
+	cpr_registry_foreach_tied(CPR_KIND_FD, unpark_one, &n);
 	/* a listener QEMU closed while parked: its placeholder went with it */
 	for (unsigned i = 0; i < nparked; i++)
 		if (parked[i].peer >= 0)
@@ -213,7 +231,7 @@ int cpr_listen_unpark(void)
 
 int cpr_listen_park(void)
 {
-	int err = 0;
+	struct park p = { 0 }, numbered = { .numbered = true };
 	unsigned n;
 
 	pthread_mutex_lock(&park_lock);
@@ -222,12 +240,15 @@ int cpr_listen_park(void)
 		pthread_mutex_unlock(&park_lock);
 		return (int)n;
 	}
-	cpr_registry_foreach_tied(CPR_KIND_LISTEN, park_one, &err);
+	cpr_registry_foreach_tied(CPR_KIND_LISTEN, park_one, &p);
+	/* a listening socket the launcher passed by number, as libvirt passes its monitor */
+	if (!p.err)
+		cpr_registry_foreach_tied(CPR_KIND_FD, park_one, &numbered);
 	n = nparked;
 	pthread_mutex_unlock(&park_lock);
-	if (err) {
+	if (p.err || numbered.err) {
 		cpr_listen_unpark();
-		return err;
+		return p.err ? p.err : numbered.err;
 	}
 	if (n)
 		cpr_info("%u listener(s) parked: the new QEMU accepts on them", n);

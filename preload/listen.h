@@ -18,9 +18,10 @@ void cpr_listen_started(int fd, int backlog);
  * the backlog). 0: bind as usual. A socket of another type stops QEMU. */
 int cpr_listen_claim(int fd, const struct sockaddr *addr, socklen_t len);
 
-/* PARK: QEMU's listeners are replaced by placeholders that never become readable; UNPARK
- * puts them back. Returns how many; -errno if a placeholder cannot be made (then nothing
- * stays parked). */
+/* PARK: QEMU's listeners (those it made, and listening sockets its launcher passed by
+ * number, such as libvirt's monitor) are replaced by placeholders that never become
+ * readable; UNPARK puts them back. Returns how many; -errno if a placeholder cannot be
+ * made (then nothing stays parked). */
 int cpr_listen_park(void);
 int cpr_listen_unpark(void);
 
