@@ -11,44 +11,46 @@
 
 #define SO_ACCEPTCON_FLAG 0x10000 /* "Flags" in /proc/net/unix: a listening socket */
 
-/* Whether pid has an fd on the socket with this inode. */
-static bool holds_inode(pid_t pid, unsigned long inode)
+/* The lowest fd number on which pid holds the socket with this inode, or -1. */
+static int fd_of_inode(pid_t pid, unsigned long inode)
 {
 	char dir[64], link[320], target[64], want[64];
 	struct dirent *e;
-	bool found = false;
+	int fd = -1;
 	DIR *d;
 
 	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
 	snprintf(want, sizeof(want), "socket:[%lu]", inode);
 	d = opendir(dir);
 	if (!d)
-		return false;
-	while (!found && (e = readdir(d))) {
-		ssize_t n;
+		return -1;
+	while ((e = readdir(d))) {
+		int n = atoi(e->d_name);
+		ssize_t len;
 
 		snprintf(link, sizeof(link), "%s/%s", dir, e->d_name);
-		n = readlink(link, target, sizeof(target) - 1);
-		if (n <= 0)
+		len = readlink(link, target, sizeof(target) - 1);
+		if (len <= 0)
 			continue;
-		target[n] = 0;
-		found = strcmp(target, want) == 0;
+		target[len] = 0;
+		if (!strcmp(target, want) && (fd < 0 || n < fd))
+			fd = n;
 	}
 	closedir(d);
-	return found;
+	return fd;
 }
 
-bool process_listens_on(pid_t pid, const char *path)
+int process_listener_fd(pid_t pid, const char *path)
 {
 	char file[64], line[512];
-	bool found = false;
+	int fd = -1;
 	FILE *f;
 
 	snprintf(file, sizeof(file), "/proc/%d/net/unix", (int)pid);
 	f = fopen(file, "re");
 	if (!f)
-		return false;
-	while (!found && fgets(line, sizeof(line), f)) {
+		return -1;
+	while (fd < 0 && fgets(line, sizeof(line), f)) {
 		unsigned long flags, inode;
 		char p[300];
 
@@ -56,8 +58,13 @@ bool process_listens_on(pid_t pid, const char *path)
 		if (sscanf(line, "%*s %*s %*s %lx %*s %*s %lu %299s", &flags, &inode, p) != 3)
 			continue;
 		if ((flags & SO_ACCEPTCON_FLAG) && strcmp(p, path) == 0)
-			found = holds_inode(pid, inode);
+			fd = fd_of_inode(pid, inode);
 	}
 	fclose(f);
-	return found;
+	return fd;
+}
+
+bool process_listens_on(pid_t pid, const char *path)
+{
+	return process_listener_fd(pid, path) >= 0;
 }

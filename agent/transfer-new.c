@@ -64,6 +64,20 @@ static bool old_records_listener(const struct transfer *t, const char *path)
 	return false;
 }
 
+/* Whether the old QEMU's QMP socket is one of the fds its launcher passed by number (a
+ * record the new QEMU takes at the same number). */
+static bool old_qmp_by_number(const struct transfer *t)
+{
+	int fd = process_listener_fd(t->old_pid, t->old_qmp_path);
+	char num[16];
+
+	snprintf(num, sizeof(num), "%d", fd);
+	for (size_t i = 0; fd >= 0 && i < t->nkeep; i++)
+		if (t->keep[i].kind == CPR_KIND_FD && !strcmp(t->keep[i].name, num))
+			return true;
+	return false;
+}
+
 /* Check the new command line before anything starts. */
 int new_check_command(struct transfer *t, struct qemu_argv *a)
 {
@@ -78,6 +92,10 @@ int new_check_command(struct transfer *t, struct qemu_argv *a)
 	/* The QMP path the agent holds the old QEMU's one session on, if the new QEMU serves
 	 * it too: nobody else can be using it, so no other client takes the new QEMU's
 	 * session there first (a client may connect to any path while the transfer runs). */
+	/* The same command line with QMP on a socket passed by number (libvirt's monitor):
+	 * the new QEMU inherits that fd, so it serves the old QEMU's path. */
+	else if (t->same_command && old_qmp_by_number(t))
+		snprintf(t->new_qmp, sizeof(t->new_qmp), "%s", t->old_qmp_path);
 	else
 		return transfer_why(t, "the new QEMU command line has no QMP socket: add -qmp "
 			      "unix:PATH,server=on,wait=off (or pass --new-qmp PATH)");
