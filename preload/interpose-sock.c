@@ -46,6 +46,10 @@ static int accept_as_qemu(int fd, struct sockaddr *addr, socklen_t *len, int fla
 	if (cpr_real_resolving())
 		return four ? cpr_real()->accept4(fd, addr, len, flags)
 			    : cpr_real()->accept(fd, addr, len);
+	if (cpr_listen_accepting(fd)) {
+		errno = EAGAIN;
+		return -1;
+	}
 	if (cpr_conn_accept(fd, addr, len, flags, &r))
 		return r;
 	r = four ? cpr_real()->accept4(fd, addr, len, flags) : cpr_real()->accept(fd, addr, len);

@@ -5,10 +5,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include "conn.h"
 #include "device.h"
@@ -19,7 +21,6 @@
 #include "owner.h"
 #include "real.h"
 #include "registry.h"
-#include "wake.h"
 
 #define PARK_MAX 32
 
@@ -28,8 +29,12 @@
 static struct {
 	int qemu_fd, peer;
 	bool relisten; /* QEMU listened on it (else its launcher did: a numbered fd) */
+	int accepted;  /* QEMU called accept on the placeholder (atomic) */
 } parked[PARK_MAX];
-static unsigned nparked;
+static unsigned nparked; /* atomic: read by accept without the lock */
+static unsigned char was_parked[CPR_FDTRACK_MAX]; /* by QEMU's number */
+/* How long UNPARK waits for QEMU's threads asleep on placeholders to wake up. */
+#define UNPARK_WAKE_MS 200
 /* The backlog QEMU asked for, per descriptor: an unparked socket is listened on again, so
  * that its peer credentials (which the kernel takes at listen()) name this QEMU again, not
  * the new QEMU that listened on it meanwhile. */
@@ -178,8 +183,58 @@ static void park_one(const struct cpr_record *rec, int fd, void *arg)
 	parked[nparked].qemu_fd = fd;
 	parked[nparked].peer = sv[1];
 	parked[nparked].relisten = !p->numbered;
-	nparked++;
+	parked[nparked].accepted = 0;
+	if (fd < CPR_FDTRACK_MAX)
+		__atomic_store_n(&was_parked[fd], 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&nparked, nparked + 1, __ATOMIC_RELEASE);
 	cpr_debug("parked listener %s (QEMU's fd %d)", rec->name, fd);
+}
+
+bool cpr_listen_accepting(int fd)
+{
+	unsigned n = __atomic_load_n(&nparked, __ATOMIC_ACQUIRE);
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	bool parked_here = false;
+
+	for (unsigned i = 0; i < n; i++)
+		if (parked[i].qemu_fd == fd) {
+			__atomic_store_n(&parked[i].accepted, 1, __ATOMIC_RELEASE);
+			parked_here = true;
+		}
+	if (parked_here)
+		return true;
+	/* QEMU may act on what a poll of the placeholder said after the listener is back:
+	 * a launcher's listener may block in accept with no client waiting */
+	return fd >= 0 && fd < CPR_FDTRACK_MAX && __atomic_load_n(&was_parked[fd], __ATOMIC_RELAXED) &&
+	       cpr_real()->poll(&p, 1, 0) == 0;
+}
+
+/* A QEMU thread asleep in poll() on a placeholder must return and poll the listener anew,
+ * or it sleeps through its clients (an iothread's loop has no timer to end its poll). The
+ * kernel registers a poll only on the files its fds named when it began; woken, it looks
+ * at the fds again without registering: if the listener is back at the number by then, and
+ * has no client yet, the thread sleeps on, registered only on the dead placeholder. So the
+ * placeholders hang up (and turn readable), and the listeners go back only once each
+ * woken thread tried to accept on its placeholder (cpr_listen_accepting: it gets EAGAIN
+ * and polls again), or UNPARK_WAKE_MS passed: most placeholders have no thread asleep on
+ * them. */
+static void wake_placeholder_pollers(void)
+{
+	unsigned woken;
+
+	for (unsigned i = 0; i < nparked; i++) {
+		(void)!send(parked[i].peer, "w", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+		cpr_real()->close(parked[i].peer);
+		parked[i].peer = -1;
+	}
+	for (int ms = 0; ms < UNPARK_WAKE_MS; ms++) {
+		woken = 0;
+		for (unsigned i = 0; i < nparked; i++)
+			woken += (unsigned)__atomic_load_n(&parked[i].accepted, __ATOMIC_ACQUIRE);
+		if (woken == nparked)
+			break;
+		usleep(1000);
+	}
 }
 
 /* Under the registry lock: the record's own descriptor goes back to QEMU's number. */
@@ -190,23 +245,15 @@ static void unpark_one(const struct cpr_record *rec, int fd, void *arg)
 	for (unsigned i = 0; i < nparked; i++) {
 		int fdflags;
 
-		if (parked[i].qemu_fd != fd || parked[i].peer < 0)
+		if (parked[i].qemu_fd != fd)
 			continue;
 		fdflags = cpr_real()->fcntl(fd, F_GETFD);
 		if (cpr_real()->dup3(rec->fd, fd, fdflags >= 0 && (fdflags & FD_CLOEXEC) ? O_CLOEXEC
 										 : 0) < 0) {
 			cpr_warn("cannot put listener %s back: %s", rec->name, strerror(errno));
-		} else {
-			if (parked[i].relisten)
-				cpr_real()->listen(fd, backlog_of[fd] ? backlog_of[fd] : 1);
-			/* a QEMU thread asleep in poll() since before must return and poll the
-			 * listener anew, or it sleeps through its clients (wake.h): the listener
-			 * gets readable, then the placeholder hangs up, which wakes a thread that
-			 * polls it */
-			cpr_wake_listener(fd);
+		} else if (parked[i].relisten) {
+			cpr_real()->listen(fd, backlog_of[fd] ? backlog_of[fd] : 1);
 		}
-		cpr_real()->close(parked[i].peer);
-		parked[i].peer = -1;
 		(*n)++;
 	}
 }
@@ -216,13 +263,10 @@ int cpr_listen_unpark(void)
 	unsigned n = 0;
 
 	pthread_mutex_lock(&park_lock);
+	wake_placeholder_pollers();
 	cpr_registry_foreach_tied(CPR_KIND_LISTEN, unpark_one, &n);
 	cpr_registry_foreach_tied(CPR_KIND_FD, unpark_one, &n);
-	/* a listener QEMU closed while parked: its placeholder went with it */
-	for (unsigned i = 0; i < nparked; i++)
-		if (parked[i].peer >= 0)
-			cpr_real()->close(parked[i].peer);
-	nparked = 0;
+	__atomic_store_n(&nparked, 0, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&park_lock);
 	if (n)
 		cpr_info("%u listener(s) back in QEMU's hands", n);

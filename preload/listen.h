@@ -25,6 +25,11 @@ int cpr_listen_claim(int fd, const struct sockaddr *addr, socklen_t len);
 int cpr_listen_park(void);
 int cpr_listen_unpark(void);
 
+/* QEMU calls accept on fd: true when QEMU must get EAGAIN and poll again: fd is parked (or
+ * being unparked), or it was parked once and no client waits (QEMU may accept on what a
+ * poll of the placeholder said, and a launcher's listener may be a blocking socket). */
+bool cpr_listen_accepting(int fd);
+
 /* libcpr's own sockets are neither recorded nor claimed: on while this thread makes one. */
 void cpr_listen_skip(bool on);
 
