@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agent/cgroup.h"
 #include "agent/launch-context.h"
 #include "agent/proc.h"
 
@@ -141,92 +142,20 @@ static int read_ids(const char *status, struct launch_context *c, char *err, siz
 	return 0;
 }
 
-/* Where the agent sees the cgroup hierarchy a /proc/PID/cgroup line names: the cgroup2
- * mount for "0::", else the cgroup mount whose options list the line's controllers. */
-static int hierarchy_mount(const char *controllers, char *dir, size_t len, char *root,
-			   size_t rootlen)
-{
-	char line[1024];
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	int found = -1;
-
-	while (f && found < 0 && fgets(line, sizeof(line), f)) {
-		char mroot[512], mpoint[512], fstype[32], super[512];
-		const char *dash = strstr(line, " - ");
-
-		if (!dash || sscanf(line, "%*s %*s %*s %511s %511s", mroot, mpoint) != 2 ||
-		    sscanf(dash + 3, "%31s %*s %511s", fstype, super) != 2)
-			continue;
-		if (!*controllers ? strcmp(fstype, "cgroup2") != 0 : strcmp(fstype, "cgroup") != 0)
-			continue;
-		if (*controllers) { /* every controller of the line is an option of the mount */
-			char want[256], *save = NULL;
-			bool all = true;
-
-			snprintf(want, sizeof(want), "%s", controllers);
-			for (char *w = strtok_r(want, ",", &save); w && all; w = strtok_r(NULL, ",", &save)) {
-				char opts[520];
-
-				snprintf(opts, sizeof(opts), ",%s,", super);
-				char needle[260];
-
-				snprintf(needle, sizeof(needle), ",%s,", w);
-				all = strstr(opts, needle) != NULL;
-			}
-			if (!all)
-				continue;
-		}
-		snprintf(dir, len, "%s", mpoint);
-		snprintf(root, rootlen, "%s", mroot);
-		found = 0;
-	}
-	if (f)
-		fclose(f);
-	return found;
-}
-
 static int read_cgroups(pid_t pid, struct launch_context *c, char *err, size_t errlen)
 {
-	size_t len, ownlen;
+	size_t len, ownlen, n = 0;
 	char *theirs = proc_read(pid, "cgroup", &len), *ours = proc_read(getpid(), "cgroup", &ownlen);
-	char *save = NULL;
-	int r = 0;
+	int r;
 
 	if (!theirs || !ours) {
 		free(theirs);
 		free(ours);
 		return fail(err, errlen, errno, "the cgroups of QEMU pid %d", (int)pid);
 	}
-	for (char *l = strtok_r(theirs, "\n", &save); l && r == 0; l = strtok_r(NULL, "\n", &save)) {
-		char *ctl = strchr(l, ':'), *path = ctl ? strchr(ctl + 1, ':') : NULL;
-		char dir[512], root[512], needle[1100];
-		size_t rl;
-
-		if (!path)
-			continue;
-		snprintf(needle, sizeof(needle), "%s\n", l);
-		if (strstr(ours, needle) || !strcmp(path + 1, "/"))
-			continue; /* the same as the agent's, or the root: nothing to join */
-		*path++ = 0;
-		ctl++;
-		if (hierarchy_mount(ctl, dir, sizeof(dir), root, sizeof(root)) < 0)
-			continue; /* a hierarchy this mount namespace does not mount: it cannot be joined */
-		rl = strlen(root);
-		if (strcmp(root, "/") && !strncmp(path, root, rl))
-			path += rl; /* the mount shows a subtree of the hierarchy */
-		if (c->ncgroups == LAUNCH_MAX_CGROUPS) {
-			snprintf(err, errlen, "the QEMU is in more than %d cgroups", LAUNCH_MAX_CGROUPS);
-			r = -1;
-			break;
-		}
-		if ((size_t)snprintf(c->cgroup_procs[c->ncgroups], sizeof(c->cgroup_procs[0]),
-				     "%s%s/cgroup.procs", dir, path) >= sizeof(c->cgroup_procs[0])) {
-			snprintf(err, errlen, "the QEMU's cgroup path %s is too long", path);
-			r = -1;
-			break;
-		}
-		c->ncgroups++;
-	}
+	r = cgroup_join_files(theirs, ours, "cgroup.procs", "cgroup.procs", c->cgroup_procs, &n,
+			      err, errlen);
+	c->ncgroups = (int)n;
 	free(theirs);
 	free(ours);
 	return r;

@@ -11,8 +11,9 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
+#include "agent/cgroup.h"
+
 #define LAUNCH_MAX_GROUPS 64
-#define LAUNCH_MAX_CGROUPS 16
 #define LAUNCH_NS 4 /* ipc, uts, net, mnt: joined in this order, the mount namespace last */
 
 struct launch_context {
@@ -27,7 +28,7 @@ struct launch_context {
 	int ngroups;
 	mode_t umask;
 	struct rlimit rlim[RLIM_NLIMITS];
-	char cgroup_procs[LAUNCH_MAX_CGROUPS][300]; /* cgroup.procs files to join (agent's view) */
+	char cgroup_procs[CGROUP_MAX][CGROUP_FILE_LEN]; /* cgroup.procs files to join (agent's view) */
 	int ncgroups;
 	char label[256];            /* LSM label to exec into, "" when the same as the agent's */
 	uint64_t cap_bounding;
