@@ -100,6 +100,11 @@ for a in $("$ROOT/bin/busybox" --list); do
 done
 cp "$HERE/init" "$ROOT/init"
 chmod 755 "$ROOT/init"
+# qemu-ga's guest-shutdown runs /sbin/shutdown -h -P +0 MESSAGE (libvirt's shutdown --mode
+# agent): power off at once, as the guest has nothing to stop first.
+mkdir -p "$ROOT/sbin"
+printf '#!/bin/sh\nsync\nexec /bin/poweroff -f\n' >"$ROOT/sbin/shutdown"
+chmod 755 "$ROOT/sbin/shutdown"
 for c in "$HERE"/*.c; do
 	b=$(basename "$c" .c)
 	gcc -static -O2 -Wall -Wextra -I"$(dirname "$PATTERN")" -o "$ROOT/bin/$b" "$c" ||
