@@ -68,38 +68,50 @@ int cmd_recover(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "pid", required_argument, NULL, 'p' }, { "qmp", required_argument, NULL, 'q' },
+		{ "libvirt", required_argument, NULL, 'L' },
 		{ "json", no_argument, NULL, 'j' }, { "help", no_argument, NULL, 'h' }, { 0 },
 	};
-	static const char usage[] = "usage: cpr-agent recover (--pid OLD_PID | --qmp OLD_QMP) "
-				    "[--json]\n";
-	struct journal_state st;
-	struct qmp *oq = NULL, *nq = NULL;
-	char path[256], err[256], msg[600];
-	const char *qmp = NULL, *result, *guest, *action;
-	bool json = false, told = false;
+	static const char usage[] = "usage: cpr-agent recover (--pid OLD_PID | --qmp OLD_QMP | "
+				    "--libvirt DOMAIN) [--json]\n";
+	const char *qmp = NULL, *domain = NULL;
+	char err[256];
+	bool json = false;
 	pid_t pid = 0;
-	int c, r, rc = 0, lock_fd = -1;
-	FILE *out;
+	int c;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p': pid = (pid_t)atoi(optarg); break;
 		case 'q': qmp = optarg; break;
+		case 'L': domain = optarg; break;
 		case 'j': json = true; break;
 		case 'h': fputs(usage, stdout); return 0;
 		default: fputs(usage, stderr); return 2;
 		}
 	}
+	if (domain && !qmp && !pid && optind == argc)
+		return libvirt_recover(domain, json);
 	if (qmp && target_pid_from_qmp(qmp, &pid, err, sizeof(err)) < 0) {
 		fprintf(stderr, "cpr-agent: %s (if the old QEMU is gone, use --pid)\n", err);
 		return finish(json, 1, "refused", "unknown", err, "name the old QEMU with --pid",
 			      NULL, false);
 	}
-	if (pid <= 0 || optind != argc) {
+	if (pid <= 0 || optind != argc || domain) {
 		fputs(usage, stderr);
 		return 2;
 	}
-	out = json ? stderr : stdout; /* with --json, stdout carries the report alone */
+	/* with --json, stdout carries the report alone */
+	return recover_pid(pid, json, json ? stderr : stdout);
+}
+
+int recover_pid(pid_t pid, bool json, FILE *out)
+{
+	struct journal_state st;
+	struct qmp *oq = NULL, *nq = NULL;
+	char path[256], err[256], msg[600];
+	const char *result, *guest, *action;
+	bool told = false;
+	int r, rc = 0, lock_fd = -1;
 	/* never beside a live agent: it holds the VM's lock until it ends or dies */
 	r = journal_lock(pid, &lock_fd, err, sizeof(err));
 	if (r == -EBUSY) {

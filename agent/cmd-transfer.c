@@ -23,6 +23,7 @@
 #include "agent/control.h"
 #include "agent/handover.h"
 #include "agent/journal.h"
+#include "agent/libvirt-status.h"
 #include "agent/preflight.h"
 #include "agent/qemu-argv.h"
 #include "agent/qmp.h"
@@ -85,7 +86,8 @@ int transfer_why(struct transfer *t, const char *fmt, ...)
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: cpr-agent transfer (--pid PID | --qmp OLD_QMP_SOCKET) [options]\n"
+		"usage: cpr-agent transfer (--pid PID | --qmp OLD_QMP_SOCKET | --libvirt DOMAIN) "
+		"[options]\n"
 		"       cpr-agent transfer --qmp OLD_QMP_SOCKET [options] -- NEW_QEMU_COMMAND...\n"
 		"       cpr-agent transfer --qmp OLD_QMP_SOCKET --receive PATH --new-qmp PATH [options]\n"
 		"Without a new command line the new QEMU is started as the old one was: its command\n"
@@ -93,6 +95,8 @@ static void usage(FILE *out)
 		"ids, namespaces, cgroups, limits and label.\n"
 		"options:\n"
 		"  --pid PID        the old QEMU, by pid (its QMP socket from its command line)\n"
+		"  --libvirt DOMAIN a domain of this host's libvirt: its daemon is stopped for the\n"
+		"                   switch and started again (doc/libvirt.md)\n"
 		"  --qemu PATH      the new QEMU binary, without a new command line (default: the\n"
 		"                   old QEMU's argv[0])\n"
 		"  --check          pre-flight only: print the plan, change nothing; exit 0 if the\n"
@@ -322,6 +326,7 @@ static int parse_options(struct transfer *t, int argc, char **argv, bool *help)
 		{ "pid", required_argument, NULL, 'p' },
 		{ "qemu", required_argument, NULL, 'Q' },
 		{ "check", no_argument, NULL, 'c' },
+		{ "libvirt", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -372,6 +377,7 @@ static int parse_options(struct transfer *t, int argc, char **argv, bool *help)
 		}
 		case 'Q': t->qemu_opt = optarg; break;
 		case 'c': t->check_only = 1; break;
+		case 'L': t->libvirt_domain = optarg; break;
 		case 'h': usage(stdout); *help = true; return EXIT_DONE;
 		default: usage(stderr); return EXIT_USAGE;
 		}
@@ -379,7 +385,12 @@ static int parse_options(struct transfer *t, int argc, char **argv, bool *help)
 	t->new_argc = argc - optind;
 	t->new_argv = argv + optind;
 	t->same_command = !t->receive_path && t->new_argc == 0;
-	if ((!t->old_qmp_path && !t->pid_opt) || t->timeout_s <= 0 ||
+	if (t->libvirt_domain && (t->old_qmp_path || t->pid_opt || !t->same_command)) {
+		fprintf(stderr, "cpr-agent: --libvirt names the VM by itself: no --pid, --qmp, "
+				"--receive or new command line with it\n");
+		return EXIT_USAGE;
+	}
+	if ((!t->old_qmp_path && !t->pid_opt && !t->libvirt_domain) || t->timeout_s <= 0 ||
 	    (t->receive_path && (t->new_argc != 0 || !t->new_qmp_opt || t->pid_opt || t->check_only)) ||
 	    (t->qemu_opt && !t->same_command)) {
 		if (t->qemu_opt && !t->same_command)
@@ -391,6 +402,19 @@ static int parse_options(struct transfer *t, int argc, char **argv, bool *help)
 	return EXIT_DONE;
 }
 
+/* A QEMU of a libvirt domain moves only with --libvirt: libvirt holds its monitor and would
+ * read the old QEMU's end as a crash, and tear the domain down. -1 to refuse. */
+static int refuse_libvirt_owned(struct transfer *t, pid_t pid)
+{
+	char name[256];
+
+	if (t->libvirt_domain || !libvirt_domain_of(LIBVIRT_STATE_DIR, pid, NULL, name,
+						    sizeof(name)))
+		return 0;
+	return transfer_why(t, "QEMU %d runs libvirt's domain %s, whose daemon holds its monitor: "
+			    "run 'cpr-agent transfer --libvirt %s'", (int)pid, name, name);
+}
+
 /* The old QEMU: reachable, under libcpr, in a state CPR can move; its backends and
  * records chosen, the journal begun. 0, or -1 to refuse. */
 static int check_old(struct transfer *t, struct memdev *devs, size_t *ndevs)
@@ -398,10 +422,14 @@ static int check_old(struct transfer *t, struct memdev *devs, size_t *ndevs)
 	char err[512];
 	pid_t pid;
 
+	if (t->pid_opt && refuse_libvirt_owned(t, t->pid_opt) < 0)
+		return -1;
 	if (t->pid_opt && !t->old_qmp_path && same_old_qmp(t) < 0)
 		return -1;
 	if (target_pid_from_qmp(t->old_qmp_path, &pid, err, sizeof(err)) < 0)
 		return transfer_why(t, "%s", err);
+	if (refuse_libvirt_owned(t, pid) < 0)
+		return -1;
 	if (t->pid_opt && pid != t->pid_opt)
 		return transfer_why(t, "%s is served by process %d, not by --pid %d", t->old_qmp_path,
 				    (int)pid, (int)t->pid_opt);
@@ -534,89 +562,101 @@ int cmd_transfer(int argc, char **argv)
 {
 	struct transfer t = { .timeout_s = 60, .trim_hold_at_resume = -1, .trim_hold_after = -1,
 			      .trims_held = -1, .prefaulted_bytes = -1 };
-	struct memdev devs[MAX_PRESERVED];
-	struct qemu_argv new_args = { 0 };
-	struct preflight plan = { 0 };
-	char libcpr[4096], err[512];
 	bool help = false;
 	int rc;
-	size_t ndevs = 0;
 
 	for (size_t i = 0; i < MAX_PRESERVED; i++)
 		t.fds[i] = -1;
 	rc = parse_options(&t, argc, argv, &help);
 	if (rc != EXIT_DONE || help)
 		return rc;
-	t.t0_ns = transfer_now_ns();
-	if (check_old(&t, devs, &ndevs) < 0 ||
-	    (!t.receive_path && preflight(&t, devs, ndevs, &plan) < 0)) {
-		if (t.check_only && t.old_pid > 0) {
-			preflight_report(&t, &plan, false, old_name(&t));
+	return t.libvirt_domain ? libvirt_transfer(&t) : transfer_run(&t);
+}
+
+int transfer_run(struct transfer *t)
+{
+	struct memdev devs[MAX_PRESERVED];
+	struct qemu_argv new_args = { 0 };
+	struct preflight plan = { 0 };
+	char libcpr[4096], err[512];
+	int rc;
+	size_t ndevs = 0;
+
+	t->t0_ns = transfer_now_ns();
+	if (check_old(t, devs, &ndevs) < 0 ||
+	    (!t->receive_path && preflight(t, devs, ndevs, &plan) < 0)) {
+		if (t->check_only && t->old_pid > 0) {
+			preflight_report(t, &plan, false, old_name(t));
 			rc = EXIT_REFUSED;
 			goto out;
 		}
-		fprintf(stderr, "cpr-agent: %s\n", t.err);
-		rc = settle_transfer(&t);
+		fprintf(stderr, "cpr-agent: %s\n", t->err);
+		rc = settle_transfer(t);
 		goto out;
 	}
-	transfer_phase(&t, "pre-flight passed");
-	if (t.check_only) {
-		preflight_report(&t, &plan, true, old_name(&t));
+	transfer_phase(t, "pre-flight passed");
+	if (t->check_only) {
+		preflight_report(t, &plan, true, old_name(t));
 		rc = EXIT_DONE;
 		goto out;
 	}
-	if (journal_begin(&t.journal, t.old_pid, t.old_qmp_path, err, sizeof(err)) < 0) {
-		transfer_why(&t, "%s", err);
-		fprintf(stderr, "cpr-agent: %s\n", t.err);
-		rc = settle_transfer(&t);
+	if (journal_begin(&t->journal, t->old_pid, t->old_qmp_path, err, sizeof(err)) < 0) {
+		transfer_why(t, "%s", err);
+		fprintf(stderr, "cpr-agent: %s\n", t->err);
+		rc = settle_transfer(t);
 		goto out;
 	}
-	if (prepare_new(&t, &new_args, libcpr, sizeof(libcpr)) < 0) {
-		fprintf(stderr, "cpr-agent: %s\n", t.err);
-		rc = settle_transfer(&t);
+	if (prepare_new(t, &new_args, libcpr, sizeof(libcpr)) < 0) {
+		fprintf(stderr, "cpr-agent: %s\n", t->err);
+		rc = settle_transfer(t);
 		goto out;
 	}
-	if (start_new(&t, &new_args, libcpr, devs, ndevs) < 0)
+	if (start_new(t, &new_args, libcpr, devs, ndevs) < 0)
 		goto fail;
-	tier_decide(qmp_qemu_version(t.oldq), qmp_qemu_version(t.newq), devs, ndevs,
-		    t.receive_path != NULL, t.precopy, &t.tier);
+	tier_decide(qmp_qemu_version(t->oldq), qmp_qemu_version(t->newq), devs, ndevs,
+		    t->receive_path != NULL, t->precopy, &t->tier);
 	/* Copy tier rewrites every page: the new QEMU's page tables are filled ahead of the
 	 * stream (preload/prefault.c). Best effort: without it the stream is only slower. */
-	if (!t.tier.share && ctl_prefault(t.newctl) < 0 && t.verbose)
+	if (!t->tier.share && ctl_prefault(t->newctl) < 0 && t->verbose)
 		fprintf(stderr, "cpr-agent: new QEMU's libcpr did not prefault: %s\n",
-			ctl_error(t.newctl));
-	if (switch_over(&t) < 0)
+			ctl_error(t->newctl));
+	if (switch_over(t) < 0)
 		goto fail;
-	transfer_phase(&t, "new QEMU runs the guest");
-	journal_phase(t.journal, PHASE_DONE, 0, NULL);
-	transfer_fault(&t, "before-quit");
+	transfer_phase(t, "new QEMU runs the guest");
+	journal_phase(t->journal, PHASE_DONE, 0, NULL);
+	transfer_fault(t, "before-quit");
 	{
 		int st;
 
-		if (!new_alive(&t, &st)) {
-			transfer_why(&t, "the new QEMU died after it resumed the guest");
+		if (!new_alive(t, &st)) {
+			transfer_why(t, "the new QEMU died after it resumed the guest");
 			goto fail;
 		}
 	}
-	switch_retire_old(&t);
-	transfer_phase(&t, "old QEMU gone");
-	journal_finish(t.journal);
-	t.journal = NULL;
-	report(&t, transfer_now_ns() - t.t0_ns);
+	switch_retire_old(t);
+	transfer_phase(t, "old QEMU gone");
+	if (!t->keep_journal) { /* else its caller ends it (cmd-libvirt.c) */
+		journal_finish(t->journal);
+		t->journal = NULL;
+	}
+	report(t, transfer_now_ns() - t->t0_ns);
 	rc = EXIT_DONE;
 	goto out;
 fail:
-	fprintf(stderr, "cpr-agent: transfer failed: %s\n", t.err);
-	rc = settle_transfer(&t);
+	fprintf(stderr, "cpr-agent: transfer failed: %s\n", t->err);
+	rc = settle_transfer(t);
 out:
-	journal_finish(t.journal); /* refused or rolled back: nothing left to recover */
+	if (rc != EXIT_DONE || !t->keep_journal) {
+		journal_finish(t->journal); /* refused or rolled back: nothing left to recover */
+		t->journal = NULL;
+	}
 	for (size_t i = 0; i < MAX_PRESERVED; i++)
-		if (t.fds[i] >= 0)
-			close(t.fds[i]);
-	qmp_close(t.oldq);
-	qmp_close(t.newq);
-	ctl_close(t.oldctl);
-	ctl_close(t.newctl);
-	same_free(&t);
+		if (t->fds[i] >= 0)
+			close(t->fds[i]);
+	qmp_close(t->oldq);
+	qmp_close(t->newq);
+	ctl_close(t->oldctl);
+	ctl_close(t->newctl);
+	same_free(t);
 	return rc;
 }

@@ -1,8 +1,9 @@
 /* cpr-agent upgrade: move every VM whose QEMU binary was replaced (or the ones named) to a
- * new QEMU, each by "cpr-agent transfer --pid P" run as a child: its pre-flight (--check),
- * then the transfer, one VM at a time or --jobs N at once (upgrade-run.c). A progress line
- * per VM, then a summary (upgrade-report.c). A VM that does not move still runs in its old
- * QEMU: the transfer guarantees that, and each row says so from the transfer's "guest". */
+ * new QEMU, each by "cpr-agent transfer --pid P" (for a libvirt domain's QEMU, "--libvirt
+ * NAME") run as a child: its pre-flight (--check), then the transfer, one VM at a time or
+ * --jobs N at once (upgrade-run.c). A progress line per VM, then a summary
+ * (upgrade-report.c). A VM that does not move still runs in its old QEMU: the transfer
+ * guarantees that, and each row says so from the transfer's "guest". */
 #include "config.h"
 
 #include <getopt.h>
@@ -25,6 +26,7 @@ static void usage(FILE *out)
 		"                         [--jobs N] [--json] [--check]\n"
 		"  --all       every QEMU whose binary was replaced since it started\n"
 		"  --pid PID   this QEMU (again for more)\n"
+		"  a QEMU of a libvirt domain moves by 'transfer --libvirt NAME'\n"
 		"  --qemu PATH the new QEMU binary (default: the path each QEMU was started from)\n"
 		"  --jobs N    transfer up to N VMs at once (default 1)\n"
 		"  --json      print the summary as JSON\n"

@@ -38,6 +38,8 @@ struct transfer {
 	bool same_command, check_only;
 	pid_t pid_opt;
 	const char *qemu_opt;
+	const char *libvirt_domain; /* --libvirt: a domain of this host's libvirt (cmd-libvirt.c) */
+	bool keep_journal;          /* done: t->journal is left to the caller to end */
 	char same_qmp[108];
 	struct qemu_cmdline same_cmd;
 	struct launch_context *same_ctx;
@@ -73,6 +75,12 @@ struct transfer {
 	char err[1024];
 	char fault[64]; /* the CPR_AGENT_FAULT that fired (tests), for the report */
 };
+
+/* The transfer of t's old QEMU, its options parsed: an exit status above. */
+int transfer_run(struct transfer *t);
+
+/* transfer --libvirt DOMAIN: the daemon stopped around transfer_run (cmd-libvirt.c). */
+int libvirt_transfer(struct transfer *t);
 
 int64_t transfer_now_ns(void);
 

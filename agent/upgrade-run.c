@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "agent/libvirt-status.h"
 #include "agent/upgrade-run.h"
 
 /* The progress line on a terminal: redrawn in place. */
@@ -65,14 +66,19 @@ void upgrade_say_done(struct upgrade *u, const struct upgrade_row *r)
 	say(u, text);
 }
 
-/* Start "cpr-agent transfer --pid P --json [--check] [--qemu PATH]" for the job's row. */
+/* Start "cpr-agent transfer --pid P --json [--check] [--qemu PATH]" for the job's row; for
+ * the QEMU of a libvirt domain, "--libvirt NAME" in place of "--pid P". */
 static int spawn(struct upgrade *u, struct job *j)
 {
-	char pid[16];
+	char pid[16], domain[256];
 	const char *argv[10] = { "cpr-agent", "transfer", "--pid", pid, "--json" };
 	int n = 5, out[2], err[2];
 
 	snprintf(pid, sizeof(pid), "%d", (int)j->row->pid);
+	if (libvirt_domain_of(LIBVIRT_STATE_DIR, j->row->pid, NULL, domain, sizeof(domain))) {
+		argv[2] = "--libvirt";
+		argv[3] = domain;
+	}
 	if (!j->transferring)
 		argv[n++] = "--check";
 	if (u->qemu) {

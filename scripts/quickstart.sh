@@ -13,9 +13,11 @@ cd "$(dirname "$0")/.."
 # and python3 (its tests' UDP, QMP and guest-agent clients), and qemu-utils (qemu-img:
 # linux-disk-transfer gives the guest a qcow2 disk and reads it back as raw). The guest's
 # own kernel, busybox and qemu-guest-agent are downloaded and unpacked by
-# tests/linux-guest/build.sh, not installed.
+# tests/linux-guest/build.sh, not installed. For the suite only, libvirt's daemon and virsh:
+# the libvirt tests start their own libvirtd in a network namespace (tests/harness/libvirt.sh).
 PACKAGES="build-essential autoconf automake libtool pkg-config libcmocka-dev libjansson-dev
           qemu-system-x86 cpio python3 qemu-utils"
+[ "$1" = demo ] || PACKAGES="$PACKAGES libvirt-daemon-system libvirt-clients"
 missing=""
 for p in $PACKAGES; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
@@ -27,8 +29,19 @@ if [ -n "$missing" ]; then
 		exit 1
 	fi
 	echo "quickstart: installing$missing"
+	# Without systemd, installing libvirt-daemon-system would start libvirtd and virtlogd
+	# from their init scripts, and the libvirt tests refuse to run beside a daemon they did
+	# not start. A policy-rc.d that forbids starting services, only for this install.
+	policy=""
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		policy=/usr/sbin/policy-rc.d
+		printf '#!/bin/sh\nexit 101\n' >"$policy"
+		chmod 755 "$policy"
+		trap 'rm -f "$policy"' EXIT
+	fi
 	apt-get update -q
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing
+	if [ -n "$policy" ]; then rm -f "$policy"; trap - EXIT; fi
 fi
 
 jobs=$(nproc 2>/dev/null || echo 2)
