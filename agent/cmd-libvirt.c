@@ -35,6 +35,7 @@ struct lv_switch {
 	json_t *recipe; /* how to start the daemon again; NULL when none ran */
 	struct vcpu_place *places; /* where the old QEMU's vCPU threads are */
 	size_t nplaces;
+	long long stopped_ns; /* when the agent stopped the daemon; 0: it did not */
 	int lock_fd;
 };
 
@@ -152,7 +153,11 @@ static int daemon_back(struct lv_switch *s, pid_t pid, int timeout_ms, FILE *out
 		return 0;
 	if (libvirt_wait_adopted(s->status, ino, pid, timeout_ms, err, errlen) < 0)
 		return -1;
-	fprintf(out, "libvirt: the daemon adopted QEMU %d\n", (int)pid);
+	if (s->stopped_ns)
+		fprintf(out, "libvirt: the daemon adopted QEMU %d (it was stopped for %lld ms)\n",
+			(int)pid, (transfer_now_ns() - s->stopped_ns) / 1000000);
+	else
+		fprintf(out, "libvirt: the daemon adopted QEMU %d\n", (int)pid);
 	return 0;
 }
 
@@ -314,6 +319,7 @@ int libvirt_transfer(struct transfer *t)
 		survivor = s.st.pid;
 		goto back;
 	}
+	s.stopped_ns = transfer_now_ns();
 	fprintf(out, "libvirt: stopped the daemon (pid %d) for the switch\n", (int)s.daemon);
 	transfer_fault(t, "libvirt-stopped");
 	t->pid_opt = s.st.pid;
