@@ -39,6 +39,16 @@ import threading
 import time
 
 
+def stop_flag():
+    """A list SIGTERM or SIGINT makes non-empty. The handler takes no lock: an Event's
+    set() in a handler deadlocks when the signal lands inside the main thread's wait(),
+    which holds the Event's lock."""
+    stop = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.append(1))
+    return stop
+
+
 def udp_echo(ip, port):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.settimeout(1)
@@ -75,14 +85,12 @@ def udp_stream(ip, port, ms):
                 gap[0] = max(gap[0], t - gap[1])
             gap[1] = t
 
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = stop_flag()
     rx = threading.Thread(target=receive)
     rx.start()
     sent = 0
     start = time.monotonic()
-    while not stop.is_set():
+    while not stop:
         try:
             s.send(struct.pack("!Q", sent))
         except (ConnectionRefusedError, OSError):
@@ -90,7 +98,7 @@ def udp_stream(ip, port, ms):
         sent += 1
         delay = start + sent * ms / 1000.0 - time.monotonic()
         if delay > 0:
-            stop.wait(delay)
+            time.sleep(delay)
     time.sleep(0.5)
     done.set()
     rx.join()
@@ -213,9 +221,7 @@ def console(path, ms):
     s = socket.socket(socket.AF_UNIX)
     s.settimeout(30)
     s.connect(path)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *a: stop.set())
-    signal.signal(signal.SIGINT, lambda *a: stop.set())
+    stop = stop_flag()
     ticks, answers, state = [], [], {"eof": 0, "flowing": False}
 
     def receive():
@@ -245,10 +251,10 @@ def console(path, ms):
     t = threading.Thread(target=receive, daemon=True)
     t.start()
     sent = 0
-    while not stop.is_set():
+    while not stop:
         s.sendall(b"line %d\n" % sent)
         sent += 1
-        stop.wait(ms / 1000.0)
+        time.sleep(ms / 1000.0)
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and (not answers or answers[-1] < sent - 1):
         time.sleep(0.05)
