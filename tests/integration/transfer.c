@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -412,6 +413,7 @@ static void end_agent_qemu(struct testenv *env, struct vm *vm)
 int main(int argc, char **argv)
 {
 	long huge_before = -1; /* nr_hugepages before the hugetlb modes raised it */
+	int huge_lock = -1;
 	const char *mode = argc > 1 ? argv[1] : "copy";
 	struct scenario sc = { "copy", "1G", NULL, 1ull << 30, "copy" };
 	struct testenv env;
@@ -443,6 +445,12 @@ int main(int argc, char **argv)
 		if (geteuid() != 0)
 			testenv_missing("root, to mount hugetlbfs and reserve huge pages");
 		snprintf(huge_dir, sizeof(huge_dir), "%s/huge", env.dir);
+		/* one hugetlb test at a time (make -j runs them side by side): each raises
+		 * nr_hugepages from what it read and puts that back at its end, which would take
+		 * the other's pages; the lock goes with the process */
+		huge_lock = open("/run/lock/cpr-test-hugetlb.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (huge_lock < 0 || flock(huge_lock, LOCK_EX) < 0)
+			testenv_missing("a lock file in /run/lock");
 		/* 300 more huge pages for this test, given back at its end */
 		f = fopen("/proc/sys/vm/nr_hugepages", "re");
 		if (!f || fscanf(f, "%ld", &huge_before) != 1)
@@ -459,8 +467,13 @@ int main(int argc, char **argv)
 			sscanf(cmd, "HugePages_Free: %ld", &free_pages);
 		if (f)
 			fclose(f);
-		if (free_pages < 260)
+		if (free_pages < 260) { /* the mount and the pages go back before the exit */
+			snprintf(cmd, sizeof(cmd), "umount %s; echo %ld > /proc/sys/vm/nr_hugepages",
+				 huge_dir, huge_before);
+			if (system(cmd) != 0)
+				fprintf(stderr, "could not unmount %s\n", huge_dir);
 			testenv_missing("260 free 2 MiB huge pages");
+		}
 		sc = (struct scenario){ mode, "512M", huge_memfd ? huge_memfd_args : huge_args,
 					512ull << 20, "share" };
 	} else if (!strcmp(mode, "soak"))
@@ -622,6 +635,8 @@ out:
 		if (system(cmd) != 0)
 			fprintf(stderr, "could not unmount %s or give back the huge pages\n", huge_dir);
 	}
+	if (huge_lock >= 0)
+		close(huge_lock); /* the next hugetlb test may go */
 	testenv_cleanup(&env);
 	return check_failures ? 1 : 0;
 }
