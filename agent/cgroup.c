@@ -3,10 +3,12 @@
  * namespace mounts that hierarchy. */
 #include "config.h"
 
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "agent/cgroup.h"
 
@@ -92,5 +94,17 @@ int cgroup_join_files(const char *text, const char *own, const char *v1_file,
 		}
 	}
 	free(copy);
+	return r;
+}
+
+int cgroup_join(const char *file, pid_t id)
+{
+	int fd = open(file, O_WRONLY | O_CLOEXEC), r;
+
+	if (fd < 0)
+		return -1;
+	r = dprintf(fd, "%d", (int)id) < 0 ? -1 : 0;
+	if (close(fd) < 0)
+		r = -1;
 	return r;
 }

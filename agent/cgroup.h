@@ -4,6 +4,7 @@
 #define CPR_AGENT_CGROUP_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #define CGROUP_MAX 16
 #define CGROUP_FILE_LEN 300
@@ -15,5 +16,9 @@
 int cgroup_join_files(const char *text, const char *own, const char *v1_file,
 		      const char *v2_file, char (*files)[CGROUP_FILE_LEN], size_t *n, char *err,
 		      size_t errlen);
+
+/* Put process or thread id (0: the caller) into the cgroup of a join file. 0, or -1 with
+ * errno. */
+int cgroup_join(const char *file, pid_t id);
 
 #endif

@@ -428,7 +428,7 @@ static int check_old(struct transfer *t, struct memdev *devs, size_t *ndevs)
 		return -1;
 	if (target_pid_from_qmp(t->old_qmp_path, &pid, err, sizeof(err)) < 0)
 		return transfer_why(t, "%s", err);
-	if (refuse_libvirt_owned(t, pid) < 0)
+	if (!t->pid_opt && refuse_libvirt_owned(t, pid) < 0)
 		return -1;
 	if (t->pid_opt && pid != t->pid_opt)
 		return transfer_why(t, "%s is served by process %d, not by --pid %d", t->old_qmp_path,

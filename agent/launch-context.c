@@ -355,7 +355,7 @@ int launch_context_apply(const struct launch_context *c, char *err, size_t errle
 
 	/* joined while the agent's /sys/fs/cgroup is still in view */
 	for (int i = 0; i < c->ncgroups; i++)
-		if (write_file(c->cgroup_procs[i], "0") < 0)
+		if (cgroup_join(c->cgroup_procs[i], 0) < 0)
 			return fail(err, errlen, errno, "cannot join the QEMU's cgroup (%s)", c->cgroup_procs[i]);
 	if (read_int(getpid(), "oom_score_adj", &oom) < 0 || oom != c->oom_score_adj) {
 		snprintf(num, sizeof(num), "%d", c->oom_score_adj);

@@ -22,6 +22,7 @@
 #include "agent/libvirt-status.h"
 #include "agent/proc.h"
 #include "agent/target.h"
+#include "common/fdpass.h"
 
 #define NETNS_DIR "/run/netns"
 
@@ -243,24 +244,16 @@ static int systemctl(const char *verb, const json_t *recipe)
 	return run(argv);
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Wait until the process (pid, start) is gone; whether it went within ms. */
 static bool gone_within(pid_t pid, unsigned long long start, int ms)
 {
-	long long end = now_ms() + ms;
+	long long end = cpr_now_ms() + ms;
 
 	do {
 		if (target_gone(pid) || journal_proc_start(pid) != start)
 			return true;
 		usleep(20000);
-	} while (now_ms() < end);
+	} while (cpr_now_ms() < end);
 	return false;
 }
 
@@ -386,7 +379,7 @@ static bool vcpus_of(const char *xml, pid_t pid)
 int libvirt_wait_adopted(const char *status_path, unsigned long was_ino, pid_t pid,
 			 int timeout_ms, char *err, size_t errlen)
 {
-	long long end = now_ms() + timeout_ms;
+	long long end = cpr_now_ms() + timeout_ms;
 	char why[512] = "the status file was not rewritten";
 
 	do {
@@ -410,7 +403,7 @@ int libvirt_wait_adopted(const char *status_path, unsigned long was_ino, pid_t p
 				return 0;
 		}
 		usleep(50000);
-	} while (now_ms() < end);
+	} while (cpr_now_ms() < end);
 	snprintf(err, errlen, "libvirt did not adopt QEMU %d within %d s: %s", (int)pid,
 		 timeout_ms / 1000, why);
 	return -1;

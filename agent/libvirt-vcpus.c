@@ -3,7 +3,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,18 +68,6 @@ struct vcpu_place *libvirt_vcpus_record(pid_t pid, const char *xml, size_t *n, c
 	return p;
 }
 
-static int write_tid(const char *file, pid_t tid)
-{
-	int fd = open(file, O_WRONLY | O_CLOEXEC), r;
-
-	if (fd < 0)
-		return -1;
-	r = dprintf(fd, "%d", (int)tid) < 0 ? -1 : 0;
-	if (close(fd) < 0)
-		r = -1;
-	return r;
-}
-
 int libvirt_vcpus_place(pid_t pid, const char *xml, const struct vcpu_place *p, size_t n,
 			char *err, size_t errlen)
 {
@@ -100,7 +87,7 @@ int libvirt_vcpus_place(pid_t pid, const char *xml, const struct vcpu_place *p, 
 		if (!q || access(task, F_OK) < 0)
 			continue;
 		for (size_t f = 0; f < q->nfiles; f++)
-			if (write_tid(q->files[f], v[i].tid) < 0 && ok) {
+			if (cgroup_join(q->files[f], v[i].tid) < 0 && ok) {
 				ok = false;
 				if (!failed++)
 					snprintf(err, errlen, "vCPU %d (thread %d): cannot join %s: %s",
