@@ -14,7 +14,9 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
+#include <linux/magic.h>
 
 #include "common/fdpass.h"
 #include "common/usock.h"
@@ -143,6 +145,16 @@ static int open_channel(const char *spec)
 	return sock;
 }
 
+/* Promoted RAM (cpr-ID) may be a file of a tmpfs or hugetlbfs where it is not a memfd:
+ * CPR_RAM_DIR's unnamed file, or the one a save named (doc/cpr-reboot.md). */
+static bool promoted_file(const struct cpr_record *r, int fd)
+{
+	struct statfs fs;
+
+	return r->kind == CPR_KIND_RAM_MEMFD && !strncmp(r->name, "cpr-", 4) && fstatfs(fd, &fs) == 0 &&
+	       (fs.f_type == TMPFS_MAGIC || fs.f_type == HUGETLBFS_MAGIC);
+}
+
 /* A received RAM fd must be what its record says before anything maps it: a memfd for RAM
  * the old QEMU held in one, a regular file otherwise, at least as large as the block. */
 static const char *check_ram_fd(const struct cpr_record *r, int fd, struct stat *st)
@@ -159,7 +171,7 @@ static const char *check_ram_fd(const struct cpr_record *r, int fd, struct stat 
 	n = readlink(link, target, sizeof(target) - 1);
 	target[n > 0 ? n : 0] = 0;
 	if ((r->kind == CPR_KIND_RAM_ANON || r->kind == CPR_KIND_RAM_MEMFD) &&
-	    strncmp(target, "/memfd:", 7) != 0)
+	    strncmp(target, "/memfd:", 7) != 0 && !promoted_file(r, fd))
 		return "not a memfd";
 	return NULL;
 }

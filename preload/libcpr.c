@@ -5,6 +5,7 @@
 #include "inherit.h"
 #include "log.h"
 #include "owner.h"
+#include "promote.h"
 #include "record.h"
 
 /* Runs before QEMU's main(): everything the shim does later depends on this order. */
@@ -25,5 +26,7 @@ __attribute__((constructor)) static void libcpr_init(void)
 /* The control socket goes with the process that created it. */
 __attribute__((destructor)) static void libcpr_fini(void)
 {
+	if (cpr_owner())
+		cpr_promote_exit();
 	cpr_control_shutdown();
 }

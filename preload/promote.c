@@ -10,6 +10,7 @@
 #include <linux/magic.h>
 #include <linux/memfd.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -19,6 +20,7 @@
 #include "log.h"
 #include "promote.h"
 #include "real.h"
+#include "release.h"
 
 /* Fail the rewrite with a reason; argv stays untouched. */
 static int refuse(struct cpr_promotion *p, const char *fmt, ...)
@@ -427,6 +429,117 @@ bool cpr_promote_is_path(const char *path)
 	return path && !strncmp(path, CPR_PROMOTE_PREFIX, sizeof(CPR_PROMOTE_PREFIX) - 1);
 }
 
+/* Promoted RAM kept in an unnamed file of CPR_RAM_DIR, by inode: /proc shows such a file as
+ * DIR/#NNN (deleted), and the block still goes by its memfd-style name cpr-ID. Filled while
+ * QEMU opens its RAM, read by every mmap of it: published by the count. */
+static struct {
+	dev_t dev;
+	ino_t ino;
+	char name[64];
+} files[CPR_PROMOTE_MAX];
+static unsigned nfiles;
+
+static void remember_file(int fd, const char *name)
+{
+	unsigned n = __atomic_load_n(&nfiles, __ATOMIC_ACQUIRE);
+	struct stat st;
+
+	if (n == CPR_PROMOTE_MAX || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return;
+	files[n].dev = st.st_dev;
+	files[n].ino = st.st_ino;
+	snprintf(files[n].name, sizeof(files[n].name), "%s", name);
+	__atomic_store_n(&nfiles, n + 1, __ATOMIC_RELEASE);
+}
+
+bool cpr_promote_file_name(int fd, char *name, size_t len)
+{
+	unsigned n = __atomic_load_n(&nfiles, __ATOMIC_ACQUIRE);
+	struct stat st;
+
+	if (!n || fstat(fd, &st) < 0)
+		return false;
+	for (unsigned i = 0; i < n; i++)
+		if (files[i].dev == st.st_dev && files[i].ino == st.st_ino) {
+			snprintf(name, len, "%s", files[i].name);
+			return true;
+		}
+	return false;
+}
+
+void cpr_promote_exit(void)
+{
+	unsigned n = __atomic_load_n(&nfiles, __ATOMIC_ACQUIRE);
+	const char *dir = getenv("CPR_RAM_DIR");
+
+	/* released: the RAM is a new QEMU's (a transfer's, or a save's directory's) now */
+	if (!n || !dir || !*dir || cpr_released())
+		return;
+	for (unsigned i = 0; i < n; i++) {
+		char path[4200];
+		struct stat st;
+
+		snprintf(path, sizeof(path), "%s/" CPR_PROMOTE_LIVE_PREFIX "%llu", dir,
+			 (unsigned long long)files[i].ino);
+		if (stat(path, &st) == 0 && st.st_dev == files[i].dev && st.st_ino == files[i].ino &&
+		    unlink(path) == 0)
+			cpr_info("guest RAM %s: removed its name %s as QEMU exits", files[i].name, path);
+	}
+}
+
+/* Why CPR_RAM_DIR cannot hold RAM of this page size (0: the base page), or NULL. A tmpfs
+ * must have no size limit: its pages are taken as the guest touches them, and a full tmpfs
+ * would kill the guest with SIGBUS; a memfd has no such limit. Huge pages are reserved
+ * when QEMU maps them, as for a hugetlb memfd. */
+static const char *ram_dir_unfit(const char *dir, uint64_t hugepage)
+{
+	static char why[160];
+	struct statfs fs;
+
+	if (statfs(dir, &fs) < 0) {
+		snprintf(why, sizeof(why), "%s", strerror(errno));
+		return why;
+	}
+	if (hugepage && (fs.f_type != HUGETLBFS_MAGIC || (uint64_t)fs.f_bsize != hugepage)) {
+		snprintf(why, sizeof(why), "not a hugetlbfs mount of %llu KiB pages (this RAM's)",
+			 (unsigned long long)hugepage >> 10);
+		return why;
+	}
+	if (!hugepage && fs.f_type != TMPFS_MAGIC)
+		return "not a tmpfs";
+	if (!hugepage && fs.f_blocks)
+		return "a tmpfs with a size limit (a full one would end the guest with SIGBUS): "
+		       "mount one with size=0";
+	return NULL;
+}
+
+/* RAM for block name as an unnamed file of CPR_RAM_DIR (what cpr-agent save can name), or
+ * -1 where it is not set or not fit (said once; the RAM is then a memfd, as without it). */
+static int ram_dir_open(const char *name, uint64_t hugepage, int flags)
+{
+	static bool said;
+	const char *dir = getenv("CPR_RAM_DIR"), *why;
+	int fd;
+
+	if (!dir || !*dir)
+		return -1;
+	why = ram_dir_unfit(dir, hugepage);
+	fd = why ? -1 : cpr_real()->open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		if (!said)
+			cpr_warn("CPR_RAM_DIR=%s: %s; guest RAM %s is a memfd: it can be transferred "
+				 "but not saved (cpr-agent save)", dir, why ? why : strerror(errno),
+				 name);
+		said = true;
+		return -1;
+	}
+	fd = cpr_fd_move_high(fd);
+	if (!(flags & O_CLOEXEC))
+		cpr_real()->fcntl(fd, F_SETFD, 0);
+	cpr_debug("promotion: %s is an unnamed file of %s (fd %d)", name, dir, fd);
+	return fd;
+}
+
 int cpr_promote_open(const char *path, int flags)
 {
 	const char *id = path + sizeof(CPR_PROMOTE_PREFIX) - 1, *at = strchr(id, '@');
@@ -446,11 +559,18 @@ int cpr_promote_open(const char *path, int flags)
 	}
 	snprintf(name, sizeof(name), "cpr-%.*s", (int)(at ? at - id : (long)strlen(id)), id);
 	fd = cpr_inherit_named_memfd(name, flags);
-	if (fd >= 0)
+	if (fd >= 0) {
+		remember_file(fd, name); /* a memfd, or a file: unnamed, or named by a save */
 		return fd;
+	}
 	if (fd != -ENOENT) {
 		errno = -fd;
 		return -1;
+	}
+	fd = ram_dir_open(name, at ? strtoull(at + 1, NULL, 10) : 0, flags);
+	if (fd >= 0) {
+		remember_file(fd, name);
+		return fd;
 	}
 	/* QEMU sizes it (the file is empty) and maps it shared */
 	fd = cpr_real()->memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING | huge_flags);

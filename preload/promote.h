@@ -7,6 +7,7 @@
 #define CPR_PROMOTE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define CPR_PROMOTE_PREFIX "/proc/self/cpr-ram/"
@@ -28,8 +29,22 @@ int cpr_promote_argv(const char *binary, int argc, char *const *argv, struct cpr
 /* Whether path is a mem-path of a promoted block. Lock-free. */
 bool cpr_promote_is_path(const char *path);
 
-/* QEMU opens a promoted mem-path: a memfd named cpr-ID (the inherited one in a new QEMU).
- * -1 with errno on failure. */
+/* QEMU opens a promoted mem-path: the inherited file in a new QEMU; else an unnamed file of
+ * CPR_RAM_DIR (O_TMPFILE: cpr-agent save can give it a name, doc/cpr-reboot.md) where that
+ * is set and fit; else a memfd named cpr-ID. -1 with errno on failure. */
 int cpr_promote_open(const char *path, int flags);
+
+/* The name restored RAM keeps in CPR_RAM_DIR while its QEMU runs, cpr-live-INODE: a file
+ * that once had a name cannot get one again, and the next save needs one (cpr-agent
+ * restore gives it, doc/cpr-reboot.md). */
+#define CPR_PROMOTE_LIVE_PREFIX "cpr-live-"
+
+/* QEMU exits with promoted RAM in files: a name cpr-agent restore gave one of them goes
+ * too, unless the RAM was released to another QEMU (a transfer or a save). */
+void cpr_promote_exit(void);
+
+/* Whether fd is promoted RAM in a file rather than a memfd (an unnamed file of CPR_RAM_DIR,
+ * or one a save named); its block's name cpr-ID into name. */
+bool cpr_promote_file_name(int fd, char *name, size_t len);
 
 #endif

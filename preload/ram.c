@@ -17,6 +17,7 @@
 #include "log.h"
 #include "mapseq.h"
 #include "owner.h"
+#include "promote.h"
 #include "ram.h"
 #include "real.h"
 #include "registry.h"
@@ -37,7 +38,8 @@ static void set_str(char *dst, size_t dstlen, const char *src)
 }
 
 /* Fill name/path of an fd-backed record from /proc/self/fd (the canonical path, which is
- * what a new QEMU's open of the same mem-path resolves to). Returns whether it is a memfd. */
+ * what a new QEMU's open of the same mem-path resolves to). Returns whether it is a memfd
+ * (or promoted RAM in a file, which stands for one). */
 static bool describe_fd(int fd, struct cpr_record *rec)
 {
 	static const char memfd_prefix[] = "/memfd:", deleted[] = " (deleted)";
@@ -45,6 +47,9 @@ static bool describe_fd(int fd, struct cpr_record *rec)
 	ssize_t n;
 	size_t dl = sizeof(deleted) - 1;
 
+	/* promoted RAM in a file stands for the memfd it replaces: same name, same claims */
+	if (cpr_promote_file_name(fd, rec->name, sizeof(rec->name)))
+		return true;
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
 	n = readlink(proc, link, sizeof(link) - 1);
 	if (n < 0) {
