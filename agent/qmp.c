@@ -425,9 +425,11 @@ int qmp_connect(struct qmp **out, const char *path, int timeout_ms, char *err, s
 		}
 		usleep(10000);
 	}
-	/* Connected at the last moment still deserves time for the greeting. */
+	/* Connected at the last moment still deserves time for the greeting; not more than a
+	 * second beyond the caller's limit: a socket whose QEMU serves another client greets
+	 * nobody, and a caller trying several sockets must move on. */
 	int left_ms = (int)((deadline - now_ns()) / 1000000);
-	return qmp_attach(out, fd, left_ms < 10000 ? 10000 : left_ms, err, errlen);
+	return qmp_attach(out, fd, left_ms < 1000 ? 1000 : left_ms, err, errlen);
 }
 
 void qmp_close(struct qmp *q)
