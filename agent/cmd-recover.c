@@ -17,6 +17,8 @@
 #include "agent/control.h"
 #include "agent/journal.h"
 #include "agent/qmp.h"
+#include "agent/ram-name.h"
+#include "agent/save-manifest.h"
 #include "agent/settle.h"
 #include "agent/target.h"
 
@@ -104,6 +106,80 @@ int cmd_recover(int argc, char **argv)
 	return recover_pid(pid, json, json ? stderr : stdout);
 }
 
+/* A save's leftovers in its directory, when it did not complete (it began with DIR empty:
+ * all of them are the save's); the RAM files keep a live name while QEMU pid maps them. */
+static void remove_partial_save(const char *dir, pid_t pid, FILE *out)
+{
+	static const char *const names[] = { "state.tmp", "state", "manifest.tmp" };
+	char path[4200], ram_dir[4096];
+	bool live = ram_dir_of_pid(pid, ram_dir, sizeof(ram_dir));
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		unlink(path);
+	}
+	for (int i = 0; i < MANIFEST_MAX_RAM; i++) {
+		snprintf(path, sizeof(path), "%s/ram-%d", dir, i);
+		if (access(path, F_OK) == 0)
+			ram_keep_live(path, live ? ram_dir : NULL, path);
+	}
+	if (rmdir(dir) == 0)
+		fprintf(out, "removed the incomplete save %s\n", dir);
+}
+
+/* A save's journal (cmd-save.c): complete once DIR/manifest is there, and then the old
+ * QEMU only has to quit; before that the old QEMU resumes and DIR is emptied. */
+static int recover_save(struct journal_state *st, const char *path, bool json, FILE *out)
+{
+	struct manifest m;
+	char err[512], msg[9000];
+	struct settle s = { .phase = st->phase < PHASE_STOPPED ? st->phase : PHASE_STOPPED,
+			    .old_pid = st->old_pid, .old_start = st->old_start,
+			    .old_qmp = st->old_qmp, .timeout_ms = 10000,
+			    .old_settings = st->old_settings };
+	bool old_alive = target_is_qemu(st->old_pid) &&
+			 (!st->old_start || st->old_start == journal_proc_start(st->old_pid));
+	enum settle_end end;
+	int rc = 0;
+
+	if (st->phase >= PHASE_COMMITTED && manifest_read(st->save_dir, &m, err, sizeof(err)) == 0) {
+		manifest_free(&m);
+		if (old_alive) {
+			retire(st->old_pid);
+			fprintf(out, "told the saved QEMU %d to release the RAM and quit\n",
+				(int)st->old_pid);
+		}
+		snprintf(msg, sizeof(msg), "the save in %s is complete: start the guest with "
+			 "'cpr-agent restore --dir %s'", st->save_dir, st->save_dir);
+		fprintf(out, "%s\n", msg);
+		unlink(path);
+		return finish(json, 0, "recovered", "saved", msg, msg, "", false);
+	}
+	end = settle(&s);
+	if (end == SETTLE_OLD_RUNS || end == SETTLE_UNTOUCHED) {
+		/* a guest put to sleep for the save (--suspend) wakes up (an error if awake) */
+		if (s.oldq)
+			qmp_execute(s.oldq, "system_wakeup", NULL, NULL);
+		remove_partial_save(st->save_dir, st->old_pid, out);
+	} else {
+		rc = 4;
+	}
+	if (end == SETTLE_OLD_RUNS || end == SETTLE_UNTOUCHED)
+		snprintf(msg, sizeof(msg), "the save into %s did not complete: the guest runs again "
+			 "in QEMU pid %d", st->save_dir, (int)st->old_pid);
+	else
+		snprintf(msg, sizeof(msg), "the save into %s did not complete: %s", st->save_dir,
+			 s.msg);
+	fprintf(out, "%s\n", msg);
+	qmp_close(s.oldq);
+	if (rc) /* the journal stays: a person must look */
+		return finish(json, rc, "stuck", end == SETTLE_LOST ? "lost" : "stopped", msg,
+			      end == SETTLE_LOST ? "nothing can bring this guest back: start it "
+						   "afresh" : s.msg, path, false);
+	unlink(path);
+	return finish(json, 0, "recovered", "old", msg, "nothing to do", "", false);
+}
+
 int recover_pid(pid_t pid, bool json, FILE *out)
 {
 	struct journal_state st;
@@ -137,8 +213,13 @@ int recover_pid(pid_t pid, bool json, FILE *out)
 			    "look at the journal and the two QEMUs by hand", path, false);
 		goto out;
 	}
-	fprintf(out, "journal %s: phase %s, old QEMU %d, new QEMU %d\n", path,
-		journal_phase_name(st.phase), (int)st.old_pid, (int)st.new_pid);
+	fprintf(out, "journal %s: phase %s, old QEMU %d, new QEMU %d%s%s\n", path,
+		journal_phase_name(st.phase), (int)st.old_pid, (int)st.new_pid,
+		st.save_dir[0] ? ", a save into " : "", st.save_dir);
+	if (st.save_dir[0]) {
+		rc = recover_save(&st, path, json, out);
+		goto out;
+	}
 	struct settle s = { .phase = st.phase, .old_pid = st.old_pid, .old_start = st.old_start,
 			    .old_qmp = st.old_qmp, .new_pid = st.new_pid, .new_start = st.new_start,
 			    .new_qmp = st.new_qmp, .timeout_ms = 10000,

@@ -415,9 +415,7 @@ static int refuse_libvirt_owned(struct transfer *t, pid_t pid)
 			    "run 'cpr-agent transfer --libvirt %s'", (int)pid, name, name);
 }
 
-/* The old QEMU: reachable, under libcpr, in a state CPR can move; its backends and
- * records chosen, the journal begun. 0, or -1 to refuse. */
-static int check_old(struct transfer *t, struct memdev *devs, size_t *ndevs)
+int transfer_check_old(struct transfer *t, struct memdev *devs, size_t *ndevs)
 {
 	char err[512];
 	pid_t pid;
@@ -458,9 +456,7 @@ static const char *old_name(struct transfer *t)
 	return a.name;
 }
 
-/* The fds of every record from the old QEMU's libcpr, in one request; a pidfile's is opened
- * here, by its path (libcpr keeps none: closing one would drop QEMU's lock on it). */
-static int fetch_fds(struct transfer *t, uint32_t *ids)
+int transfer_fetch_fds(struct transfer *t, uint32_t *ids)
 {
 	int got[MAX_PRESERVED];
 	size_t n = 0;
@@ -500,7 +496,7 @@ static int prepare_new(struct transfer *t, struct qemu_argv *new_args, char *lib
 		if (new_incoming_socket(t) < 0)
 			return -1;
 	}
-	if (fetch_fds(t, ids) < 0)
+	if (transfer_fetch_fds(t, ids) < 0)
 		return -1;
 	transfer_phase(t, "fds fetched");
 	transfer_fault(t, "after-fds");
@@ -583,7 +579,7 @@ int transfer_run(struct transfer *t)
 	size_t ndevs = 0;
 
 	t->t0_ns = transfer_now_ns();
-	if (check_old(t, devs, &ndevs) < 0 ||
+	if (transfer_check_old(t, devs, &ndevs) < 0 ||
 	    (!t->receive_path && preflight(t, devs, ndevs, &plan) < 0)) {
 		if (t->check_only && t->old_pid > 0) {
 			preflight_report(t, &plan, false, old_name(t));

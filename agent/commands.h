@@ -11,6 +11,8 @@ int cmd_status_all(int json);
 int cmd_upgrade(int argc, char **argv);
 int cmd_transfer(int argc, char **argv);
 int cmd_recover(int argc, char **argv);
+int cmd_save(int argc, char **argv);
+int cmd_restore(int argc, char **argv);
 
 /* recover for one VM, named by its old QEMU's pid: what it does as text on out, with json
  * the report on stdout. An exit status. */

@@ -25,7 +25,11 @@ static void usage(FILE *out)
 		"  upgrade (--all | --pid PID ...) [--qemu PATH] [--jobs N] [--json] [--check]\n"
 		"         move every VM whose QEMU binary was replaced to the new binary\n"
 		"  recover (--pid OLD_PID | --qmp OLD_QMP)\n"
-		"         after an agent died mid-transfer: bring the VM to a safe state\n"
+		"         after an agent died mid-transfer or mid-save: bring the VM to a safe state\n"
+		"  save (--pid PID | --qmp QMP) --dir DIR [--suspend --qga PATH] [--json]\n"
+		"         stop the guest, keep its RAM and device state in DIR, end QEMU\n"
+		"  restore --dir DIR [options] [-- NEW_QEMU_COMMAND...]\n"
+		"         start the guest saved in DIR in a new QEMU, RAM mapped in place\n"
 		"\n"
 		"See cpr-agent(1) and libcpr(7).\n");
 }
@@ -54,6 +58,10 @@ int main(int argc, char **argv)
 		return cmd_upgrade(argc - 1, argv + 1);
 	if (strcmp(argv[1], "recover") == 0)
 		return cmd_recover(argc - 1, argv + 1);
+	if (strcmp(argv[1], "save") == 0)
+		return cmd_save(argc - 1, argv + 1);
+	if (strcmp(argv[1], "restore") == 0)
+		return cmd_restore(argc - 1, argv + 1);
 	fprintf(stderr, "cpr-agent: %s: unknown command (see cpr-agent --help)\n", argv[1]);
 	return 2;
 }

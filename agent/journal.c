@@ -171,6 +171,19 @@ int journal_old_settings(struct journal *j, const struct migration_settings *m)
 	return write(j->fd, line, (size_t)n) == n ? 0 : -errno;
 }
 
+int journal_save_dir(struct journal *j, const char *dir)
+{
+	char line[4200];
+	int n;
+
+	if (!j)
+		return 0;
+	n = snprintf(line, sizeof(line), "save-dir=%s\n", dir);
+	if (n < 0 || (size_t)n >= sizeof(line) || strchr(dir, '\n'))
+		return -ENAMETOOLONG;
+	return write(j->fd, line, (size_t)n) == n ? 0 : -errno;
+}
+
 enum journal_phase journal_current(const struct journal *j)
 {
 	return j ? j->phase : 0;
@@ -204,7 +217,7 @@ int journal_parse(const char *text, struct journal_state *st)
 	for (p += 14; *p;) {
 		const char *nl = strchr(p, '\n');
 		size_t len = nl ? (size_t)(nl - p) : strlen(p);
-		char line[160];
+		char line[4200];
 
 		if (!nl)
 			break; /* a torn last line (the agent died mid-write): ignore it */
@@ -231,6 +244,8 @@ int journal_parse(const char *text, struct journal_state *st)
 			memcpy(st->old_qmp, line + 8, len - 7);
 		else if (!strncmp(line, "new-qmp=", 8) && len - 8 < sizeof(st->new_qmp))
 			memcpy(st->new_qmp, line + 8, len - 7);
+		else if (!strncmp(line, "save-dir=", 9) && len - 9 < sizeof(st->save_dir))
+			memcpy(st->save_dir, line + 9, len - 8);
 		else if (!strncmp(line, "phase=", 6)) {
 			enum journal_phase ph = 0;
 
@@ -250,7 +265,7 @@ int journal_parse(const char *text, struct journal_state *st)
 
 int journal_read(pid_t old_pid, struct journal_state *st, char *path, size_t pathlen)
 {
-	char text[4096];
+	char text[8192];
 	ssize_t n;
 	int fd, r;
 

@@ -32,6 +32,7 @@ struct journal_state {
 	unsigned long long new_start; /* the same for the new QEMU (0: not known) */
 	char old_qmp[108], new_qmp[108];
 	struct migration_settings old_settings; /* .known: the switch may have changed them */
+	char save_dir[4096]; /* a save (cpr-agent save), not a transfer: its directory */
 };
 
 struct journal;
@@ -51,6 +52,11 @@ int journal_phase(struct journal *j, enum journal_phase phase, pid_t new_pid, co
 
 /* Record the old QEMU's migration settings before the switch changes them. 0 or -errno. */
 int journal_old_settings(struct journal *j, const struct migration_settings *m);
+
+/* The journal is a save's into dir (cpr-agent save): written once, before its phases.
+ * For a save, committed means its manifest is (being) written: the save is complete once
+ * DIR/manifest is there. 0 or -errno. */
+int journal_save_dir(struct journal *j, const char *dir);
 
 /* The last phase written (0 without a journal): the transfer's progress. */
 enum journal_phase journal_current(const struct journal *j);

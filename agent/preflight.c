@@ -16,8 +16,7 @@
 #include "agent/transfer.h"
 #include "common/qemu-opts.h"
 
-/* The running QEMU's version, as "7.2.22 (Debian ...)". */
-static void old_version(struct transfer *t, struct preflight *p)
+void preflight_old_version(struct transfer *t, struct preflight *p)
 {
 	json_t *ret = NULL, *q;
 
@@ -37,8 +36,7 @@ static void old_version(struct transfer *t, struct preflight *p)
 	json_decref(ret);
 }
 
-/* The machine type the guest runs ("pc-i440fx-7.2"): QOM names it TYPE-machine. */
-static int running_machine(struct transfer *t, char *buf, size_t len)
+int preflight_running_machine(struct transfer *t, char *buf, size_t len)
 {
 	json_t *ret = NULL;
 	const char *v;
@@ -143,7 +141,7 @@ int preflight(struct transfer *t, const struct memdev *devs, size_t ndevs, struc
 
 	memset(p, 0, sizeof(*p));
 	snprintf(p->new_bin, sizeof(p->new_bin), "%s", bin);
-	old_version(t, p);
+	preflight_old_version(t, p);
 	if (qemu_probe_version(bin, t->same_ctx, &p->new_ver, p->new_version, sizeof(p->new_version), err,
 			       sizeof(err)) < 0)
 		return transfer_why(t, "new QEMU: %s", err);
@@ -151,7 +149,7 @@ int preflight(struct transfer *t, const struct memdev *devs, size_t ndevs, struc
 		return transfer_why(t, "the new QEMU %s is %s, older than the running %s: QEMU "
 				    "migrates only to the same or a newer version", bin,
 				    p->new_version, p->old_version);
-	if (running_machine(t, p->machine, sizeof(p->machine)) < 0)
+	if (preflight_running_machine(t, p->machine, sizeof(p->machine)) < 0)
 		return -1;
 	if (qemu_probe_run(bin, "-machine", "help", t->same_ctx, &machines, err, sizeof(err)) < 0)
 		return transfer_why(t, "new QEMU: %s", err);

@@ -23,6 +23,14 @@ struct preflight {
  * (t->tier). 0, or -1 with t->err saying why the transfer cannot go. */
 int preflight(struct transfer *t, const struct memdev *devs, size_t ndevs, struct preflight *p);
 
+/* The running QEMU's version into p->old_version ("7.2.22 (Debian ...)", "?" when QMP does
+ * not say) and p->old_ver. */
+void preflight_old_version(struct transfer *t, struct preflight *p);
+
+/* The machine type the guest runs ("pc-i440fx-7.2"; QOM names it TYPE-machine). 0, or -1
+ * with t->err. */
+int preflight_running_machine(struct transfer *t, char *buf, size_t len);
+
 /* The plan `transfer --check` prints (text, or JSON with --json). */
 void preflight_report(const struct transfer *t, const struct preflight *p, bool ready,
 		      const char *name);

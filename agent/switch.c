@@ -16,8 +16,7 @@
 #include "agent/target.h"
 #include "agent/transfer.h"
 
-/* Read the old QEMU's settings the switch changes, before it changes them. */
-static int save_old(struct transfer *t)
+int switch_keep_settings(struct transfer *t)
 {
 	json_t *ret = NULL, *c;
 	size_t i;
@@ -47,7 +46,7 @@ static int save_old(struct transfer *t)
 	return 0;
 }
 
-static int set_caps(struct transfer *t, struct qmp *q, const char *who)
+int switch_set_caps(struct transfer *t, struct qmp *q, const char *who)
 {
 	/* events: the agent waits on MIGRATION events instead of polling query-migrate */
 	json_t *caps = json_pack("[{s:s,s:b},{s:s,s:b}]", "capability", "x-ignore-shared",
@@ -209,7 +208,8 @@ int switch_over(struct transfer *t)
 {
 	struct qmp_event ev;
 
-	if (save_old(t) < 0 || set_caps(t, t->oldq, "old") < 0 || set_caps(t, t->newq, "new") < 0)
+	if (switch_keep_settings(t) < 0 || switch_set_caps(t, t->oldq, "old") < 0 ||
+	    switch_set_caps(t, t->newq, "new") < 0)
 		return -1;
 	/* QEMU throttles every migration, stopped or live, to max-bandwidth: unthrottle */
 	if (qmp_execute(t->oldq, "migrate-set-parameters",

@@ -187,7 +187,12 @@ spawn_child(struct transfer *t, const char *libcpr, bool add_defer, int chan, in
 			snprintf(err, sizeof(err), "libcpr %s cannot be read where the QEMU runs (its "
 				 "mount namespace or root): %s; pass --libcpr PATH", libcpr,
 				 strerror(errno));
+	} else if (t->new_env) {
+		environ = t->new_env;
 	}
+	if (!t->same_ctx && t->new_cwd && chdir(t->new_cwd) < 0)
+		snprintf(err, sizeof(err), "cannot enter the directory %s: %s", t->new_cwd,
+			 strerror(errno));
 	old = getenv("LD_PRELOAD");
 	same_preload(libcpr, old, preload, sizeof(preload));
 	snprintf(inherit, sizeof(inherit), "fd:%d", chan);

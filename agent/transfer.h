@@ -43,6 +43,10 @@ struct transfer {
 	char same_qmp[108];
 	struct qemu_cmdline same_cmd;
 	struct launch_context *same_ctx;
+	/* without same_ctx: the new QEMU's environment and working directory (a restore's,
+	 * from the save), or NULL for the agent's */
+	char **new_env;
+	const char *new_cwd;
 	char **same_argv;
 	/* the two QEMUs */
 	pid_t old_pid, new_pid;
@@ -91,6 +95,16 @@ int transfer_why(struct transfer *t, const char *fmt, ...)
 /* With --verbose, say when each phase ends: where the time goes. */
 void transfer_phase(struct transfer *t, const char *what);
 
+/* The old QEMU: reachable, under libcpr, in a state CPR can move (running); its backends
+ * and records chosen (t->keep, t->nram); with same_command its command line and launch
+ * context read. 0, or -1 to refuse. */
+int transfer_check_old(struct transfer *t, struct memdev *devs, size_t *ndevs);
+
+/* The fds of t->keep's records from the old QEMU's libcpr, in one request, into t->fds; a
+ * pidfile's is opened here, by its path (libcpr keeps none: closing one would drop QEMU's
+ * lock on it). ids: room for t->nkeep. 0, or -1 with the reason. */
+int transfer_fetch_fds(struct transfer *t, uint32_t *ids);
+
 /* Fault injection for the test suite (tests/integration/faults.c). */
 void transfer_fault(struct transfer *t, const char *point);
 
@@ -136,6 +150,13 @@ void same_preload(const char *libcpr, const char *old, char *buf, size_t len);
 bool same_old_libcpr(const struct transfer *t, char *buf, size_t len);
 
 /* ---- the switch (switch.c) ---- */
+
+/* Read the old QEMU's migration settings the switch changes (into t->old_settings and the
+ * journal), before they are changed. 0, or -1 with the reason. */
+int switch_keep_settings(struct transfer *t);
+
+/* x-ignore-shared as t->tier.share says, and events on, on QEMU q ("old" or "new"). */
+int switch_set_caps(struct transfer *t, struct qmp *q, const char *who);
 
 /* Stop old, move device state (and RAM in copy tier), commit, resume new. */
 int switch_over(struct transfer *t);

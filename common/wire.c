@@ -138,8 +138,7 @@ int cpr_wire_parse_request(const char *line, size_t len, struct cpr_request *req
 	return 0;
 }
 
-/* Append percent-encoded text; bytes outside printable ASCII, space, '%' are escaped. */
-static int escape(char *buf, size_t buflen, size_t *used, const char *s)
+int cpr_wire_escape(char *buf, size_t buflen, size_t *used, const char *s)
 {
 	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;
@@ -224,14 +223,14 @@ int cpr_wire_format_record(const struct cpr_record *rec, char *buf, size_t bufle
 	if (n < 0 || (size_t)n >= buflen)
 		return -ENOBUFS;
 	used = (size_t)n;
-	if (escape(buf, buflen, &used, rec->name) < 0)
+	if (cpr_wire_escape(buf, buflen, &used, rec->name) < 0)
 		return -ENOBUFS;
 	if (rec->path[0]) {
 		if (used + 6 >= buflen)
 			return -ENOBUFS;
 		memcpy(buf + used, " path=", 6);
 		used += 6;
-		if (escape(buf, buflen, &used, rec->path) < 0)
+		if (cpr_wire_escape(buf, buflen, &used, rec->path) < 0)
 			return -ENOBUFS;
 	}
 	if (used + 2 > buflen)

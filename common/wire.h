@@ -55,6 +55,10 @@ int cpr_wire_parse_reply(const char *line, size_t len, const char **text);
 const char *cpr_wire_errno_name(int err);
 int cpr_wire_errno_value(const char *name, size_t len);
 
+/* Append s percent-encoded at buf + *used (bytes outside printable ASCII, space and '%'
+ * escaped), NUL-terminated; *used grows. -ENOBUFS when it does not fit. */
+int cpr_wire_escape(char *buf, size_t buflen, size_t *used, const char *s);
+
 /* Percent-decode src[0..len) into dst (NUL-terminated). -ENOBUFS or -EINVAL. */
 int cpr_wire_unescape(const char *src, size_t len, char *dst, size_t dstlen);
 

@@ -64,6 +64,21 @@ static void parses_phases(void **state)
 	assert_string_equal(st.new_qmp, "/r/n.sock");
 }
 
+/* a save's journal names its directory (any path a save may have) */
+static void names_a_save(void **state)
+{
+	struct journal_state st;
+	char text[600];
+
+	snprintf(text, sizeof(text), "cpr-journal 1\nold-pid=42\nsave-dir=/run/cpr-ram/%0300d\n"
+		 "phase=started\nphase=stopped\nphase=committed\n", 7);
+	assert_int_equal(journal_parse(text, &st), 0);
+	assert_int_equal(st.phase, PHASE_COMMITTED);
+	assert_int_equal(strlen(st.save_dir), strlen("/run/cpr-ram/") + 300);
+	assert_int_equal(journal_parse("cpr-journal 1\nold-pid=42\nphase=started\n", &st), 0);
+	assert_string_equal(st.save_dir, "");
+}
+
 static void torn_last_line_is_ignored(void **state)
 {
 	struct journal_state st;
@@ -150,6 +165,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(runtime_dir_rule),
 		cmocka_unit_test(parses_phases),
+		cmocka_unit_test(names_a_save),
 		cmocka_unit_test(torn_last_line_is_ignored),
 		cmocka_unit_test(rejects_nonsense),
 		cmocka_unit_test(lock_and_leftover),
