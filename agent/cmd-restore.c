@@ -201,12 +201,13 @@ static int resume(struct transfer *t, bool wake, bool *cont_sent)
 	json_t *ret = NULL;
 	const char *st;
 	struct qmp_event ev;
-	bool running;
+	bool running, asleep;
 
 	if (qmp_execute(t->newq, "query-status", NULL, &ret) < 0)
 		return transfer_why(t, "new QEMU: query-status: %s", qmp_last_error(t->newq));
 	st = json_string_value(json_object_get(ret, "status"));
-	running = st && (!strcmp(st, "running") || !strcmp(st, "suspended"));
+	asleep = st && !strcmp(st, "suspended");
+	running = st && (!strcmp(st, "running") || asleep);
 	json_decref(ret);
 	*cont_sent = true;
 	if (!running) {
@@ -217,8 +218,13 @@ static int resume(struct transfer *t, bool wake, bool *cont_sent)
 			json_decref(ev.json);
 		}
 	}
-	/* a guest saved asleep sleeps on after the load until woken, like the VFIO flow */
-	if (wake && qmp_execute(t->newq, "system_wakeup", NULL, NULL) < 0)
+	/* A guest saved asleep sleeps on after the load until woken (QEMU 9.0 and later keep
+	 * the suspended state; an older QEMU woke the guest itself as it wrote the state, and
+	 * the new one loads it awake) */
+	if (wake && !asleep)
+		fprintf(stderr, "cpr-agent: the guest was saved asleep but is loaded awake (the "
+			"saved QEMU, older than 9.0, woke it as it wrote its state): no wakeup\n");
+	if (wake && asleep && qmp_execute(t->newq, "system_wakeup", NULL, NULL) < 0)
 		return transfer_why(t, "new QEMU: system_wakeup: %s", qmp_last_error(t->newq));
 	return 0;
 }

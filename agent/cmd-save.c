@@ -337,6 +337,31 @@ static int write_state(struct save *s)
 	return 0;
 }
 
+/* Link the RAM file from into DIR as name where QEMU sees DIR: a link must stay within
+ * one mount, and QEMU's mount namespace (ip netns exec, a container) has its own copy of
+ * the mount the file was opened on. */
+static int link_as_qemu(struct save *s, const char *from, const char *name)
+{
+	char path[PATH_MAX + 64];
+	struct stat here, there;
+	int dfd, r;
+
+	snprintf(path, sizeof(path), "/proc/%d/root%s", (int)s->t.old_pid, s->dir);
+	dfd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -1;
+	/* the same directory, not another at that path in QEMU's root */
+	if (fstat(dfd, &there) < 0 || stat(s->dir, &here) < 0 || here.st_dev != there.st_dev ||
+	    here.st_ino != there.st_ino) {
+		close(dfd);
+		errno = EXDEV;
+		return -1;
+	}
+	r = linkat(AT_FDCWD, from, dfd, name, AT_SYMLINK_FOLLOW);
+	close(dfd);
+	return r;
+}
+
 /* The RAM files get their names in DIR: an unnamed one is linked there, one with a live
  * name (restored before) moves there. */
 static int name_ram(struct save *s)
@@ -351,6 +376,8 @@ static int name_ram(struct save *s)
 		snprintf(to, sizeof(to), "%s/%s", s->dir, s->m.ram[i].file);
 		r = s->live[i][0] ? rename(s->live[i], to)
 				  : linkat(AT_FDCWD, from, AT_FDCWD, to, AT_SYMLINK_FOLLOW);
+		if (r < 0 && errno == EXDEV)
+			r = link_as_qemu(s, from, s->m.ram[i].file);
 		if (r < 0)
 			return transfer_why(&s->t, "RAM block %s: cannot name it %s: %s",
 					    s->m.ram[i].rec.name, to, strerror(errno));
@@ -390,7 +417,6 @@ static int describe(struct save *s)
 		s->m.argv[i] = t->new_argv[i];
 	for (char **e = t->same_ctx->env; e && *e && s->m.envc < MANIFEST_MAX_WORDS; e++)
 		s->m.env[s->m.envc++] = *e;
-	s->m.suspended = s->suspended;
 	return 0;
 }
 
@@ -532,6 +558,7 @@ static int run(struct save *s)
 		return roll_back(s);
 	transfer_fault(t, "save-state-written");
 	s->m.stop_usec = t->stop_usec;
+	s->m.suspended = s->suspended;
 	/* the commit: from the manifest on, the guest lives in DIR */
 	if (journal_phase(t->journal, PHASE_COMMITTED, 0, NULL) < 0) {
 		transfer_why(t, "cannot write the journal: %s", strerror(errno));
