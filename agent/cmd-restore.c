@@ -306,14 +306,12 @@ static int new_command(struct restore *r)
 	return 0;
 }
 
-/* The new binary can load this guest: not older than the saved QEMU, knows its machine. */
-static int check_binary(struct restore *r, struct qemu_argv *a)
+/* The new command line: a QMP socket for the agent, no -incoming of its own, a binary. */
+static int check_command(struct restore *r, struct qemu_argv *a)
 {
 	struct transfer *t = &r->t;
-	struct qemu_probe machines;
-	char err[512], text[128];
 	const char *bin = t->new_argv[0];
-	int ver;
+	char err[512];
 
 	if (qemu_argv_parse(t->new_argc, t->new_argv, a, err, sizeof(err)) < 0)
 		return transfer_why(t, "the new QEMU command line: %s", err);
@@ -323,22 +321,49 @@ static int check_binary(struct restore *r, struct qemu_argv *a)
 	if (a->incoming[0])
 		return transfer_why(t, "the new QEMU command line has -incoming %s: restore loads "
 				    "the saved state itself", a->incoming);
+	if (strchr(bin, '/') && access(bin, X_OK) < 0)
+		return transfer_why(t, "the new QEMU %s: %s", bin, strerror(errno));
 	snprintf(t->new_qmp, sizeof(t->new_qmp), "%s", a->qmp);
-	if (qemu_probe_version(bin, NULL, &ver, text, sizeof(text), err, sizeof(err)) < 0)
-		return transfer_why(t, "the new QEMU %s: %s", bin, err);
-	if (ver < r->m.ver)
-		return transfer_why(t, "the new QEMU %s (%s) is older than the saved one (%s): QEMU "
-				    "loads state only from its own or older versions", bin, text,
-				    r->m.version);
-	if (qemu_probe_run(bin, "-machine", "help", NULL, &machines, err, sizeof(err)) < 0)
-		return transfer_why(t, "the new QEMU %s: %s", bin, err);
-	if (!qemu_probe_has_machine(&machines, r->m.machine)) {
-		qemu_probe_free(&machines);
-		return transfer_why(t, "the new QEMU %s (%s) does not know the saved machine type %s",
-				    bin, text, r->m.machine);
-	}
-	qemu_probe_free(&machines);
 	return 0;
+}
+
+/* The new QEMU, up, can load this guest: QEMU loads state only from its own or older
+ * versions. Asked over QMP, not by running the binary: the guest waits meanwhile. */
+static int check_version(struct restore *r)
+{
+	struct transfer *t = &r->t;
+	int ver = qmp_qemu_version(t->newq);
+
+	if (ver < r->m.ver)
+		return transfer_why(t, "the new QEMU %s (%d.%d) is older than the saved one (%s): "
+				    "QEMU loads state only from its own or older versions",
+				    t->new_argv[0], ver / 100, ver % 100, r->m.version);
+	return 0;
+}
+
+/* The new QEMU ended before its QMP answered: what its binary says of this guest, when
+ * that is the reason (older, or without the saved machine type), after QEMU's own words. */
+static void explain_death(struct restore *r)
+{
+	struct transfer *t = &r->t;
+	const char *bin = t->new_argv[0];
+	struct qemu_probe machines;
+	char err[256], text[128], why[sizeof(t->err)];
+	int ver;
+
+	snprintf(why, sizeof(why), "%s", t->err);
+	if (qemu_probe_version(bin, NULL, &ver, text, sizeof(text), err, sizeof(err)) == 0 &&
+	    ver < r->m.ver) {
+		transfer_why(t, "%.600s: %s (%s) is older than the saved QEMU (%s)", why, bin, text,
+			     r->m.version);
+		return;
+	}
+	if (qemu_probe_run(bin, "-machine", "help", NULL, &machines, err, sizeof(err)) == 0) {
+		if (!qemu_probe_has_machine(&machines, r->m.machine))
+			transfer_why(t, "%.600s: %s does not know the saved machine type %s", why,
+				     bin, r->m.machine);
+		qemu_probe_free(&machines);
+	}
 }
 
 /* libcpr for the new QEMU: --libcpr, $CPR_LIBCPR, the one the saved QEMU preloaded (if
@@ -460,7 +485,7 @@ static int start_new(struct restore *r)
 	char libcpr[PATH_MAX], err[512];
 	int chan, rc;
 
-	if (new_command(r) < 0 || check_binary(r, &a) < 0 || find_libcpr(r, libcpr, sizeof(libcpr)) < 0 ||
+	if (new_command(r) < 0 || check_command(r, &a) < 0 || find_libcpr(r, libcpr, sizeof(libcpr)) < 0 ||
 	    open_ram(r, recs) < 0)
 		return -1;
 	t->new_env = r->m.env;
@@ -484,7 +509,11 @@ static int start_new(struct restore *r)
 		close(t->fds[i]);
 		t->fds[i] = -1;
 	}
-	if (new_connect(t) < 0 || verify_claim(r) < 0)
+	if (new_connect(t) < 0) {
+		explain_death(r);
+		return -1;
+	}
+	if (check_version(r) < 0 || verify_claim(r) < 0)
 		return -1;
 	transfer_phase(t, "new QEMU took the RAM");
 	if (load_state(r) < 0)

@@ -8,7 +8,10 @@
  *          stopcopy (stop, then plain migration to a new QEMU),
  *          saverestore (stop, save to a file, quit, restore into a new QEMU),
  *          share10 (libcpr, as share, from QEMU 7.2 to QEMU 10.0: the upgrade),
- *          native (QEMU 10.0's own cpr-transfer, 10.0 to 10.0: the anchor).
+ *          native (QEMU 10.0's own cpr-transfer, 10.0 to 10.0: the anchor),
+ *          cpr-save (libcpr, plain -m with CPR_RAM_DIR: cpr-agent save, then restore),
+ *          native-reboot (QEMU 10.0's own cpr-reboot, 10.0 to 10.0: RAM in a
+ *          memory-backend-file share=on on /dev/shm, x-ignore-shared, the state to a file).
  * QEMU 10.0 is $CPR_TEST_QEMU10, else where scripts/qemu10.sh unpacks it.
  * Per method and size it prints the median over the runs of: the pause (STOP to RESUME
  * from QMP event timestamps), the guest-visible pause (longest gap between the guest's
@@ -24,7 +27,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -105,23 +110,51 @@ static double median(double *v, int n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+/* Run cpr-agent (argv[0] is replaced by its path) and parse its --json report into *j.
+ * 0 when it exited 0. */
+static int agent_json(const char **argv, json_t **j)
+{
+	const char *builddir = getenv("CPR_BUILDDIR");
+	char out[4096], agent[256];
+	int pipefd[2], status;
+	size_t got = 0;
+	ssize_t r;
+	pid_t pid;
+
+	snprintf(agent, sizeof(agent), "%s/cpr-agent", builddir ? builddir : ".");
+	argv[0] = agent;
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		dup2(pipefd[1], 1);
+		close(pipefd[0]);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	while (got + 1 < sizeof(out) && (r = read(pipefd[0], out + got, sizeof(out) - 1 - got)) > 0)
+		got += (size_t)r;
+	out[got] = 0;
+	close(pipefd[0]);
+	waitpid(pid, &status, 0);
+	*j = json_loads(out, 0, NULL);
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
 /* Run cpr-agent transfer --json from old to "new"; parse pause-ms and the tier. */
 static int run_agent(struct testenv *env, const struct vm_config *cfg, bool stopped_precopy,
 		     double *pause_ms, char *tier, size_t tierlen)
 {
 	const char *qargv[VM_MAX_ARGS], *argv[VM_MAX_ARGS + 16];
-	char buf[2048], qmp[160], out[4096], agent[256];
-	const char *builddir = getenv("CPR_BUILDDIR");
-	int n = 0, pipefd[2], status;
-	size_t got = 0;
-	ssize_t r;
-	pid_t pid;
+	char buf[2048], qmp[160];
+	json_t *j = NULL;
+	int n = 0, rc;
 
-	if (vm_argv(env, "new", cfg, qargv, buf, sizeof(buf)) < 0 || pipe2(pipefd, O_CLOEXEC) < 0)
+	if (vm_argv(env, "new", cfg, qargv, buf, sizeof(buf)) < 0)
 		return -1;
 	snprintf(qmp, sizeof(qmp), "%s/old-agent.qmp", env->dir);
-	snprintf(agent, sizeof(agent), "%s/cpr-agent", builddir ? builddir : ".");
-	argv[n++] = agent;
+	argv[n++] = "cpr-agent";
 	argv[n++] = "transfer";
 	argv[n++] = "--json";
 	argv[n++] = "--qmp";
@@ -138,25 +171,37 @@ static int run_agent(struct testenv *env, const struct vm_config *cfg, bool stop
 	for (int i = 0; qargv[i]; i++)
 		argv[n++] = qargv[i];
 	argv[n] = NULL;
-	pid = fork();
-	if (pid == 0) {
-		dup2(pipefd[1], 1);
-		close(pipefd[0]);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	close(pipefd[1]);
-	while (got + 1 < sizeof(out) && (r = read(pipefd[0], out + got, sizeof(out) - 1 - got)) > 0)
-		got += (size_t)r;
-	out[got] = 0;
-	close(pipefd[0]);
-	waitpid(pid, &status, 0);
-	json_t *j = json_loads(out, 0, NULL);
+	rc = agent_json(argv, &j);
 	*pause_ms = json_real_value(json_object_get(j, "pause-ms"));
 	snprintf(tier, tierlen, "%s", json_string_value(json_object_get(j, "tier")) ?
 					      json_string_value(json_object_get(j, "tier")) : "?");
 	json_decref(j);
-	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+	return rc;
+}
+
+/* cpr-agent save of old into DIR (on the tmpfs of CPR_RAM_DIR), then restore: the pause is
+ * the restore's (the saved QEMU's STOP to the new one's RESUME); the new pid in *npid. */
+static int agent_save_restore(struct testenv *env, double *pause_ms, pid_t *npid)
+{
+	const char *save[] = { "cpr-agent", "save", "--json", "--qmp", NULL, "--dir", NULL, NULL };
+	const char *restore[] = { "cpr-agent", "restore", "--json", "--dir", NULL, NULL };
+	char qmp[160], dir[200];
+	json_t *j = NULL;
+	int rc;
+
+	snprintf(qmp, sizeof(qmp), "%s/old-agent.qmp", env->dir);
+	snprintf(dir, sizeof(dir), "%s/save", getenv("CPR_RAM_DIR"));
+	save[4] = qmp;
+	save[6] = restore[4] = dir;
+	rc = agent_json(save, &j);
+	json_decref(j);
+	if (rc < 0)
+		return -1;
+	rc = agent_json(restore, &j);
+	*pause_ms = json_real_value(json_object_get(j, "pause-ms"));
+	*npid = (pid_t)json_integer_value(json_object_get(j, "new-pid"));
+	json_decref(j);
+	return rc;
 }
 
 /* Time between a STOP event on a and a RESUME event on b (QMP timestamps). */
@@ -237,6 +282,46 @@ static int save_restore(struct testenv *env, struct vm *src, const struct vm_con
 	*dst_out = dst;
 	if (vm_wait_migration(dst, "completed", 600000) < 0 || vm_qmp(dst, "cont", NULL) < 0 ||
 	    vm_wait_runstate(dst, "running", 10000) < 0)
+		return -1;
+	*pause_ms = event_pause(src, dst);
+	return 0;
+}
+
+/* QEMU 10.0's own cpr-reboot (seed/qemu-cpr.rst): the state to a file on /dev/shm with
+ * x-ignore-shared (RAM is a memory-backend-file share=on there), quit, a new QEMU started
+ * with -incoming defer loads it and resumes by itself. */
+static int native_reboot(struct testenv *env, struct vm *src, const struct vm_config *cfg,
+			 const char *state, double *pause_ms, struct vm **dst_out)
+{
+	struct vm_config dcfg = *cfg;
+	char uri[200];
+	struct vm *dst = NULL;
+	struct vm *both[2] = { src, NULL };
+
+	snprintf(uri, sizeof(uri), "file:%s", state);
+	for (int i = 0; i < 2; i++) {
+		struct vm *v = both[i];
+
+		if (i == 1) {
+			vm_qmp(src, "quit", NULL);
+			vm_wait_exit(src, 10000);
+			dcfg.name = "new";
+			dcfg.incoming = "defer";
+			if (vm_start(&dst, env, &dcfg) < 0)
+				return -1;
+			*dst_out = v = dst;
+		}
+		if (vm_qmp(v, "migrate-set-parameters", json_pack("{s:s}", "mode", "cpr-reboot")) < 0 ||
+		    vm_qmp(v, "migrate-set-capabilities",
+			   json_pack("{s:[{s:s,s:b}]}", "capabilities", "capability",
+				     "x-ignore-shared", "state", 1)) < 0)
+			return -1;
+		if (i == 0 && (vm_qmp(src, "migrate", json_pack("{s:s}", "uri", uri)) < 0 ||
+			       vm_wait_migration(src, "completed", 600000) < 0))
+			return -1;
+	}
+	if (vm_qmp(dst, "migrate-incoming", json_pack("{s:s}", "uri", uri)) < 0 ||
+	    vm_wait_runstate(dst, "running", 60000) < 0)
 		return -1;
 	*pause_ms = event_pause(src, dst);
 	return 0;
@@ -378,10 +463,15 @@ static struct sample run_once(const char *method, const char *size)
 	struct guest_summary s;
 	struct testenv env;
 	struct vm *old = NULL, *dst = NULL;
+	static char reboot_backend[300];
+	static const char *reboot_extra[] = { "-object", reboot_backend, "-machine",
+					      "memory-backend=ram0", NULL };
 	bool cpr = !strcmp(method, "share") || !strcmp(method, "copy") ||
 		   !strcmp(method, "promoted") || !strcmp(method, "promoted-stopped") ||
 		   !strcmp(method, "share10");
-	bool ten = !strcmp(method, "share10") || !strcmp(method, "native");
+	bool saving = !strcmp(method, "cpr-save"), reboot = !strcmp(method, "native-reboot");
+	bool ten = !strcmp(method, "share10") || !strcmp(method, "native") || reboot;
+	char ram_dir[160] = "", state[160], ram_file[160];
 	struct vm_config ncfg;
 	char tier[16] = "";
 	struct vm_config cfg = { .name = "old", .mem = size, .append = "fill=90 tick=5 wr=64",
@@ -404,6 +494,16 @@ static struct sample run_once(const char *method, const char *size)
 		cfg.qemu = qemu10_path();
 		cfg.extra = native_extra;
 	}
+	/* the state and RAM files of native cpr-reboot, on /dev/shm as its document says */
+	snprintf(state, sizeof(state), "/dev/shm/cpr-bench-%d.state", (int)getpid());
+	snprintf(ram_file, sizeof(ram_file), "/dev/shm/cpr-bench-%d.ram", (int)getpid());
+	snprintf(reboot_backend, sizeof(reboot_backend), "memory-backend-file,id=ram0,size=%s,"
+		 "mem-path=%s,share=on", size, ram_file);
+	if (reboot) {
+		cfg.qemu = qemu10_path();
+		cfg.extra = reboot_extra;
+	}
+	cfg.preload |= saving;
 	ncfg = cfg;
 	if (ten)
 		ncfg.qemu = qemu10_path();
@@ -415,6 +515,15 @@ static struct sample run_once(const char *method, const char *size)
 	double baseline = mem_used_mib();
 
 	testenv_init(&env, "bench");
+	if (saving) { /* cpr-save: guest RAM in an unlimited tmpfs of the run's own */
+		snprintf(ram_dir, sizeof(ram_dir), "%s/ram", env.dir);
+		if (mkdir(ram_dir, 0700) < 0 || mount("cpr-bench-ram", ram_dir, "tmpfs", 0, "size=0") < 0) {
+			fprintf(stderr, "bench: cpr-save: cannot mount a tmpfs on %s (root?)\n", ram_dir);
+			ram_dir[0] = 0;
+			goto out;
+		}
+		setenv("CPR_RAM_DIR", ram_dir, 1);
+	}
 	if (vm_start(&old, &env, &cfg) < 0 || guestmon_wait(env.gm, filled, NULL, 600000) < 0)
 		goto out;
 	sleep(1);
@@ -435,6 +544,13 @@ static struct sample run_once(const char *method, const char *size)
 	} else if (!strcmp(method, "native")) {
 		if (native_transfer(&env, old, &cfg, &smp.pause_ms, &dst) < 0)
 			goto stop_sampler;
+	} else if (saving) {
+		if (agent_save_restore(&env, &smp.pause_ms, &npid) < 0)
+			goto stop_sampler;
+		vm_wait_exit(old, 10000);
+	} else if (reboot) {
+		if (native_reboot(&env, old, &cfg, state, &smp.pause_ms, &dst) < 0)
+			goto stop_sampler;
 	} else if (!strcmp(method, "saverestore")) {
 		if (save_restore(&env, old, &cfg, &smp.pause_ms, &dst) < 0)
 			goto stop_sampler;
@@ -452,12 +568,20 @@ stop_sampler:
 	pthread_join(sm.t, NULL);
 	smp.peak_mib = sm.peak - baseline;
 out:
+	if (npid > 0) /* restored by cpr-agent */
+		kill_and_wait(npid);
 	snprintf(qmp, sizeof(qmp), "%s/new.qmp", env.dir);
 	if (target_pid_from_qmp(qmp, &npid, err, sizeof(err)) == 0 && npid > 0 &&
 	    (!dst || npid != dst->pid))
 		kill_and_wait(npid);
 	vm_destroy(old);
 	vm_destroy(dst);
+	unlink(state);
+	unlink(ram_file);
+	if (ram_dir[0]) {
+		umount2(ram_dir, MNT_DETACH);
+		unsetenv("CPR_RAM_DIR");
+	}
 	check_failures = 0; /* a failed run is reported, not kept */
 	testenv_cleanup(&env);
 	return smp;
@@ -468,7 +592,7 @@ static bool known_methods(const char *list)
 {
 	static const char *const known[] = { "share", "promoted", "promoted-stopped", "copy",
 					     "live", "stopcopy", "saverestore", "share10",
-					     "native" };
+					     "native", "cpr-save", "native-reboot" };
 	char copy[256];
 
 	snprintf(copy, sizeof(copy), "%s", list);
@@ -489,7 +613,8 @@ static bool known_methods(const char *list)
 int main(int argc, char **argv)
 {
 	char sizes[256] = "1G,4G,8G",
-	     methods[256] = "promoted,promoted-stopped,native,copy,stopcopy,saverestore,live";
+	     methods[256] = "promoted,promoted-stopped,native,cpr-save,native-reboot,copy,stopcopy,"
+			    "saverestore,live";
 	const char *outfile = NULL;
 	int runs = 3, c;
 	FILE *out;

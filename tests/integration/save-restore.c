@@ -233,7 +233,7 @@ static int basic(struct testenv *env, struct vm *vm)
 	CHECK(ram_inode(p3, "0x10000000") == ino, "QEMU 10 maps other RAM");
 	/* and back is refused: QEMU loads only its own or older versions' state */
 	REQUIRE(save(env, "qemu10-again", p3, NULL, 0, NULL) == 0, "the save from QEMU 10 failed");
-	restore(env, "older", env->qemu, NULL, 1, "older than the saved one");
+	restore(env, "older", env->qemu, NULL, 3, "older than the saved one");
 	p3 = restore(env, "qemu10-again", qemu10, NULL, 0, NULL);
 	guest_runs(env, "qemu10-again", p3);
 	quit_leaves_nothing(env, p3);
