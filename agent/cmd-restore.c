@@ -76,7 +76,6 @@ static int parse_options(struct restore *r, int argc, char **argv, bool *help)
 		{ 0 },
 	};
 	const char *dir = NULL;
-	char *end;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
@@ -86,11 +85,8 @@ static int parse_options(struct restore *r, int argc, char **argv, bool *help)
 		case 'l': r->t.libcpr = optarg; break;
 		case 'g': r->t.new_log = optarg; break;
 		case 't':
-			r->t.timeout_s = (int)strtol(optarg, &end, 10);
-			if (*end || r->t.timeout_s < 1 || r->t.timeout_s > 86400) {
-				fprintf(stderr, "cpr-agent: --timeout %s: seconds from 1 to 86400\n", optarg);
+			if (transfer_parse_timeout(optarg, &r->t.timeout_s) < 0)
 				return EXIT_USAGE;
-			}
 			break;
 		case 'j': r->t.json = 1; break;
 		case 'v': r->t.verbose = 1; break;
@@ -541,11 +537,7 @@ static int report(struct restore *r, int rc, int64_t total_ns)
 
 		if (rc != EXIT_DONE)
 			json_object_set_new(j, "error", json_string(t->err));
-		if (t->fault[0])
-			json_object_set_new(j, "fault-injected", json_string(t->fault));
-		json_dumpf(j, stdout, JSON_INDENT(2));
-		putchar('\n');
-		json_decref(j);
+		transfer_print_json(t, j);
 	} else if (rc == EXIT_DONE) {
 		printf("restored: %s -> new QEMU pid %d\n", r->dir, (int)t->new_pid);
 		printf("  RAM in place  %.1f MiB in %zu block%s\n", (double)ram / 1048576.0,

@@ -15,6 +15,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -89,11 +91,8 @@ static int parse_options(struct save *s, int argc, char **argv, bool *help)
 		case 's': s->suspend = true; break;
 		case 'g': s->qga = optarg; break;
 		case 't':
-			s->t.timeout_s = (int)strtol(optarg, &end, 10);
-			if (*end || s->t.timeout_s < 1 || s->t.timeout_s > 86400) {
-				fprintf(stderr, "cpr-agent: --timeout %s: seconds from 1 to 86400\n", optarg);
+			if (transfer_parse_timeout(optarg, &s->t.timeout_s) < 0)
 				return EXIT_USAGE;
-			}
 			break;
 		case 'j': s->t.json = 1; break;
 		case 'v': s->t.verbose = 1; break;
@@ -123,6 +122,7 @@ static int parse_options(struct save *s, int argc, char **argv, bool *help)
 /* DIR absent (made here) or empty; its device, for the RAM files' check. */
 static int prepare_dir(struct save *s)
 {
+	struct statfs fs;
 	struct stat st;
 	int n = 0;
 
@@ -132,6 +132,11 @@ static int prepare_dir(struct save *s)
 		return transfer_why(&s->t, "save directory %s: %s", s->dir, strerror(errno));
 	if (stat(s->dir, &st) < 0 || !S_ISDIR(st.st_mode))
 		return transfer_why(&s->t, "save directory %s: not a directory", s->dir);
+	/* hugetlbfs takes no write(): QEMU could not write the state there (measured) */
+	if (statfs(s->dir, &fs) == 0 && fs.f_type == HUGETLBFS_MAGIC)
+		return transfer_why(&s->t, "save directory %s is on hugetlbfs, which cannot hold the "
+				    "device state: RAM on huge pages cannot be saved yet "
+				    "(doc/cpr-reboot.md)", s->dir);
 	if (!s->made_dir) {
 		int fd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
@@ -291,7 +296,6 @@ static int write_state(struct save *s)
 {
 	struct transfer *t = &s->t;
 	char tmp[PATH_MAX + 16], path[PATH_MAX + 16];
-	struct qmp_event ev;
 	struct stat st;
 	int fd, r;
 
@@ -300,14 +304,8 @@ static int write_state(struct save *s)
 		return transfer_why(t, "cannot write the journal: %s", strerror(errno));
 	if (switch_keep_settings(t) < 0 || switch_set_caps(t, t->oldq, "old") < 0)
 		return -1;
-	if (!s->suspended) {
-		if (qmp_execute(t->oldq, "stop", NULL, NULL) < 0)
-			return transfer_why(t, "stop: %s", qmp_last_error(t->oldq));
-		if (qmp_wait_event(t->oldq, "STOP", 10000, &ev) == 0) {
-			t->stop_usec = ev.qemu_usec;
-			json_decref(ev.json);
-		}
-	}
+	if (!s->suspended && switch_stop_old(t) < 0)
+		return -1;
 	transfer_phase(t, "guest stopped");
 	transfer_fault(t, "save-stopped");
 	snprintf(tmp, sizeof(tmp), "%s/state.tmp", s->dir);
@@ -464,11 +462,7 @@ static void report(struct save *s, const char *result, const char *guest, int64_
 
 		if (strcmp(result, "saved"))
 			json_object_set_new(j, "error", json_string(t->err));
-		if (t->fault[0])
-			json_object_set_new(j, "fault-injected", json_string(t->fault));
-		json_dumpf(j, stdout, JSON_INDENT(2));
-		putchar('\n');
-		json_decref(j);
+		transfer_print_json(t, j);
 		return;
 	}
 	if (strcmp(result, "saved"))

@@ -190,11 +190,7 @@ static void report(struct transfer *t, int64_t total_ns)
 					      (json_int_t)t->trims_held, "prefaulted-bytes",
 					      (json_int_t)t->prefaulted_bytes));
 
-		if (t->fault[0])
-			json_object_set_new(j, "fault-injected", json_string(t->fault));
-		json_dumpf(j, stdout, JSON_INDENT(2));
-		putchar('\n');
-		json_decref(j);
+		transfer_print_json(t, j);
 		return;
 	}
 	printf("transferred: old QEMU pid %d -> new QEMU pid %d\n", (int)t->old_pid,
@@ -243,11 +239,7 @@ static void report_failure(struct transfer *t, const char *result, const char *g
 	j = json_pack("{s:s,s:s,s:s,s:s,s:s,s:i,s:i}", "result", result, "guest", guest, "error",
 		      utf8(t->err), "state", utf8(state), "action", utf8(action), "old-pid",
 		      (int)t->old_pid, "new-pid", (int)t->new_pid);
-	if (t->fault[0])
-		json_object_set_new(j, "fault-injected", json_string(t->fault));
-	json_dumpf(j, stdout, JSON_INDENT(2));
-	putchar('\n');
-	json_decref(j);
+	transfer_print_json(t, j);
 }
 
 /* After a refusal or a failure: bring the VM to a safe state (settle.c) and say which. */
@@ -310,6 +302,31 @@ static int settle_transfer(struct transfer *t)
 /* --timeout's ceiling: a day; every wait is computed in ms and must fit its types. */
 #define MAX_TIMEOUT_S 86400
 
+int transfer_parse_timeout(const char *arg, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (errno || end == arg || *end || v < 1 || v > MAX_TIMEOUT_S) {
+		fprintf(stderr, "cpr-agent: --timeout %s: a whole number of seconds from 1 to %d\n",
+			arg, MAX_TIMEOUT_S);
+		return -1;
+	}
+	*out = (int)v;
+	return 0;
+}
+
+void transfer_print_json(const struct transfer *t, json_t *j)
+{
+	if (t->fault[0])
+		json_object_set_new(j, "fault-injected", json_string(t->fault));
+	json_dumpf(j, stdout, JSON_INDENT(2));
+	putchar('\n');
+	json_decref(j);
+}
+
 /* The options into t; EXIT_DONE to go on (or after --help: *help), else EXIT_USAGE. */
 static int parse_options(struct transfer *t, int argc, char **argv, bool *help)
 {
@@ -339,20 +356,10 @@ static int parse_options(struct transfer *t, int argc, char **argv, bool *help)
 		case 'r': t->receive_path = optarg; break;
 		case 'l': t->libcpr = optarg; break;
 		case 'g': t->new_log = optarg; break;
-		case 't': {
-			char *end;
-			long v;
-
-			errno = 0;
-			v = strtol(optarg, &end, 10);
-			if (errno || end == optarg || *end || v < 1 || v > MAX_TIMEOUT_S) {
-				fprintf(stderr, "cpr-agent: --timeout %s: a whole number of seconds from 1 "
-						"to %d\n", optarg, MAX_TIMEOUT_S);
+		case 't':
+			if (transfer_parse_timeout(optarg, &t->timeout_s) < 0)
 				return EXIT_USAGE;
-			}
-			t->timeout_s = (int)v;
 			break;
-		}
 		case 'j': t->json = 1; break;
 		case 'v': t->verbose = 1; break;
 		case 'P':

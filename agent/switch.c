@@ -203,6 +203,19 @@ static void tell_new_resumed(struct transfer *t)
 	ctl_close(c);
 }
 
+int switch_stop_old(struct transfer *t)
+{
+	struct qmp_event ev;
+
+	if (qmp_execute(t->oldq, "stop", NULL, NULL) < 0)
+		return transfer_why(t, "old QEMU: stop: %s", qmp_last_error(t->oldq));
+	if (qmp_wait_event(t->oldq, "STOP", 10000, &ev) == 0) {
+		t->stop_usec = ev.qemu_usec;
+		json_decref(ev.json);
+	}
+	return 0;
+}
+
 /* Stop old, move device state (and RAM in copy tier), resume new. */
 int switch_over(struct transfer *t)
 {
@@ -223,12 +236,8 @@ int switch_over(struct transfer *t)
 	if (journal_phase(t->journal, PHASE_STOPPED, 0, NULL) < 0)
 		return transfer_why(t, "cannot write the journal: %s", strerror(errno));
 	if (!t->tier.live_precopy) {
-		if (qmp_execute(t->oldq, "stop", NULL, NULL) < 0)
-			return transfer_why(t, "old QEMU: stop: %s", qmp_last_error(t->oldq));
-		if (qmp_wait_event(t->oldq, "STOP", 10000, &ev) == 0) {
-			t->stop_usec = ev.qemu_usec;
-			json_decref(ev.json);
-		}
+		if (switch_stop_old(t) < 0)
+			return -1;
 		transfer_phase(t, "old QEMU stopped");
 	}
 	transfer_fault(t, "after-stop");

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <jansson.h>
 
 #include "agent/journal.h"
 #include "agent/memdev.h"
@@ -105,6 +106,12 @@ int transfer_check_old(struct transfer *t, struct memdev *devs, size_t *ndevs);
  * lock on it). ids: room for t->nkeep. 0, or -1 with the reason. */
 int transfer_fetch_fds(struct transfer *t, uint32_t *ids);
 
+/* --timeout's value (seconds, 1 to a day) into *out; -1 after saying what is wrong. */
+int transfer_parse_timeout(const char *arg, int *out);
+
+/* Print a --json report j (with the fault injected, if any) and free it. */
+void transfer_print_json(const struct transfer *t, json_t *j);
+
 /* Fault injection for the test suite (tests/integration/faults.c). */
 void transfer_fault(struct transfer *t, const char *point);
 
@@ -157,6 +164,9 @@ int switch_keep_settings(struct transfer *t);
 
 /* x-ignore-shared as t->tier.share says, and events on, on QEMU q ("old" or "new"). */
 int switch_set_caps(struct transfer *t, struct qmp *q, const char *who);
+
+/* Stop the old QEMU's guest; t->stop_usec from its STOP event. 0, or -1 with the reason. */
+int switch_stop_old(struct transfer *t);
 
 /* Stop old, move device state (and RAM in copy tier), commit, resume new. */
 int switch_over(struct transfer *t);

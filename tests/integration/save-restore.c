@@ -10,7 +10,7 @@
  *            is damaged, a binary that does not exist; after each is put right it restores
  *   faults   the agent killed at each step of save and restore, then recover or restore
  *            again: one QEMU runs the guest, 0 memory errors, the save is complete or gone
- * Needs root (mounts a tmpfs). */
+ * Needs root (mounts a tmpfs and a hugetlbfs). */
 #include "config.h"
 
 #include <errno.h>
@@ -254,12 +254,12 @@ static void move(const char *from, const char *to)
 
 static int refuse(struct testenv *env, struct vm *vm)
 {
-	char other[200], path[200], cmd[400];
+	char other[sizeof(save_dir)], path[200], cmd[600];
 	pid_t p = 0;
 	FILE *f;
 
 	/* the save directory must be on the RAM's mount, and empty */
-	snprintf(other, sizeof(other), "%s/elsewhere", env->dir);
+	snprintf(other, sizeof(other), "%.60s/elsewhere", env->dir);
 	{
 		char keep[sizeof(save_dir)];
 
@@ -267,6 +267,15 @@ static int refuse(struct testenv *env, struct vm *vm)
 		snprintf(save_dir, sizeof(save_dir), "%s", other);
 		save(env, "other-mount", vm->pid, NULL, 1, "another mount");
 		CHECK(access(other, F_OK) < 0, "a refused save left %s", other);
+		/* hugetlbfs takes no write(): no state file could be there */
+		snprintf(other, sizeof(other), "%.60s/huge", env->dir);
+		if (CHECK_OK(mkdir(other, 0700) == 0 && mount("none", other, "hugetlbfs", 0, NULL) == 0,
+			     "cannot mount hugetlbfs on %s", other)) {
+			snprintf(save_dir, sizeof(save_dir), "%.100s/save", other);
+			save(env, "hugetlbfs", vm->pid, NULL, 1, "hugetlbfs");
+			CHECK(access(save_dir, F_OK) < 0, "a refused save left %s", save_dir);
+			umount2(other, MNT_DETACH);
+		}
 		snprintf(save_dir, sizeof(save_dir), "%s", keep);
 	}
 	CHECK(mkdir(save_dir, 0700) == 0, "mkdir %s", save_dir);
@@ -372,6 +381,7 @@ int main(int argc, char **argv)
 	struct vm *vm = NULL;
 	struct vm_config cfg;
 	bool memfd = !strcmp(scenario, "refuse");
+	char limited[160];
 
 	if (geteuid() != 0)
 		testenv_missing("root (a tmpfs mount)");
@@ -382,7 +392,8 @@ int main(int argc, char **argv)
 		"cannot mount a tmpfs on %s: %s", ram_dir, strerror(errno));
 	cfg = (struct vm_config){ .name = "vm", .machine = "pc-i440fx-7.2", .mem = "256M",
 				  .append = "fill=60 tick=20 wr=16", .preload = true };
-	if (memfd) { /* first a QEMU whose RAM is a memfd (a guest of its own): not saveable */
+	if (memfd) { /* first a QEMU whose RAM is a memfd (a guest of its own): not saveable;
+		      * CPR_RAM_DIR names a tmpfs with a size limit, which libcpr refuses */
 		struct testenv other = env;
 		struct vm_config mcfg = cfg;
 		char sock[128];
@@ -391,14 +402,28 @@ int main(int argc, char **argv)
 		mcfg.name = "memfd";
 		mcfg.guest_sock = sock;
 		REQUIRE(guestmon_start(&other.gm, sock, NULL) == 0, "no guest monitor at %s", sock);
+		snprintf(limited, sizeof(limited), "%s/limited", env.dir);
+		REQUIRE(mkdir(limited, 0700) == 0 &&
+			mount("cpr-test-limited", limited, "tmpfs", 0, "size=1g") == 0,
+			"cannot mount a tmpfs on %s", limited);
+		setenv("CPR_RAM_DIR", limited, 1);
 		REQUIRE(vm_start(&vm, &env, &mcfg) == 0, "QEMU did not start");
+		unsetenv("CPR_RAM_DIR");
 		REQUIRE(guestmon_wait(other.gm, filled, NULL, 60000) == 0, "the guest did not fill its RAM");
 		save(&env, "memfd", vm->pid, NULL, 1, "is a memfd");
+		{
+			char cmd[300];
+
+			snprintf(cmd, sizeof(cmd), "grep -q 'CPR_RAM_DIR=.*a tmpfs with a size limit' "
+				 "'%s'", vm->log_path);
+			CHECK(system(cmd) == 0, "libcpr did not say why it refused %s", limited);
+		}
 		CHECK(access(save_dir, F_OK) < 0, "a refused save left %s", save_dir);
 		guest_runs(&other, "memfd", vm->pid);
 		vm_destroy(vm);
 		vm = NULL;
 		guestmon_stop(other.gm);
+		umount2(limited, MNT_DETACH);
 	}
 	setenv("CPR_RAM_DIR", ram_dir, 1);
 	REQUIRE(vm_start(&vm, &env, &cfg) == 0, "QEMU did not start");
