@@ -587,10 +587,19 @@ static int run(struct restore *r)
 		return EXIT_REFUSED;
 	}
 	rc = manifest_read(r->dir, &r->m, err, sizeof(err));
-	if (rc == -ENOENT)
+	if (rc == -ENOENT) {
+		struct restore_mark mk;
+
+		/* a restore that ended while it removed DIR: its manifest goes before its mark */
+		if (mark_read(r->dir, &mk) == 0 && mk.committed)
+			return transfer_why(t, "%s was restored into QEMU %d (%s); what is left of it "
+					    "can be removed", r->dir, (int)mk.pid,
+					    mark_alive(&mk) ? "it runs the guest" : "gone since"),
+			       EXIT_REFUSED;
 		return transfer_why(t, "%s has no manifest: not a complete save (an interrupted "
 				    "'cpr-agent save' is finished by 'cpr-agent recover --pid PID')",
 				    r->dir), EXIT_REFUSED;
+	}
 	if (rc < 0)
 		return transfer_why(t, "%s: %s; nothing is loaded", r->dir, err), EXIT_REFUSED;
 	rc = settle_earlier(r);
