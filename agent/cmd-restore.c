@@ -565,6 +565,7 @@ static int roll_back(struct restore *r)
 	snprintf(path, sizeof(path), "%s/restore", r->dir);
 	unlink(path);
 	r->result = "rolled-back";
+	r->guest = "saved";
 	return EXIT_ROLLED_BACK;
 }
 
