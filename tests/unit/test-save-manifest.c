@@ -82,16 +82,22 @@ static void fill(struct manifest *m)
 	snprintf(m->ram[0].file, sizeof(m->ram[0].file), "ram-0");
 }
 
+/* The directory and manifest a save leaves: ram-0 and state of their sizes. */
+static void saved(struct manifest *m)
+{
+	write_file("ram-0", 8192);
+	write_file("state", 300);
+	fill(m);
+	m->ram[0].ino = inode("ram-0");
+}
+
 static void round_trip(void **state)
 {
 	struct manifest m, back;
 	char err[256];
 
 	(void)state;
-	write_file("ram-0", 8192);
-	write_file("state", 300);
-	fill(&m);
-	m.ram[0].ino = inode("ram-0");
+	saved(&m);
 	assert_int_equal(manifest_write(dir, &m, err, sizeof(err)), 0);
 	assert_int_equal(manifest_read(dir, &back, err, sizeof(err)), 0);
 	assert_string_equal(back.version, m.version);
@@ -122,10 +128,7 @@ static void check_names_what_is_off(void **state)
 	char err[256];
 
 	(void)state;
-	write_file("ram-0", 8192);
-	write_file("state", 300);
-	fill(&m);
-	m.ram[0].ino = inode("ram-0");
+	saved(&m);
 	m.state_size = 301;
 	assert_int_equal(manifest_check(dir, &m, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "the save wrote 301"));
