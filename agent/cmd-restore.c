@@ -214,12 +214,8 @@ static int resume(struct transfer *t, bool wake, bool *cont_sent)
 			json_decref(ev.json);
 		}
 	}
-	/* A guest saved asleep sleeps on after the load until woken (QEMU 9.0 and later keep
-	 * the suspended state; an older QEMU woke the guest itself as it wrote the state, and
-	 * the new one loads it awake) */
-	if (wake && !asleep)
-		fprintf(stderr, "cpr-agent: the guest was saved asleep but is loaded awake (the "
-			"saved QEMU, older than 9.0, woke it as it wrote its state): no wakeup\n");
+	/* a guest saved asleep sleeps on after the load until woken (save --suspend needs a
+	 * QEMU that keeps the suspended state) */
 	if (wake && asleep && qmp_execute(t->newq, "system_wakeup", NULL, NULL) < 0)
 		return transfer_why(t, "new QEMU: system_wakeup: %s", qmp_last_error(t->newq));
 	return 0;
