@@ -194,19 +194,13 @@ static void kill_and_wait(pid_t pid, bool child)
  * guest. 0, or -1 with t->err; *cont_sent: the QEMU may have run the guest. */
 static int resume(struct transfer *t, bool wake, bool *cont_sent)
 {
-	json_t *ret = NULL;
-	const char *st;
 	struct qmp_event ev;
-	bool running, asleep;
+	char st[32];
 
-	if (qmp_execute(t->newq, "query-status", NULL, &ret) < 0)
+	if (qmp_run_state(t->newq, st, sizeof(st)) < 0)
 		return transfer_why(t, "new QEMU: query-status: %s", qmp_last_error(t->newq));
-	st = json_string_value(json_object_get(ret, "status"));
-	asleep = st && !strcmp(st, "suspended");
-	running = st && (!strcmp(st, "running") || asleep);
-	json_decref(ret);
 	*cont_sent = true;
-	if (!running) {
+	if (strcmp(st, "running") != 0 && strcmp(st, "suspended") != 0) {
 		if (qmp_execute(t->newq, "cont", NULL, NULL) < 0)
 			return transfer_why(t, "new QEMU: cont: %s", qmp_last_error(t->newq));
 		if (qmp_wait_event(t->newq, "RESUME", 10000, &ev) == 0) {
@@ -214,9 +208,13 @@ static int resume(struct transfer *t, bool wake, bool *cont_sent)
 			json_decref(ev.json);
 		}
 	}
-	/* a guest saved asleep sleeps on after the load until woken (save --suspend needs a
-	 * QEMU that keeps the suspended state) */
-	if (wake && asleep && qmp_execute(t->newq, "system_wakeup", NULL, NULL) < 0)
+	if (!wake)
+		return 0;
+	/* a guest saved asleep is loaded asleep: cont (QEMU 9.0 and later) takes it back to
+	 * "suspended", where it stays until woken */
+	if (qmp_run_state(t->newq, st, sizeof(st)) < 0)
+		return transfer_why(t, "new QEMU: query-status: %s", qmp_last_error(t->newq));
+	if (!strcmp(st, "suspended") && qmp_execute(t->newq, "system_wakeup", NULL, NULL) < 0)
 		return transfer_why(t, "new QEMU: system_wakeup: %s", qmp_last_error(t->newq));
 	return 0;
 }

@@ -57,7 +57,8 @@ static void usage(FILE *out)
 		"  --dir DIR      the save directory: absent or empty, on the mount of the guest's\n"
 		"                 RAM (CPR_RAM_DIR, doc/cpr-reboot.md)\n"
 		"  --suspend      put the guest to sleep first (guest-suspend-ram through its guest\n"
-		"                 agent, --qga), for guests with VFIO devices: refused for now\n"
+		"                 agent, --qga), for guests with VFIO devices; restore wakes\n"
+		"                 it (QEMU 9.0 or later)\n"
 		"  --qga PATH     the guest agent's UNIX socket (with --suspend)\n"
 		"  --timeout SEC  limit for each step that waits on QEMU (default 60)\n"
 		"  --json         print the report as JSON\n"
@@ -234,18 +235,13 @@ static int suspend_guest(struct save *s)
 	}
 	s->suspended = true; /* from here, a failure wakes it */
 	while (transfer_now_ns() < deadline) {
-		json_t *ret = NULL;
-		const char *st;
-		bool done;
+		char st[32];
 
-		if (qmp_execute(t->oldq, "query-status", NULL, &ret) < 0) {
+		if (qmp_run_state(t->oldq, st, sizeof(st)) < 0) {
 			close(fd);
 			return transfer_why(t, "query-status: %s", qmp_last_error(t->oldq));
 		}
-		st = json_string_value(json_object_get(ret, "status"));
-		done = st && !strcmp(st, "suspended");
-		json_decref(ret);
-		if (done) {
+		if (!strcmp(st, "suspended")) {
 			close(fd);
 			return 0;
 		}
@@ -521,6 +517,7 @@ static int run(struct save *s)
 	uint32_t ids[MAX_PRESERVED];
 	size_t ndevs = 0;
 	char err[512];
+	int ver;
 
 	t->t0_ns = transfer_now_ns();
 	t->same_command = true;
@@ -529,18 +526,15 @@ static int run(struct save *s)
 	if (!t->nram)
 		return transfer_why(t, "QEMU %d's libcpr recorded no guest RAM", (int)t->old_pid),
 		       roll_back(s);
-	/* Not yet: QEMU before 9.0 wakes a sleeping guest itself as the migration completes
-	 * (migration_completion), with its vCPUs where S3 stopped them; QEMU 10 keeps the state,
-	 * but a new QEMU held by -S loads it paused and cont runs those vCPUs on, no wakeup.
-	 * Measured with the Linux test guest: it came back running, or hung. */
-	if (s->suspend)
-		return transfer_why(t, "--suspend is not supported yet: %s, and the guest would not "
-				    "come back reliably (doc/cpr-reboot.md); save it without --suspend",
-				    qmp_qemu_version(t->oldq) < 900 ?
-					    "QEMU before 9.0 wakes a sleeping guest itself while it "
-					    "writes the state" :
-					    "restore does not yet keep a sleeping guest asleep until "
-					    "its wakeup"), roll_back(s);
+	/* QEMU before 9.0 wakes a sleeping guest itself as the migration completes
+	 * (migration_completion), its vCPUs where S3 stopped them: measured with the Linux test
+	 * guest, it came back running or hung. 9.0 keeps "suspended" in the state. */
+	ver = qmp_qemu_version(t->oldq);
+	if (s->suspend && ver < 900)
+		return transfer_why(t, "--suspend needs QEMU 9.0 or later: QEMU %d.%d wakes a "
+				    "sleeping guest itself while it writes the state "
+				    "(doc/cpr-reboot.md); save it without --suspend", ver / 100,
+				    ver % 100), roll_back(s);
 	if (t->nram > MANIFEST_MAX_RAM)
 		return transfer_why(t, "more than %d RAM blocks", MANIFEST_MAX_RAM), roll_back(s);
 	t->nkeep = t->nram; /* the devices end with QEMU; a new one opens them afresh */

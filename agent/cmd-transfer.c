@@ -123,18 +123,13 @@ static int check_caveats(struct transfer *t)
 {
 	json_t *ret = NULL, *c;
 	size_t i;
-	const char *st;
+	char st[32];
 
-	if (qmp_execute(t->oldq, "query-status", NULL, &ret) < 0)
+	if (qmp_run_state(t->oldq, st, sizeof(st)) < 0)
 		return transfer_why(t, "old QEMU: query-status: %s", qmp_last_error(t->oldq));
-	st = json_string_value(json_object_get(ret, "status"));
-	if (!st || strcmp(st, "running") != 0) {
-		transfer_why(t, "the guest is not running (status %s): transfer a running guest, or resume "
-		       "it first", st ? st : "?");
-		json_decref(ret);
-		return -1;
-	}
-	json_decref(ret);
+	if (strcmp(st, "running") != 0)
+		return transfer_why(t, "the guest is not running (status %s): transfer a running guest, "
+				    "or resume it first", st);
 	if (qmp_execute(t->oldq, "query-migrate-capabilities", NULL, &ret) < 0)
 		return transfer_why(t, "old QEMU: query-migrate-capabilities: %s", qmp_last_error(t->oldq));
 	json_array_foreach(ret, i, c) {
@@ -152,10 +147,11 @@ static int check_caveats(struct transfer *t)
 	}
 	json_decref(ret);
 	if (qmp_execute(t->oldq, "query-migrate", NULL, &ret) == 0) {
-		st = json_string_value(json_object_get(ret, "status"));
-		if (st && (!strcmp(st, "active") || !strcmp(st, "setup") ||
-			   !strcmp(st, "device") || !strcmp(st, "pre-switchover"))) {
-			transfer_why(t, "a migration is already running on the old QEMU (%s)", st);
+		const char *mst = json_string_value(json_object_get(ret, "status"));
+
+		if (mst && (!strcmp(mst, "active") || !strcmp(mst, "setup") ||
+			    !strcmp(mst, "device") || !strcmp(mst, "pre-switchover"))) {
+			transfer_why(t, "a migration is already running on the old QEMU (%s)", mst);
 			json_decref(ret);
 			return -1;
 		}

@@ -445,19 +445,26 @@ void qmp_close(struct qmp *q)
 	free(q);
 }
 
+int qmp_run_state(struct qmp *q, char *buf, size_t len)
+{
+	json_t *ret = NULL;
+
+	buf[0] = 0;
+	if (qmp_execute(q, "query-status", NULL, &ret) < 0)
+		return -1;
+	snprintf(buf, len, "%s", json_string_value(json_object_get(ret, "status")) ?: "?");
+	json_decref(ret);
+	return 0;
+}
+
 /* Whether QEMU's run state is finish-migrate: its migration thread is not done yet. */
 static int finishing(struct qmp *q)
 {
-	json_t *ret = NULL;
-	const char *st;
-	int r = qmp_execute(q, "query-status", NULL, &ret);
+	char st[32];
 
-	if (r < 0)
-		return r;
-	st = json_string_value(json_object_get(ret, "status"));
-	r = st && !strcmp(st, "finish-migrate");
-	json_decref(ret);
-	return r;
+	if (qmp_run_state(q, st, sizeof(st)) < 0)
+		return -1;
+	return !strcmp(st, "finish-migrate");
 }
 
 int qmp_migration_settle(struct qmp *q, int timeout_ms)

@@ -51,6 +51,10 @@ int qmp_wait_event_any(struct qmp *const *qs, size_t n, const char *name, int ti
 /* QEMU's version as major * 100 + minor (702 for 7.2), or 0 if it does not say. */
 int qmp_qemu_version(struct qmp *q);
 
+/* QEMU's run state ("running", "paused", "suspended", ...) into buf: 0, or -1 (buf "") when
+ * query-status failed (qmp_last_error says why). */
+int qmp_run_state(struct qmp *q, char *buf, size_t len);
+
 /* Cancel an outgoing migration that is still under way and wait up to timeout_ms until
  * QEMU says it is over and has left the finish-migrate run state (QEMU refuses 'cont'
  * before either; a migration that failed while completing is "failed" before QEMU

@@ -53,12 +53,9 @@ static struct qmp *conn(struct settle *s, struct qmp **q, const char *path)
 /* The run state of the QEMU behind q ("running", "paused", ...) into buf, or "". */
 static const char *runstate(struct qmp *q, char *buf, size_t len)
 {
-	json_t *ret = NULL;
-
 	buf[0] = 0;
-	if (q && qmp_execute(q, "query-status", NULL, &ret) == 0)
-		snprintf(buf, len, "%s", json_string_value(json_object_get(ret, "status")) ?: "?");
-	json_decref(ret);
+	if (q)
+		qmp_run_state(q, buf, len);
 	return buf;
 }
 
