@@ -22,6 +22,7 @@
 
 #include "agent/target.h"
 #include "tests/harness/check.h"
+#include "tests/harness/huge.h"
 #include "tests/harness/proc.h"
 #include "tests/harness/agentrun.h"
 #include "tests/harness/run.h"
@@ -412,8 +413,7 @@ static void end_agent_qemu(struct testenv *env, struct vm *vm)
 
 int main(int argc, char **argv)
 {
-	long huge_before = -1; /* nr_hugepages before the hugetlb modes raised it */
-	int huge_lock = -1;
+	struct huge_pages huge = { .lock = -1, .before = -1 };
 	const char *mode = argc > 1 ? argv[1] : "copy";
 	struct scenario sc = { "copy", "1G", NULL, 1ull << 30, "copy" };
 	struct testenv env;
@@ -438,50 +438,13 @@ int main(int argc, char **argv)
 	if (huge_memfd)
 		mode = "hugetlb";
 	if (!strcmp(mode, "hugetlb")) {
-		char cmd[640];
-		FILE *f;
-		long free_pages = 0;
+		char why[160];
 
-		if (geteuid() != 0)
-			testenv_missing("root, to mount hugetlbfs and reserve huge pages");
 		snprintf(huge_dir, sizeof(huge_dir), "%s/huge", env.dir);
-		/* one hugetlb test at a time (make -j runs them side by side): each raises
-		 * nr_hugepages from what it read and puts that back at its end, which would take
-		 * the other's pages; the lock goes with the process */
-		huge_lock = open("/run/lock/cpr-test-hugetlb.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-		if (huge_lock < 0 || flock(huge_lock, LOCK_EX) < 0)
-			testenv_missing("a lock file in /run/lock");
 		/* 300 more huge pages for this test, given back at its end */
-		f = fopen("/proc/sys/vm/nr_hugepages", "re");
-		if (!f || fscanf(f, "%ld", &huge_before) != 1)
-			huge_before = -1;
-		if (f)
-			fclose(f);
-		snprintf(cmd, sizeof(cmd), "mkdir -p %s && mount -t hugetlbfs none %s && "
-					   "echo %ld > /proc/sys/vm/nr_hugepages", huge_dir, huge_dir,
-			 huge_before + 300);
-		if (huge_before < 0 || system(cmd) != 0)
-			testenv_missing("hugetlbfs (mount -t hugetlbfs) and huge pages");
-		/* free memory in pieces (page cache of earlier tests): compact, ask again */
-		for (int round = 0; round < 3; round++) {
-			f = fopen("/proc/meminfo", "re");
-			while (f && fgets(cmd, sizeof(cmd), f))
-				sscanf(cmd, "HugePages_Free: %ld", &free_pages);
-			if (f)
-				fclose(f);
-			if (free_pages >= 260)
-				break;
-			snprintf(cmd, sizeof(cmd), "echo 1 > /proc/sys/vm/compact_memory; "
-						   "echo %ld > /proc/sys/vm/nr_hugepages", huge_before + 300);
-			if (system(cmd) != 0)
-				break;
-		}
-		if (free_pages < 260) { /* the mount and the pages go back before the exit */
-			snprintf(cmd, sizeof(cmd), "umount %s; echo %ld > /proc/sys/vm/nr_hugepages",
-				 huge_dir, huge_before);
-			if (system(cmd) != 0)
-				fprintf(stderr, "could not unmount %s\n", huge_dir);
-			testenv_missing("260 free 2 MiB huge pages");
+		if (huge_reserve(&huge, huge_dir, 300, 260, why, sizeof(why)) < 0) {
+			huge_release(&huge);
+			testenv_missing(why);
 		}
 		sc = (struct scenario){ mode, "512M", huge_memfd ? huge_memfd_args : huge_args,
 					512ull << 20, "share" };
@@ -636,16 +599,7 @@ out:
 		vm_print_log(old);
 	vm_destroy(old);
 	end_agent_qemu(&env, cur);
-	if (huge_before >= 0) { /* the mount and the pages go back as they were */
-		char cmd[400];
-
-		snprintf(cmd, sizeof(cmd), "umount %s; echo %ld > /proc/sys/vm/nr_hugepages",
-			 huge_dir, huge_before);
-		if (system(cmd) != 0)
-			fprintf(stderr, "could not unmount %s or give back the huge pages\n", huge_dir);
-	}
-	if (huge_lock >= 0)
-		close(huge_lock); /* the next hugetlb test may go */
+	huge_release(&huge);
 	testenv_cleanup(&env);
 	return check_failures ? 1 : 0;
 }
