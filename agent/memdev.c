@@ -13,6 +13,25 @@
 #include "agent/qmp.h"
 #include "agent/transfer.h"
 
+/* query-memdev says share=on from QEMU 6.1; before, the backend's own QOM property does
+ * (QEMU 5.2 read as not shared would be copied, though it skips the block). */
+static bool backend_shared(struct qmp *q, json_t *info, const char *id)
+{
+	json_t *share = json_object_get(info, "share"), *ret = NULL;
+	char path[128];
+	bool yes;
+
+	if (share || !id)
+		return json_is_true(share);
+	snprintf(path, sizeof(path), "/objects/%s", id);
+	if (qmp_execute(q, "qom-get", json_pack("{s:s,s:s}", "path", path, "property", "share"),
+			&ret) < 0)
+		return false;
+	yes = json_is_true(ret);
+	json_decref(ret);
+	return yes;
+}
+
 int memdev_list(struct transfer *t, struct qmp *q, struct memdev *out, size_t max,
 			size_t *n)
 {
@@ -34,7 +53,7 @@ int memdev_list(struct transfer *t, struct qmp *q, struct memdev *out, size_t ma
 		memset(m, 0, sizeof(*m));
 		snprintf(m->id, sizeof(m->id), "%s", id ? id : "");
 		m->size = (uint64_t)json_integer_value(json_object_get(d, "size"));
-		m->share = json_is_true(json_object_get(d, "share"));
+		m->share = backend_shared(q, d, id);
 		json_array_foreach(objs, j, o) {
 			const char *name = json_string_value(json_object_get(o, "name"));
 			const char *type = json_string_value(json_object_get(o, "type"));
