@@ -6,13 +6,22 @@
 
 #include "agent/tier.h"
 
-/* Whether a QEMU of this version leaves a block out of the stream under x-ignore-shared:
- * up to 8.0 any shared block, from 8.1 only shared memory-backend-file blocks. */
+/* Whether a QEMU of this version leaves a block out of the stream under x-ignore-shared
+ * (doc/qemu-versions.md, checked on each version's source and on 5.2, 7.2 and 10.0):
+ * a shared memory-backend-file on every version; a memfd up to 8.0; a shared
+ * memory-backend-ram only on 6.1 to 8.0 (before 6.1 its share never reached the RAM
+ * block's flags). 8.1 skips named files only. */
 static bool ignores_shared(int version, const struct memdev *m)
 {
 	if (!m->share)
 		return false;
-	return version < 801 || strcmp(m->type, "memory-backend-file") == 0;
+	if (strcmp(m->type, "memory-backend-file") == 0)
+		return true;
+	if (version >= 801)
+		return false;
+	if (strcmp(m->type, "memory-backend-memfd") == 0)
+		return true;
+	return strcmp(m->type, "memory-backend-ram") == 0 && version >= 601;
 }
 
 void tier_decide(int old_ver, int new_ver, const struct memdev *devs, size_t ndevs,

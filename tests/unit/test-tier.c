@@ -1,6 +1,6 @@
 /* Unit tests for the tier decision (agent/tier.c), case by case: QEMU versions around
- * 8.1, where x-ignore-shared stopped skipping shared blocks other than file ones; memfd,
- * ram, file and shm backends; share on and off; served and started new QEMUs. */
+ * 6.1 and 8.1, where x-ignore-shared started skipping shared ram backends and stopped
+ * skipping shared blocks other than file ones; memfd, ram, file and shm backends; share on and off; served and started new QEMUs. */
 #include "config.h"
 
 #include <setjmp.h>
@@ -35,13 +35,27 @@ static void shared_backends_before_8_1(void **state)
 	static const char *const types[] = { "memory-backend-memfd", "memory-backend-ram",
 					     "memory-backend-file" };
 
-	/* up to 8.0 x-ignore-shared skips every shared block, whatever backs it */
+	/* from 6.1 up to 8.0 x-ignore-shared skips every shared block, whatever backs it */
 	for (size_t i = 0; i < 3; i++) {
 		struct memdev d = dev(types[i], true);
 
+		assert_true(share_tier(601, &d, 1));
 		assert_true(share_tier(702, &d, 1));
 		assert_true(share_tier(800, &d, 1));
 	}
+}
+
+static void shared_ram_backend_before_6_1(void **state)
+{
+	struct memdev memfd = dev("memory-backend-memfd", true);
+	struct memdev ram = dev("memory-backend-ram", true);
+	struct memdev file = dev("memory-backend-file", true);
+
+	/* before 6.1 share=on on a ram backend only chose MAP_SHARED: the block is sent */
+	assert_false(share_tier(502, &ram, 1));
+	assert_false(share_tier(600, &ram, 1));
+	assert_true(share_tier(502, &memfd, 1));
+	assert_true(share_tier(502, &file, 1));
 }
 
 static void from_8_1_only_file_is_skipped(void **state)
@@ -49,13 +63,13 @@ static void from_8_1_only_file_is_skipped(void **state)
 	struct memdev memfd = dev("memory-backend-memfd", true);
 	struct memdev ram = dev("memory-backend-ram", true);
 	struct memdev file = dev("memory-backend-file", true);
-	/* /dev/shm is a memory-backend-file with share=on */
-	struct memdev shm = dev("memory-backend-file", true);
+	/* a file on /dev/shm is a memory-backend-file; memory-backend-shm (9.1) is no named file */
+	struct memdev shm = dev("memory-backend-shm", true);
 
 	assert_false(share_tier(801, &memfd, 1));
 	assert_false(share_tier(801, &ram, 1));
 	assert_true(share_tier(801, &file, 1));
-	assert_true(share_tier(801, &shm, 1));
+	assert_false(share_tier(901, &shm, 1));
 	assert_false(share_tier(1002, &memfd, 1));
 	assert_true(share_tier(1002, &file, 1));
 }
@@ -121,6 +135,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(shared_backends_before_8_1),
+		cmocka_unit_test(shared_ram_backend_before_6_1),
 		cmocka_unit_test(from_8_1_only_file_is_skipped),
 		cmocka_unit_test(unshared_is_copied),
 		cmocka_unit_test(one_unshared_backend_copies_all),
