@@ -83,6 +83,14 @@ static int read_dir(pid_t pid, const char *which, char *buf, size_t len, char *e
 	return 0;
 }
 
+static int open_proc_dir(pid_t pid, const char *which)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, which);
+	return open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+}
+
 static int read_namespaces(pid_t pid, struct launch_context *c, char *err, size_t errlen)
 {
 	for (int i = 0; i < LAUNCH_NS; i++) {
@@ -223,19 +231,24 @@ int launch_context_read(pid_t pid, struct launch_context *c, char *err, size_t e
 
 	memset(c, 0, sizeof(*c));
 	c->root_fd = -1;
+	c->cwd_fd = -1;
 	for (int i = 0; i < LAUNCH_NS; i++)
 		c->ns_fd[i] = -1;
 	if (read_env(pid, c, err, errlen) < 0 || read_dir(pid, "cwd", c->cwd, sizeof(c->cwd), err, errlen) < 0 ||
 	    read_dir(pid, "root", root, sizeof(root), err, errlen) < 0 ||
 	    read_namespaces(pid, c, err, errlen) < 0 || read_cgroups(pid, c, err, errlen) < 0)
 		goto fail;
+	/* by fd: a QEMU in a root of its own (its mount namespace binding /tmp into the root)
+	 * has a cwd whose path, read from here, names the root's mount point, not its own */
+	c->cwd_fd = open_proc_dir(pid, "cwd");
+	if (c->cwd_fd < 0) {
+		fail(err, errlen, errno, "/proc/%d/cwd", (int)pid);
+		goto fail;
+	}
 	if (strcmp(root, "/") != 0) {
-		char path[64];
-
-		snprintf(path, sizeof(path), "/proc/%d/root", (int)pid);
-		c->root_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		c->root_fd = open_proc_dir(pid, "root");
 		if (c->root_fd < 0) {
-			fail(err, errlen, errno, "%s", path);
+			fail(err, errlen, errno, "/proc/%d/root", (int)pid);
 			goto fail;
 		}
 	}
@@ -283,6 +296,9 @@ void launch_context_free(struct launch_context *c)
 	if (c->root_fd >= 0)
 		close(c->root_fd);
 	c->root_fd = -1;
+	if (c->cwd_fd >= 0)
+		close(c->cwd_fd);
+	c->cwd_fd = -1;
 }
 
 static int write_file(const char *path, const char *text)
@@ -383,7 +399,7 @@ int launch_context_apply(const struct launch_context *c, char *err, size_t errle
 			return fail(err, errlen, errno, "cannot join the QEMU's %s namespace", ns_names[i]);
 	if (c->root_fd >= 0 && (fchdir(c->root_fd) < 0 || chroot(".") < 0))
 		return fail(err, errlen, errno, "cannot enter the QEMU's root directory");
-	if (chdir(c->cwd) < 0)
+	if (fchdir(c->cwd_fd) < 0)
 		return fail(err, errlen, errno, "cannot enter the QEMU's working directory %s", c->cwd);
 	if (c->label[0] && exec_label(c->label) < 0)
 		return fail(err, errlen, errno, "cannot exec under the QEMU's security label %s", c->label);

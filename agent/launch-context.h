@@ -19,7 +19,8 @@
 struct launch_context {
 	char **env;                 /* NULL-terminated, libcpr's per-transfer variables left out */
 	char *envbuf;
-	char cwd[4096];             /* as the QEMU sees it, inside its root */
+	char cwd[4096];             /* as the agent sees it (for messages and save manifests) */
+	int cwd_fd;                 /* the directory itself: the path may be another root's */
 	int root_fd;                /* its root when not "/" (chroot), else -1 */
 	int ns_fd[LAUNCH_NS];       /* a namespace other than the agent's, else -1 */
 	uid_t uid[3];               /* real, effective, saved */
