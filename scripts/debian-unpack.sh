@@ -1,6 +1,7 @@
 # Debian packages fetched with apt-get download and unpacked with dpkg-deb -x (nothing is
-# installed): what scripts/qemu10.sh and scripts/qemu-deb.sh share. Sourced, after ME (the
-# name messages start with) is set.
+# installed), and Debian roots made with mmdebstrap: what scripts/qemu-suite.sh (and
+# qemu10.sh, its caller), qemu-deb.sh and qemu-root.sh share. Sourced, after ME (the name
+# messages start with) is set.
 #
 # The mirror comes from the apt sources this system already has (/etc/apt/sources.list,
 # sources.list.d/*.list and *.sources; $CPR_APT_ETC instead of /etc/apt for the tests): no
@@ -11,15 +12,17 @@ die() { say "$*"; exit 1; }
 
 APT_ETC=${CPR_APT_ETC:-/etc/apt}
 
-# The Debian mirror the configured apt sources use: the first URI that ends in /debian, in
-# one-line (.list) or deb822 (.sources) form. Empty if there is none.
+# The Debian mirror the configured apt sources use: the first URI that ends in /debian (or
+# /$1: debian-security for the security archive), in one-line (.list) or deb822 (.sources)
+# form. Empty if there is none.
 debian_mirror() {
+	archive=${1:-debian}
 	{
 		sed -n 's/^[[:space:]]*deb[[:space:]]\{1,\}\(\[[^]]*\][[:space:]]\{1,\}\)\{0,1\}\([^[:space:]]*\).*/\2/p' \
 			"$APT_ETC/sources.list" "$APT_ETC"/sources.list.d/*.list 2>/dev/null || :
 		sed -n 's/^URIs:[[:space:]]*//p' "$APT_ETC"/sources.list.d/*.sources 2>/dev/null |
 			tr ' \t' '\n\n' || :
-	} | grep -E '^[a-z+]+://[^[:space:]]+/debian/?$' | head -n 1
+	} | grep -E "^[a-z+]+://[^[:space:]]+/$archive/?\$" | head -n 1
 }
 
 # The mirror, or exit saying there is none (--mirror of the scripts).
@@ -29,15 +32,41 @@ print_mirror() {
 	echo "$m"
 }
 
+# newer_release SUITE: whether SUITE (its release: bullseye for bullseye-security) is newer
+# than this system's Debian release (VERSION_CODENAME of /etc/os-release, in the order of
+# distro-info-data's debian.csv; sid, testing and a release that list does not know count as
+# newer). An apt source for it would make apt upgrade the system to it.
+newer_release() {
+	nr_code=${1%%-*}
+	case $nr_code in sid | unstable | testing | experimental | rc) return 0 ;; esac
+	nr_own=$(sed -n 's/^VERSION_CODENAME=//p' /etc/os-release 2>/dev/null | tr -d '"')
+	nr_csv=/usr/share/distro-info/debian.csv
+	[ -n "$nr_own" ] && [ "$nr_code" != "$nr_own" ] && [ -f "$nr_csv" ] || return 1
+	awk -F, -v own="$nr_own" -v code="$nr_code" \
+		'$3 == own { o = NR } $3 == code { c = NR } END { exit !(c == 0 || c > o) }' "$nr_csv"
+}
+
+# apt_has PKG SUITE: whether apt knows PKG in SUITE (apt-cache show PKG/SUITE exits 0 even
+# when it does not, printing nothing).
+apt_has() {
+	apt-cache show "$1/$2" 2>/dev/null | grep -q '^Package:'
+}
+
 # apt_suite SUITE PKG: apt knows PKG in SUITE afterwards. Without an apt source for SUITE,
-# one is added on the mirror the system's own Debian entry uses (root only); .list and
-# .sources are the only files apt reads.
+# one is added on the mirror the system's own Debian entry uses (root only); a SUITE-security
+# on the mirror of its security entry. .list and .sources are the only files apt reads. A
+# suite is matched as a word (bullseye is not bullseye-security).
 apt_suite() {
-	if ! grep -qs "^[^#]*$1" "$APT_ETC/sources.list" "$APT_ETC"/sources.list.d/*.list \
-		"$APT_ETC"/sources.list.d/*.sources; then
+	if ! grep -Eqs "^[^#]*[[:space:]]$1([[:space:]]|\$)" "$APT_ETC/sources.list" \
+		"$APT_ETC"/sources.list.d/*.list "$APT_ETC"/sources.list.d/*.sources; then
+		! newer_release "$1" ||
+			die "$1 is newer than this system's Debian release: an apt source for it would upgrade the system (scripts/qemu-root.sh ${1%%-*} runs its QEMU in a Debian root instead)"
 		[ "$(id -u)" -eq 0 ] || die "no $1 apt source: run this once as root"
-		mirror=$(debian_mirror)
-		[ -n "$mirror" ] || die "no Debian apt source in $APT_ETC to take the mirror from: add the one for your Debian release (it names the mirror), then run this again"
+		case $1 in
+		*-security) mirror=$(debian_mirror debian-security) ;;
+		*) mirror=$(debian_mirror) ;;
+		esac
+		[ -n "$mirror" ] || die "no Debian apt source in $APT_ETC to take the mirror from: add the one for your Debian release (it names the mirror; its security entry, the security mirror), then run this again"
 		keyring=/usr/share/keyrings/debian-archive-keyring.gpg
 		say "adding the $1 apt source ($mirror)"
 		{
@@ -48,7 +77,7 @@ apt_suite() {
 			[ ! -f "$keyring" ] || echo "Signed-By: $keyring"
 		} >"$APT_ETC/sources.list.d/$1.sources"
 		apt-get update -q >&2
-	elif ! apt-cache show "$2/$1" >/dev/null 2>&1; then
+	elif ! apt_has "$2" "$1"; then
 		[ "$(id -u)" -eq 0 ] || die "apt knows no $2 in $1: run apt-get update as root"
 		apt-get update -q >&2
 	fi
@@ -96,23 +125,65 @@ satisfied() {
 	dpkg --compare-versions "$inst" "$op" "$3"
 }
 
-# deb_missing_libs DEB [SUITE]: the shared-library packages DEB depends on that this system
-# lacks or has too old, as apt-get download specs (pkg/SUITE where SUITE has it).
+# deb_missing_libs DEB [SUITE...]: the shared-library packages DEB depends on that this
+# system lacks or has too old, as apt-get download specs (pkg/SUITE for the first SUITE that
+# has it).
 deb_missing_libs() {
 	libs=""
 	deps=$(dpkg-deb -f "$1" Depends | tr ',' '\n' | sed 's/|.*//')
+	shift
 	for dep in $(echo "$deps" | sed -n 's/^ *\(lib[^ ]*\) *\(([^)]*)\)\{0,1\} *$/\1:\2/p' |
 		tr -d ' ()'); do
 		pkg=${dep%%:*} rel=${dep#*:}
 		op=$(echo "$rel" | sed 's/[^<>=].*//') ver=$(echo "$rel" | sed 's/^[<>=]*//')
 		satisfied "$pkg" "$op" "$ver" && continue
-		if [ -n "${2:-}" ] && apt-cache show "$pkg/$2" >/dev/null 2>&1; then
-			libs="$libs $pkg/$2"
-		else
-			libs="$libs $pkg"
-		fi
+		spec=$pkg
+		for suite in "$@"; do
+			if apt_has "$pkg" "$suite"; then
+				spec=$pkg/$suite
+				break
+			fi
+		done
+		libs="$libs $spec"
 	done
 	echo $libs
+}
+
+# deb_fetch_libs SUITE...: the shared-library packages that the .debs of DEB_WORK depend on
+# and this system lacks or has too old (deb_missing_libs), fetched into DEB_WORK, and
+# theirs, until none is missing. Prints their download specs (empty: none was missing).
+deb_fetch_libs() {
+	fl_seen="" fl_all=""
+	while :; do
+		fl_new=""
+		for fl_deb in "$DEB_WORK"/*.deb; do
+			case " $fl_seen " in *" $fl_deb "*) continue ;; esac
+			fl_seen="$fl_seen $fl_deb"
+			for fl_spec in $(deb_missing_libs "$fl_deb" "$@"); do
+				case " $fl_all $fl_new " in *" $fl_spec "*) continue ;; esac
+				fl_new="$fl_new $fl_spec"
+			done
+		done
+		[ -n "$fl_new" ] || break
+		deb_fetch $fl_new
+		fl_all="$fl_all$fl_new"
+	done
+	echo $fl_all
+}
+
+# suite_version PKG SUITE...: the highest version of PKG that apt knows in these suites
+# (empty if none has it).
+suite_version() {
+	sv_pkg=$1 sv_best=""
+	shift
+	for sv_suite in "$@"; do
+		sv_v=$(apt-cache show "$sv_pkg/$sv_suite" 2>/dev/null | sed -n 's/^Version: //p' | head -n 1)
+		[ -n "$sv_v" ] || continue
+		if [ -z "$sv_best" ] || dpkg --compare-versions "$sv_v" gt "$sv_best"; then
+			sv_best=$sv_v
+		fi
+	done
+	echo "$sv_best"
 }
 
 # deb_check_dir DIR STAMP: unpacking replaces DIR, so never a folder that holds anything
@@ -130,4 +201,32 @@ deb_unpack() {
 	for deb in "$DEB_WORK"/*.deb; do
 		dpkg-deb -x "$deb" "$1"
 	done
+}
+
+# deb_link_firmware DIR: the system's firmware (seabios, ipxe-qemu) where a QEMU unpacked
+# into DIR looks for it (DIR/usr/share/seabios, DIR/usr/lib/ipxe/qemu), unless the unpack
+# has its own.
+deb_link_firmware() {
+	if [ -d /usr/share/seabios ] && [ ! -e "$1/usr/share/seabios" ]; then
+		ln -s /usr/share/seabios "$1/usr/share/seabios"
+	fi
+	if [ -d /usr/lib/ipxe/qemu ] && [ ! -e "$1/usr/lib/ipxe/qemu" ]; then
+		mkdir -p "$1/usr/lib/ipxe"
+		ln -s /usr/lib/ipxe/qemu "$1/usr/lib/ipxe/qemu"
+	fi
+}
+
+# qemu_version QEMU: the first line of its --version (libcpr not preloaded), empty if it
+# does not run.
+qemu_version() {
+	env -u LD_PRELOAD "$1" --version 2>/dev/null | head -n 1 || :
+}
+
+# qemu_tcg_check QEMU: it starts a pc machine under TCG (the accelerator may be a module,
+# the BIOS is a data file) and quits over QMP, else exit saying why.
+qemu_tcg_check() {
+	out=$(printf '{"execute":"qmp_capabilities"}\n{"execute":"quit"}\n' |
+		env -u LD_PRELOAD timeout 60 "$1" -accel tcg -machine pc -nodefaults -display none \
+			-S -qmp stdio 2>&1) ||
+		die "$1 does not start a TCG machine: $(echo "$out" | grep -v '^{' | head -n 3)"
 }

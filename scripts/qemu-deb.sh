@@ -61,18 +61,13 @@ deb_unpack "$DIR"
 # usr/share/qemu holds only trace-events-all and a vhost-user description).
 rm -rf "$DIR/usr/share/qemu"
 ln -s /usr/share/qemu "$DIR/usr/share/qemu"
-ln -s /usr/share/seabios "$DIR/usr/share/seabios"
-mkdir -p "$DIR/usr/lib/ipxe"
-ln -s /usr/lib/ipxe/qemu "$DIR/usr/lib/ipxe/qemu"
+deb_link_firmware "$DIR"
 
 missing=$(ldd "$BIN" | grep 'not found' || true)
 [ -z "$missing" ] || die "$BIN lacks libraries: $missing"
 runs || die "$BIN does not run $VERSION: $(env -u LD_PRELOAD "$BIN" --version 2>&1 | head -n 1)"
 # A machine under TCG: the accelerator is a module, the BIOS a data file.
-out=$(printf '{"execute":"qmp_capabilities"}\n{"execute":"quit"}\n' |
-	env -u LD_PRELOAD timeout 60 "$BIN" -accel tcg -machine pc -nodefaults -display none \
-		-S -qmp stdio 2>&1) ||
-	die "$BIN does not start a TCG machine: $(echo "$out" | grep -v '^{' | head -n 3)"
+qemu_tcg_check "$BIN"
 env -u LD_PRELOAD "$BIN" --version | head -n 1 >"$STAMP"
 say "$(cat "$STAMP")"
 echo "$BIN"
