@@ -5,7 +5,8 @@
 #   lg_setup NAME            prerequisites (skip without them), the guest, a temporary
 #                            $dir, a namespace $ns with bridge br0 (netns.sh), cleanup on exit
 #   skip WHY / fail WHY      exit 77 (99 under CI=true: a missing prerequisite is a failure
-#                            there) / exit 1 with the guest's console
+#                            there) / exit 1 with the guest's console (WHY in $fail_reason,
+#                            for an EXIT trap)
 #   now, past T, deadline S, since T
 #                            seconds since the epoch; whether T passed; now + S; now - T
 #   until_ok S WHAT CMD...   run CMD until it succeeds, at most S seconds, else fail WHAT
@@ -55,6 +56,7 @@ skip() {
 	exit 77
 }
 fail() {
+	fail_reason=$*
 	echo "FAIL: $*"
 	[ -z "$dir" ] || [ ! -f "$dir/console.log" ] ||
 		{ echo "--- guest console (last lines):"; console | tail -n 20; }
