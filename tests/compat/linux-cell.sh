@@ -15,7 +15,8 @@
 top=$(cd "$(dirname "$0")/../.." && pwd)
 [ $# -eq 3 ] || { echo "usage: $0 OLD NEW OUT" >&2; exit 2; }
 old_bin=$1 new_bin=$2 out=$3
-qemu=$old_bin
+# the harness starts $CPR_TEST_QEMU
+CPR_TEST_QEMU=$old_bin
 . "$top/tests/harness/linux-guest.sh"
 IP=10.0.2.15
 BLOCKS=64
