@@ -12,7 +12,9 @@
 #include "log.h"
 #include "mainram.h"
 #include "numbered.h"
+#include "inherit.h"
 #include "owner.h"
+#include "prealloc.h"
 #include "promote.h"
 
 typedef int (*main_fn)(int, char **, char **);
@@ -79,6 +81,17 @@ CPR_EXPORT int __libc_start_main(main_fn main, int argc, char **argv, void (*ini
 			cpr_warn("promotion: command line left as it is: %s; transfers of this QEMU "
 				 "copy its RAM (copy tier)", p.why);
 		}
+	}
+	if (is_qemu() && cpr_inherit_pending()) {
+		int n = cpr_prealloc_off(&argc, argv);
+
+		if (n < 0)
+			cpr_warn("inherited RAM: out of memory turning prealloc off; a QEMU before "
+				 "7.0 preallocating it may undo guest writes of the old QEMU");
+		else if (n)
+			cpr_info("inherited RAM: prealloc off (%d setting%s): its pages are in place, "
+				 "and a QEMU before 7.0 preallocating them writes each one back while "
+				 "the old QEMU's guest still runs", n, n == 1 ? "" : "s");
 	}
 	if (is_qemu()) {
 		cpr_mainram_init(argc, argv);

@@ -245,7 +245,7 @@ int main(int argc, char **argv)
 	static const char *const tap[] = { "-netdev", "tap,id=n0,ifname=cprtap0,script=no,downscript=no",
 					   "-device", "virtio-net-pci,netdev=n0", NULL };
 	static char huge_dir[160], pidfile[160];
-	static const char *huge_args[] = { "-mem-path", huge_dir, NULL };
+	static const char *huge_args[] = { "-mem-path", huge_dir, "-mem-prealloc", NULL };
 	static const char *daemon_args[] = { "-daemonize", "-pidfile", pidfile, NULL };
 	struct huge_pages huge = { .lock = -1, .before = -1 };
 	struct cell c = { .outcome = "failed" };

@@ -3,9 +3,10 @@
  * the guest keeps running where it was.
  * usage: transfer copy|promoted|share-memfd|share-ram|chain|receive|receive-autostart|recover-busy|fail-start|kill-new|claim-kill-new|wrong-mem|
  *                 same-qmp|paused|no-libcpr|postcopy|hugetlb|hugetlb-memfd|promoted-numa
- * hugetlb: -mem-path on a hugetlbfs the test mounts (root): promoted to a hugetlb memfd,
- * moved in share tier, still on 2 MiB pages in the new QEMU. hugetlb-memfd: the same for
- * a memory-backend-memfd,hugetlb=on object. promoted-numa: two NUMA nodes on
+ * hugetlb: -mem-path and -mem-prealloc on a hugetlbfs the test mounts (root): promoted to a
+ * hugetlb memfd, moved in share tier, still on 2 MiB pages in the new QEMU, which did not
+ * preallocate the RAM it inherited (preload/prealloc.h). hugetlb-memfd: the same for a
+ * memory-backend-memfd,hugetlb=on,prealloc=on object. promoted-numa: two NUMA nodes on
  * memory-backend-ram (2 x 512 MiB), both promoted (no implicit RAM beside them), share tier. */
 #include "config.h"
 
@@ -411,6 +412,19 @@ static void end_agent_qemu(struct testenv *env, struct vm *vm)
 	free(vm);
 }
 
+/* A memory backend's prealloc property: 1, 0, or -1 when QMP does not say. */
+static int backend_prealloc(struct vm *vm, const char *path)
+{
+	json_t *ret = NULL;
+	int r = -1;
+
+	if (vm->qmp && qmp_execute(vm->qmp, "qom-get", json_pack("{s:s,s:s}", "path", path,
+								  "property", "prealloc"), &ret) == 0)
+		r = json_is_boolean(ret) ? json_is_true(ret) : -1;
+	json_decref(ret);
+	return r;
+}
+
 int main(int argc, char **argv)
 {
 	struct huge_pages huge = { .lock = -1, .before = -1 };
@@ -430,9 +444,9 @@ int main(int argc, char **argv)
 		mode = "promoted";
 	}
 	static char huge_dir[160];
-	static const char *huge_args[] = { "-mem-path", huge_dir, NULL };
+	static const char *huge_args[] = { "-mem-path", huge_dir, "-mem-prealloc", NULL };
 	static const char *huge_memfd_args[] = {
-		"-object", "memory-backend-memfd,id=ram0,size=512M,hugetlb=on,hugetlbsize=2M",
+		"-object", "memory-backend-memfd,id=ram0,size=512M,hugetlb=on,hugetlbsize=2M,prealloc=on",
 		"-machine", "memory-backend=ram0", NULL };
 	bool huge_memfd = !strcmp(mode, "hugetlb-memfd");
 	if (huge_memfd)
@@ -478,7 +492,10 @@ int main(int argc, char **argv)
 		long kps = 0;
 		bool in = false;
 		FILE *f;
+		const char *ram_obj = huge_memfd ? "/objects/ram0" : "/objects/pc.ram";
 
+		CHECK(backend_prealloc(old, ram_obj) == 1, "the old QEMU's %s does not preallocate",
+		      ram_obj);
 		cur = transfer_once(&env, old, "new", &sc, &ncfg);
 		REQUIRE(cur != NULL, "transfer failed");
 		snprintf(smaps, sizeof(smaps), "/proc/%d/smaps", (int)proc_qemu_at(&env, "new"));
@@ -493,6 +510,8 @@ int main(int argc, char **argv)
 			fclose(f);
 		printf("new QEMU's RAM: %ld kB pages\n", kps);
 		CHECK(kps == 2048, "the new QEMU's RAM is on %ld kB pages, not 2 MiB ones", kps);
+		CHECK(backend_prealloc(cur, ram_obj) == 0, "the new QEMU preallocates the RAM it "
+		      "inherited (%s prealloc is not false)", ram_obj);
 	} else if (!strcmp(mode, "chain")) {
 		const char *names[] = { "new", "newer", "newest" };
 		struct vm *from = old;
