@@ -8,11 +8,15 @@
  *          stopcopy (stop, then plain migration to a new QEMU),
  *          saverestore (stop, save to a file, quit, restore into a new QEMU),
  *          share10 (libcpr, as share, from QEMU 7.2 to QEMU 10.0: the upgrade),
- *          native (QEMU 10.0's own cpr-transfer, 10.0 to 10.0: the anchor),
+ *          native (QEMU 10.0's own cpr-transfer, 10.0 to 10.0),
+ *          promoted11 (libcpr, as promoted, QEMU 11.1 to 11.1),
+ *          native11 (QEMU 11.1's own cpr-transfer, 11.1 to 11.1: the anchor, the newest),
+ *          native11-exec (QEMU 11.1's own cpr-exec: the old process execs the new QEMU),
  *          cpr-save (libcpr, plain -m with CPR_RAM_DIR: cpr-agent save, then restore),
  *          native-reboot (QEMU 10.0's own cpr-reboot, 10.0 to 10.0: RAM in a
  *          memory-backend-file share=on on /dev/shm, x-ignore-shared, the state to a file).
- * QEMU 10.0 is $CPR_TEST_QEMU10, else where scripts/qemu10.sh unpacks it.
+ * QEMU 10.0 is $CPR_TEST_QEMU10, else where scripts/qemu10.sh unpacks it; QEMU 11.1 is
+ * $CPR_TEST_QEMU11, else the wrapper scripts/qemu-root.sh sid makes.
  * Per method and size it prints the median over the runs of: the pause (STOP to RESUME
  * from QMP event timestamps), the guest-visible pause (longest gap between the guest's
  * reports), the total time, and the peak host memory used during the operation above
@@ -327,6 +331,66 @@ static int native_reboot(struct testenv *env, struct vm *src, const struct vm_co
 	return 0;
 }
 
+/* QEMU 10.2's own cpr-exec (CPR.rst, "cpr-exec mode"): the old QEMU writes device state to
+ * a file and execs the new one in its own process (same pid), which starts with -incoming
+ * defer and loads the file on migrate-incoming, as native_reboot's new QEMU does. */
+static int native_exec(struct testenv *env, struct vm *src, const struct vm_config *cfg,
+		       const char *state, double *pause_ms, struct vm **dst_out)
+{
+	const char *argv[VM_MAX_ARGS];
+	char buf[2048], uri[200], err[256];
+	struct vm_config dcfg = *cfg;
+	struct vm *dst = calloc(1, sizeof(*dst));
+	json_t *cmd;
+	int n;
+
+	if (!dst)
+		return -1;
+	*dst_out = dst;
+	snprintf(uri, sizeof(uri), "file:%s", state);
+	dcfg.name = "new";
+	dcfg.incoming = "defer";
+	n = vm_argv(env, "new", &dcfg, argv, buf, sizeof(buf));
+	if (n < 0)
+		return -1;
+	cmd = json_array();
+	for (int i = 0; argv[i]; i++)
+		json_array_append_new(cmd, json_string(argv[i]));
+	snprintf(dst->name, sizeof(dst->name), "new");
+	snprintf(dst->qmp_path, sizeof(dst->qmp_path), "%s/new.qmp", env->dir);
+	snprintf(dst->log_path, sizeof(dst->log_path), "%s", src->log_path);
+	if (vm_qmp(src, "migrate-set-parameters", json_pack("{s:s,s:o}", "mode", "cpr-exec",
+							     "cpr-exec-command", cmd)) < 0 ||
+	    vm_qmp(src, "migrate", json_pack("{s:s}", "uri", uri)) < 0)
+		return -1;
+	/* the same process from here on: src's pid is dst's */
+	dst->pid = src->pid;
+	src->pid = 0;
+	if (qmp_connect(&dst->qmp, dst->qmp_path, 30000, err, sizeof(err)) < 0) {
+		fprintf(stderr, "bench: cpr-exec: the new QEMU's QMP: %s\n", err);
+		vm_print_log(dst);
+		return -1;
+	}
+	if (vm_qmp(dst, "migrate-incoming", json_pack("{s:s}", "uri", uri)) < 0 ||
+	    vm_wait_runstate(dst, "running", 60000) < 0)
+		return -1;
+	*pause_ms = event_pause(src, dst);
+	return 0;
+}
+
+/* QEMU 11.1: $CPR_TEST_QEMU11, else where scripts/qemu-root.sh sid puts its wrapper. */
+static const char *qemu11_path(void)
+{
+	static char path[4096];
+	const char *v = getenv("CPR_TEST_QEMU11"), *home = getenv("HOME");
+
+	if (v && *v)
+		return v;
+	snprintf(path, sizeof(path), "%s/.cache/libcpr/root-sid/qemu-system-x86_64",
+		 home ? home : "/root");
+	return path;
+}
+
 /* QEMU 10.0: $CPR_TEST_QEMU10, else where scripts/qemu10.sh unpacks it. */
 static const char *qemu10_path(void)
 {
@@ -468,9 +532,14 @@ static struct sample run_once(const char *method, const char *size)
 					      "memory-backend=ram0", NULL };
 	bool cpr = !strcmp(method, "share") || !strcmp(method, "copy") ||
 		   !strcmp(method, "promoted") || !strcmp(method, "promoted-stopped") ||
-		   !strcmp(method, "share10");
+		   !strcmp(method, "share10") || !strcmp(method, "promoted11");
 	bool saving = !strcmp(method, "cpr-save"), reboot = !strcmp(method, "native-reboot");
-	bool ten = !strcmp(method, "share10") || !strcmp(method, "native") || reboot;
+	bool transfer10 = !strcmp(method, "native"), transfer11 = !strcmp(method, "native11");
+	bool exec11 = !strcmp(method, "native11-exec");
+	/* the QEMU of both sides, but for share10 (7.2 -> 10.0) only of the new one */
+	const char *newer = !strcmp(method, "share10") || transfer10 || reboot ? qemu10_path() :
+			    transfer11 || exec11 || !strcmp(method, "promoted11") ? qemu11_path() :
+										   NULL;
 	char ram_dir[160] = "", state[160], ram_file[160];
 	struct vm_config ncfg;
 	char tier[16] = "";
@@ -490,26 +559,26 @@ static struct sample run_once(const char *method, const char *size)
 	/* the upgrade: both QEMUs must build the same machine, 7.2's */
 	if (!strcmp(method, "share10"))
 		cfg.machine = "pc-i440fx-7.2";
-	if (!strcmp(method, "native")) {
-		cfg.qemu = qemu10_path();
+	else if (newer)
+		cfg.qemu = newer;
+	if (transfer10 || transfer11 || exec11)
 		cfg.extra = native_extra;
-	}
 	/* the state and RAM files of native cpr-reboot, on /dev/shm as its document says */
 	snprintf(state, sizeof(state), "/dev/shm/cpr-bench-%d.state", (int)getpid());
 	snprintf(ram_file, sizeof(ram_file), "/dev/shm/cpr-bench-%d.ram", (int)getpid());
 	snprintf(reboot_backend, sizeof(reboot_backend), "memory-backend-file,id=ram0,size=%s,"
 		 "mem-path=%s,share=on", size, ram_file);
-	if (reboot) {
-		cfg.qemu = qemu10_path();
+	if (reboot)
 		cfg.extra = reboot_extra;
-	}
 	cfg.preload |= saving;
 	ncfg = cfg;
-	if (ten)
-		ncfg.qemu = qemu10_path();
-	if (ten && access(ncfg.qemu, X_OK) != 0) {
-		fprintf(stderr, "bench: %s needs QEMU 10.0 at %s: run scripts/qemu10.sh (or set "
-				"CPR_TEST_QEMU10)\n", method, ncfg.qemu);
+	if (newer)
+		ncfg.qemu = newer;
+	if (newer && access(newer, X_OK) != 0) {
+		fprintf(stderr, "bench: %s needs QEMU %s at %s: run %s (or set %s)\n", method,
+			newer == qemu10_path() ? "10.0" : "11.1", newer,
+			newer == qemu10_path() ? "scripts/qemu10.sh" : "scripts/qemu-root.sh sid",
+			newer == qemu10_path() ? "CPR_TEST_QEMU10" : "CPR_TEST_QEMU11");
 		return smp;
 	}
 	double baseline = mem_used_mib();
@@ -541,8 +610,11 @@ static struct sample run_once(const char *method, const char *size)
 			fprintf(stderr, "bench: %s moved the guest in %s tier\n", method, tier);
 			goto stop_sampler;
 		}
-	} else if (!strcmp(method, "native")) {
+	} else if (transfer10 || transfer11) {
 		if (native_transfer(&env, old, &cfg, &smp.pause_ms, &dst) < 0)
+			goto stop_sampler;
+	} else if (exec11) {
+		if (native_exec(&env, old, &cfg, state, &smp.pause_ms, &dst) < 0)
 			goto stop_sampler;
 	} else if (saving) {
 		if (agent_save_restore(&env, &smp.pause_ms, &npid) < 0)
@@ -592,7 +664,8 @@ static bool known_methods(const char *list)
 {
 	static const char *const known[] = { "share", "promoted", "promoted-stopped", "copy",
 					     "live", "stopcopy", "saverestore", "share10",
-					     "native", "cpr-save", "native-reboot" };
+					     "native", "cpr-save", "native-reboot", "native11",
+					     "native11-exec", "promoted11" };
 	char copy[256];
 
 	snprintf(copy, sizeof(copy), "%s", list);
@@ -613,8 +686,8 @@ static bool known_methods(const char *list)
 int main(int argc, char **argv)
 {
 	char sizes[256] = "1G,4G,8G",
-	     methods[256] = "promoted,promoted-stopped,native,cpr-save,native-reboot,copy,stopcopy,"
-			    "saverestore,live";
+	     methods[256] = "promoted,promoted-stopped,native,promoted11,native11,native11-exec,"
+			    "cpr-save,native-reboot,copy,stopcopy,saverestore,live";
 	const char *outfile = NULL;
 	int runs = 3, c;
 	FILE *out;
