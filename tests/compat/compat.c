@@ -12,6 +12,8 @@
  *           daemonize  -daemonize -pidfile
  *           sandbox    -sandbox on
  *           tap        a tap on a bridge, in a network namespace of its own (root)
+ *           i440fx-4.0 -m 512M on pc-i440fx-4.0, a type QEMU 11.1 no longer has: the
+ *                      pre-flight must refuse that pair (skipped where OLD lacks it)
  *
  * The line's outcome: "moved" (the new QEMU runs the guest: 0 memory errors, the old QEMU
  * gone, in share tier the very RAM), "refused" or "rolled-back" (the guest runs on in the
@@ -122,6 +124,23 @@ static void version_of(const char *bin, char *ver, size_t len, char *build, size
 	}
 	if (p)
 		pclose(p);
+}
+
+/* Whether bin lists machine type in -machine help. */
+static bool knows_machine(const char *bin, const char *type)
+{
+	char cmd[400], line[256];
+	size_t n = strlen(type);
+	bool found = false;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "env -u LD_PRELOAD '%s' -machine help 2>/dev/null", bin);
+	p = popen(cmd, "r");
+	while (p && fgets(line, sizeof(line), p))
+		found |= !strncmp(line, type, n) && (line[n] == ' ' || line[n] == '\n');
+	if (p)
+		pclose(p);
+	return found;
 }
 
 static pid_t read_pidfile(const char *path)
@@ -258,7 +277,7 @@ int main(int argc, char **argv)
 
 	if (argc != 5) {
 		fprintf(stderr, "usage: compat OLD NEW plain|q35|memfd|hugetlb|numa|daemonize|"
-			"sandbox|tap OUT\n");
+			"sandbox|tap|i440fx-4.0 OUT\n");
 		return 2;
 	}
 	c.old_bin = argv[1];
@@ -271,6 +290,13 @@ int main(int argc, char **argv)
 				  .append = "fill=90 tick=20 wr=16", .preload = true };
 	if (!strcmp(c.config, "q35")) {
 		cfg.machine = "q35";
+	} else if (!strcmp(c.config, "i440fx-4.0")) {
+		cfg.machine = "pc-i440fx-4.0";
+		if (!knows_machine(c.old_bin, cfg.machine)) {
+			printf("compat: %s has no %s: no cell\n", c.old_bin, cfg.machine);
+			testenv_cleanup(&env);
+			return 77;
+		}
 	} else if (!strcmp(c.config, "memfd")) {
 		cfg.mem = NULL;
 		cfg.extra = memfd;

@@ -59,7 +59,7 @@ else
 	add 10.0-bpo "bookworm-backports" sh "$top/scripts/qemu10.sh"
 	add 10.0-trixie "Debian 13 (trixie), in a Debian root" sh "$top/scripts/qemu-root.sh" trixie
 	add 11.1-sid "Debian unstable (sid), in a Debian root" sh "$top/scripts/qemu-root.sh" sid
-	configs=${CPR_COMPAT_CONFIGS:-plain q35 memfd hugetlb numa daemonize sandbox tap}
+	configs=${CPR_COMPAT_CONFIGS:-plain q35 memfd hugetlb numa daemonize sandbox tap i440fx-4.0}
 	linux=yes
 fi
 

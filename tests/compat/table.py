@@ -8,7 +8,8 @@ HOSTINFO: a file of lines "label<TAB>binary<TAB>where it comes from" (run.sh wri
 import json
 import sys
 
-CONFIGS = ["plain", "q35", "memfd", "hugetlb", "numa", "daemonize", "sandbox", "tap", "linux"]
+CONFIGS = ["plain", "q35", "memfd", "hugetlb", "numa", "daemonize", "sandbox", "tap",
+           "i440fx-4.0", "linux"]
 
 
 def key(v):
@@ -59,6 +60,12 @@ def main():
     w("the new QEMU maps the very memory the old one had. A refused or rolled-back cell means the")
     w("guest ran on in the old QEMU with 0 errors; the reason is in the notes.")
     w("")
+    outcomes = {}
+    for c in cells:
+        outcomes[c["outcome"]] = outcomes.get(c["outcome"], 0) + 1
+    w("%d cells: %s." % (len(cells), ", ".join("%d %s" % (n, o) for o, n in
+                                                sorted(outcomes.items()))))
+    w("")
     w("QEMUs (all from Debian's archive, none installed system-wide but the host's own):")
     w("")
     w("| QEMU | from |")
@@ -70,9 +77,11 @@ def main():
     w("and the explicit machine type):")
     w("")
     w("- plain: `-m 512M` on `pc` (i440fx), promoted by libcpr to a shared file backend; q35: the same on `q35`")
-    w("- memfd: `memory-backend-memfd,share=on`; hugetlb: `-mem-path` on a hugetlbfs (2 MiB pages)")
+    w("- memfd: `memory-backend-memfd,share=on`; hugetlb: `-mem-path -mem-prealloc` on a hugetlbfs (2 MiB pages)")
     w("- numa: two NUMA nodes on `memory-backend-ram` (promoted); daemonize: `-daemonize -pidfile`")
     w("- sandbox: `-sandbox on`; tap: a tap on a bridge (virtio-net), in a network namespace")
+    w("- i440fx-4.0: plain on `pc-i440fx-4.0`, a machine type QEMU 11.1 no longer has (QEMU")
+    w("  deletes types older than six years): the pre-flight must refuse before anything starts")
     w("- linux: the Linux test guest (virtio-net on a tap, virtio-blk with a writer that fsyncs,")
     w("  the guest agent, its memory check) on `pc`: moved means also ping and guest-ping")
     w("  answer afterwards and every acknowledged block is on the disk")
@@ -84,7 +93,7 @@ def main():
     w("|---|---|---|" + "---|" * len(present))
     for p in order:
         row = pairs[p]
-        machine = next(iter(row.values())).get("machine", "")
+        machine = (row.get("plain") or next(iter(row.values()))).get("machine", "")
         texts = []
         for k in present:
             c = row.get(k)
