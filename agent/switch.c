@@ -58,15 +58,22 @@ int switch_set_caps(struct transfer *t, struct qmp *q, const char *who)
 	return 0;
 }
 
-/* Say why the migration failed: the old QEMU's query-migrate carries the reason. */
-static int migration_failed(struct transfer *t, const char *who, const char *status)
+/* Say why the migration failed: the query-migrate of the QEMU that said so carries the
+ * reason (a new QEMU that could not load the state: the old one says completed), else the
+ * other one's. */
+static int migration_failed(struct transfer *t, bool new_said, const char *status)
 {
+	struct qmp *qs[2] = { new_said ? t->newq : t->oldq, new_said ? t->oldq : t->newq };
 	json_t *ret = NULL;
 	const char *desc = NULL;
 
-	if (qmp_execute(t->oldq, "query-migrate", NULL, &ret) == 0)
-		desc = json_string_value(json_object_get(ret, "error-desc"));
-	transfer_why(t, "migration %s on the %s QEMU: %s", status, who,
+	for (int i = 0; i < 2 && !desc; i++) {
+		json_decref(ret);
+		ret = NULL;
+		if (qmp_execute(qs[i], "query-migrate", NULL, &ret) == 0)
+			desc = json_string_value(json_object_get(ret, "error-desc"));
+	}
+	transfer_why(t, "migration %s on the %s QEMU: %s", status, new_said ? "new" : "old",
 	    desc ? desc : "no reason given (the QEMU logs may say)");
 	json_decref(ret);
 	return -1;
@@ -110,7 +117,7 @@ static int wait_migrated(struct transfer *t)
 		}
 		if (st && (!strcmp(st, "failed") || !strcmp(st, "cancelled"))) {
 			/* st lives in ev.json */
-			migration_failed(t, who ? "old" : "new", st);
+			migration_failed(t, who == 0, st);
 			json_decref(ev.json);
 			return -1;
 		}
@@ -228,8 +235,13 @@ int switch_over(struct transfer *t)
 	if (qmp_execute(t->oldq, "migrate-set-parameters",
 			json_pack("{s:I}", "max-bandwidth", (json_int_t)INT64_MAX / 2), NULL) < 0)
 		return transfer_why(t, "old QEMU: migrate-set-parameters: %s", qmp_last_error(t->oldq));
+	/* exit-on-error off (QEMU 9.1+; older ones refuse the member and exit on a failed
+	 * load): a new QEMU that cannot load the state stays to say why in query-migrate */
 	if (t->defer && qmp_execute(t->newq, "migrate-incoming",
-				    json_pack("{s:s}", "uri", t->incoming_uri), NULL) < 0)
+				    json_pack("{s:s,s:b}", "uri", t->incoming_uri, "exit-on-error", 0),
+				    NULL) < 0 &&
+	    qmp_execute(t->newq, "migrate-incoming", json_pack("{s:s}", "uri", t->incoming_uri),
+			NULL) < 0)
 		return transfer_why(t, "new QEMU: migrate-incoming: %s", qmp_last_error(t->newq));
 
 	/* from here the old QEMU may be stopped: on failure it must be resumed */

@@ -2,7 +2,8 @@
  * memory errors and one copy of its RAM, or the transfer is refused / rolled back and
  * the guest keeps running where it was.
  * usage: transfer copy|promoted|share-memfd|share-ram|chain|receive|receive-autostart|recover-busy|fail-start|kill-new|claim-kill-new|wrong-mem|
- *                 same-qmp|paused|no-libcpr|postcopy|hugetlb|hugetlb-memfd|promoted-numa
+ *                 same-qmp|paused|no-libcpr|postcopy|hugetlb|hugetlb-memfd|promoted-numa|
+ *                 load-fails
  * hugetlb: -mem-path and -mem-prealloc on a hugetlbfs the test mounts (root): promoted to a
  * hugetlb memfd, moved in share tier, still on 2 MiB pages in the new QEMU, which did not
  * preallocate the RAM it inherited (preload/prealloc.h). hugetlb-memfd: the same for a
@@ -443,6 +444,8 @@ int main(int argc, char **argv)
 		setenv("CPR_TEST_PRECOPY", "stopped", 1);
 		mode = "promoted";
 	}
+	static const char *const netdev_args[] = { "-netdev", "hubport,id=n0,hubid=0", "-device",
+						   "e1000,netdev=n0", NULL };
 	static char huge_dir[160];
 	static const char *huge_args[] = { "-mem-path", huge_dir, "-mem-prealloc", NULL };
 	static const char *huge_memfd_args[] = {
@@ -472,6 +475,8 @@ int main(int argc, char **argv)
 		sc = (struct scenario){ "share-memfd", "1G", memfd_args, 1ull << 30, "share" };
 	else if (!strcmp(mode, "share-ram"))
 		sc = (struct scenario){ "share-ram", "1G", ramshare_args, 1ull << 30, "share" };
+	else if (!strcmp(mode, "load-fails"))
+		sc = (struct scenario){ mode, "512M", netdev_args, 512ull << 20, "share" };
 	else if (strcmp(mode, "copy") != 0 && strcmp(mode, "promoted") != 0 &&
 		 strcmp(mode, "promoted-numa") != 0 &&
 		 strcmp(mode, "chain") != 0 && strcmp(mode, "soak") != 0 && strcmp(mode, "hugetlb") != 0)
@@ -565,6 +570,27 @@ int main(int argc, char **argv)
 		CHECK(rc == 1, "agent exited %d, want 1 (refused, old never stopped)", rc);
 		CHECK(agent_report_has(&env, "new", "error", "exited with status"), "the report does not "
 		      "say the new QEMU exited");
+		check_still_old(&env, old, "new");
+	} else if (!strcmp(mode, "load-fails")) {
+		/* a device state the new QEMU cannot load (the old one's e1000 is an rtl8139 on the
+		 * new command line): QEMU finds it only while loading; the agent rolls back and
+		 * says why, in the new QEMU's words (it keeps QEMU 9.1+ alive to ask it) */
+		static const char *const other_nic[] = { "-netdev", "hubport,id=n0,hubid=0",
+							 "-device", "rtl8139,netdev=n0", NULL };
+		struct vm_config ncfg = cfg;
+		const char *qemu10 = getenv("CPR_TEST_QEMU10");
+
+		if (!qemu10 || access(qemu10, X_OK) != 0)
+			testenv_missing("QEMU 10 (CPR_TEST_QEMU10; scripts/qemu10.sh)");
+		ncfg.name = "new";
+		ncfg.qemu = qemu10;
+		ncfg.machine = "pc-i440fx-7.2";
+		ncfg.extra = other_nic;
+		rc = agent_transfer(&env, "old", "new", &ncfg);
+		CHECK(rc == 3, "agent exited %d, want 3 (rolled back)", rc);
+		CHECK(agent_report_has(&env, "new", "result", "rolled-back"), "the report is no rollback");
+		CHECK(agent_report_has(&env, "new", "error", "load of migration failed"), "the report "
+		      "does not say what the new QEMU said");
 		check_still_old(&env, old, "new");
 	} else if (!strcmp(mode, "wrong-mem")) {
 		struct vm_config ncfg = cfg;
