@@ -190,7 +190,7 @@ static void transfer(struct testenv *env, struct cell *c, struct vm *old, pid_t 
 	rc = agent_transfer(env, "old", "new", ncfg);
 	c->report = agent_report_of(env, "new");
 	npid = proc_qemu_at(env, "new");
-	if (rc == 1 || rc == 2) { /* refused, rolled back: the old QEMU runs the guest */
+	if (rc == 1 || rc == 3) { /* refused, rolled back: the old QEMU runs the guest */
 		c->outcome = rc == 1 ? "refused" : "rolled-back";
 		snprintf(c->reason, sizeof(c->reason), "%s", report_str(c->report, "error"));
 		if (npid > 0 || proc_gone(old_pid) || !guest_fine(env, c, "in the old QEMU"))

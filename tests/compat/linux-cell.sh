@@ -101,7 +101,7 @@ case $rc in
 	outcome=moved
 	cur=$new_pid
 	;;
-1 | 2)
+1 | 3)
 	reason=$(report error)
 	guest_fine "in the old QEMU"
 	outcome=$([ $rc -eq 1 ] && echo refused || echo rolled-back)
