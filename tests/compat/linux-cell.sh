@@ -21,7 +21,7 @@ CPR_TEST_QEMU=$old_bin
 IP=10.0.2.15
 BLOCKS=64
 
-outcome=fail reason="" machine="" tier="" tier_reason="" pause=-1
+outcome=failed reason="" machine="" tier="" tier_reason="" pause=-1
 # the line, whatever happens after this point (fail exits through the EXIT trap)
 line() {
 	"$python" - "$out" "$old_bin" "$new_bin" "$machine" "$outcome" "$reason" "$tier" \

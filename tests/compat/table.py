@@ -17,12 +17,9 @@ def key(v):
 
 
 def short_build(build):
-    """'Debian 1:7.2+dfsg-7+deb12u15' -> '+deb12u15'; '' when none."""
+    """'Debian 1:7.2+dfsg-7+deb12u15' -> '7.2+dfsg-7+deb12u15' (the package version)."""
     b = build.replace("Debian ", "")
-    for sep in ("+deb", "~bpo", "-"):
-        if sep in b:
-            return b[b.index(sep):] if sep != "-" else b[b.rindex("-"):]
-    return b
+    return b.split(":", 1)[1] if ":" in b else b
 
 
 def label(version, build):
@@ -68,10 +65,14 @@ def main():
     w("")
     w("QEMUs (all from Debian's archive, none installed system-wide but the host's own):")
     w("")
-    w("| QEMU | from |")
-    w("|---|---|")
+    versions = {}
+    for c in cells:
+        versions[c["old-bin"]] = label(c["old"], short_build(c["old-build"]))
+        versions[c["new-bin"]] = label(c["new"], short_build(c["new-build"]))
+    w("| QEMU | version (Debian package) | from |")
+    w("|---|---|---|")
     for h in hosts:
-        w("| %s | %s |" % (h[0], h[2] if len(h) > 2 else ""))
+        w("| %s | %s | %s |" % (h[0], versions.get(h[1], "-"), h[2] if len(h) > 2 else ""))
     w("")
     w("Configurations, on the old side (the new command line is the same but for the binary")
     w("and the explicit machine type):")
