@@ -32,6 +32,32 @@ print_mirror() {
 	echo "$m"
 }
 
+# suite_args EXAMPLES DIRVAR PREFIX "$@": the SUITE [DIR] arguments of qemu-suite.sh and
+# qemu-root.sh (usage with EXAMPLES and exit 2 otherwise): sets SUITE, and DIR to the given
+# one, else $DIRVAR/SUITE when that variable is set, else ~/.cache/libcpr/PREFIX-SUITE; an
+# absolute path without a trailing slash.
+suite_args() {
+	sa_examples=$1 sa_var=$2 sa_prefix=$3
+	shift 3
+	[ $# -ge 1 ] && [ $# -le 2 ] && [ -n "$1" ] || {
+		echo "usage: $0 SUITE [DIR]   (SUITE: e.g. $sa_examples)" >&2
+		exit 2
+	}
+	SUITE=$1
+	case $SUITE in *[!a-z0-9-]* | -*) die "$SUITE: not a Debian suite name" ;; esac
+	DIR=${2:-}
+	if [ -z "$DIR" ]; then
+		eval "sa_base=\${$sa_var:-}"
+		if [ -n "$sa_base" ]; then
+			DIR=$sa_base/$SUITE
+		else
+			DIR=${HOME:-/root}/.cache/libcpr/$sa_prefix-$SUITE
+		fi
+	fi
+	case $DIR in /*) ;; *) DIR=$(pwd)/$DIR ;; esac
+	DIR=${DIR%/}
+}
+
 # newer_release SUITE: whether SUITE (its release: bullseye for bullseye-security) is newer
 # than this system's Debian release (VERSION_CODENAME of /etc/os-release, in the order of
 # distro-info-data's debian.csv; sid, testing and a release that list does not know count as

@@ -46,22 +46,7 @@ set -eu
 ME=qemu-root
 . "$(dirname "$0")/debian-unpack.sh"
 
-[ $# -ge 1 ] && [ $# -le 2 ] && [ -n "$1" ] || {
-	echo "usage: $0 SUITE [DIR]   (SUITE: e.g. trixie, sid)" >&2
-	exit 2
-}
-SUITE=$1
-case $SUITE in *[!a-z0-9-]* | -*) die "$SUITE: not a Debian suite name" ;; esac
-DIR=${2:-}
-if [ -z "$DIR" ]; then
-	if [ -n "${CPR_QEMU_ROOT_DIR:-}" ]; then
-		DIR=$CPR_QEMU_ROOT_DIR/$SUITE
-	else
-		DIR=${HOME:-/root}/.cache/libcpr/root-$SUITE
-	fi
-fi
-case $DIR in /*) ;; *) DIR=$(pwd)/$DIR ;; esac
-DIR=${DIR%/}
+suite_args "trixie, sid" CPR_QEMU_ROOT_DIR root "$@"
 case $DIR in *"'"* | "" | /) die "$DIR: not a folder for a Debian root" ;; esac
 CACHE=${HOME:-/root}/.cache/libcpr
 case $CACHE in *"'"*) die "$CACHE: a folder name with a quote cannot go into the wrapper" ;; esac

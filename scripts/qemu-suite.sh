@@ -27,21 +27,7 @@ set -eu
 ME=qemu-suite
 . "$(dirname "$0")/debian-unpack.sh"
 
-[ $# -ge 1 ] && [ $# -le 2 ] && [ -n "$1" ] || {
-	echo "usage: $0 SUITE [DIR]   (SUITE: e.g. bullseye, bookworm-backports)" >&2
-	exit 2
-}
-SUITE=$1
-case $SUITE in *[!a-z0-9-]* | -*) die "$SUITE: not a Debian suite name" ;; esac
-DIR=${2:-}
-if [ -z "$DIR" ]; then
-	if [ -n "${CPR_QEMU_SUITE_DIR:-}" ]; then
-		DIR=$CPR_QEMU_SUITE_DIR/$SUITE
-	else
-		DIR=${HOME:-/root}/.cache/libcpr/qemu-$SUITE
-	fi
-fi
-case $DIR in /*) ;; *) DIR=$(pwd)/$DIR ;; esac
+suite_args "bullseye, bookworm-backports" CPR_QEMU_SUITE_DIR qemu "$@"
 case $DIR in *"'"*) die "$DIR: a folder name with a quote cannot go into the wrapper" ;; esac
 WRAPPER=$DIR/qemu-system-x86_64
 BIN=$DIR/usr/bin/qemu-system-x86_64
