@@ -256,3 +256,18 @@ qemu_tcg_check() {
 			-S -qmp stdio 2>&1) ||
 		die "$1 does not start a TCG machine: $(echo "$out" | grep -v '^{' | head -n 3)"
 }
+
+# wrapper_ready WRAPPER EXPECT WHAT STAMP: WRAPPER runs a QEMU whose --version holds EXPECT
+# (else exit saying it does not run WHAT) and starts a TCG machine; that version goes into
+# STAMP and is said, and WRAPPER's path is printed last (what the callers read).
+wrapper_ready() {
+	wr_version=$(qemu_version "$1")
+	case $wr_version in
+	*"$2"*) ;;
+	*) die "$1 does not run $3: $(env -u LD_PRELOAD "$1" --version 2>&1 | head -n 3)" ;;
+	esac
+	qemu_tcg_check "$1"
+	echo "$wr_version" >"$4"
+	say "$wr_version"
+	echo "$1"
+}

@@ -188,12 +188,4 @@ EOF
 } >"$WRAPPER"
 chmod 755 "$WRAPPER"
 
-version=$(qemu_version "$WRAPPER")
-case $version in
-*"(Debian "*) ;;
-*) die "$WRAPPER does not run the root's QEMU: $(env -u LD_PRELOAD "$WRAPPER" --version 2>&1 | head -n 3)" ;;
-esac
-qemu_tcg_check "$WRAPPER"
-echo "$version" >"$STAMP"
-say "$version"
-echo "$WRAPPER"
+wrapper_ready "$WRAPPER" "(Debian " "the root's QEMU" "$STAMP"

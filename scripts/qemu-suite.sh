@@ -103,12 +103,4 @@ chmod 755 "$WRAPPER"
 
 missing=$(LD_LIBRARY_PATH=$libpath ldd "$BIN" | grep 'not found' || true)
 [ -z "$missing" ] || die "$BIN still lacks libraries: $missing"
-version=$(qemu_version "$WRAPPER")
-case $version in
-*"(Debian $VERSION)"*) ;;
-*) die "$WRAPPER does not run qemu-system-x86 $VERSION: $(env -u LD_PRELOAD "$WRAPPER" --version 2>&1 | head -n 1)" ;;
-esac
-qemu_tcg_check "$WRAPPER"
-echo "$version" >"$STAMP"
-say "$version"
-echo "$WRAPPER"
+wrapper_ready "$WRAPPER" "(Debian $VERSION)" "qemu-system-x86 $VERSION" "$STAMP"
