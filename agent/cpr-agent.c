@@ -30,8 +30,44 @@ static void usage(FILE *out)
 		"         stop the guest, keep its RAM and device state in DIR, end QEMU\n"
 		"  restore --dir DIR [options] [-- NEW_QEMU_COMMAND...]\n"
 		"         start the guest saved in DIR in a new QEMU, RAM mapped in place\n"
+		"  help [COMMAND]\n"
+		"         this text, or a command's options (as COMMAND --help)\n"
 		"\n"
 		"See cpr-agent(1) and libcpr(7).\n");
+}
+
+static const struct {
+	const char *name;
+	int (*run)(int argc, char **argv);
+} commands[] = {
+	{ "status", cmd_status },   { "transfer", cmd_transfer }, { "upgrade", cmd_upgrade },
+	{ "recover", cmd_recover }, { "save", cmd_save },         { "restore", cmd_restore },
+};
+
+static int (*command(const char *name))(int, char **)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(name, commands[i].name))
+			return commands[i].run;
+	return NULL;
+}
+
+/* help [COMMAND]: changes nothing (no sweep of the runtime directory). */
+static int help(int argc, char **argv)
+{
+	char *args[] = { argc > 2 ? argv[2] : NULL, "--help", NULL };
+	int (*run)(int, char **) = argc > 2 ? command(argv[2]) : NULL;
+
+	if (argc > 3 || (argc == 3 && !run)) {
+		fprintf(stderr, "cpr-agent: help: %s: no such command (see cpr-agent --help)\n",
+			argc > 3 ? argv[3] : argv[2]);
+		return 2;
+	}
+	if (!run) {
+		usage(stdout);
+		return 0;
+	}
+	return run(2, args);
 }
 
 int main(int argc, char **argv)
@@ -48,20 +84,13 @@ int main(int argc, char **argv)
 		printf("cpr-agent %s\n", PACKAGE_VERSION);
 		return 0;
 	}
+	if (strcmp(argv[1], "help") == 0)
+		return help(argc, argv);
+	if (!command(argv[1])) {
+		fprintf(stderr, "cpr-agent: %s: unknown command (see cpr-agent --help)\n", argv[1]);
+		return 2;
+	}
 	/* what dead QEMUs left in the runtime directory would only mislead what follows */
 	stale_sweep();
-	if (strcmp(argv[1], "status") == 0)
-		return cmd_status(argc - 1, argv + 1);
-	if (strcmp(argv[1], "transfer") == 0)
-		return cmd_transfer(argc - 1, argv + 1);
-	if (strcmp(argv[1], "upgrade") == 0)
-		return cmd_upgrade(argc - 1, argv + 1);
-	if (strcmp(argv[1], "recover") == 0)
-		return cmd_recover(argc - 1, argv + 1);
-	if (strcmp(argv[1], "save") == 0)
-		return cmd_save(argc - 1, argv + 1);
-	if (strcmp(argv[1], "restore") == 0)
-		return cmd_restore(argc - 1, argv + 1);
-	fprintf(stderr, "cpr-agent: %s: unknown command (see cpr-agent --help)\n", argv[1]);
-	return 2;
+	return command(argv[1])(argc - 1, argv + 1);
 }
