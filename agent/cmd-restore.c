@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "agent/audit.h"
 #include "agent/commands.h"
 #include "agent/control.h"
 #include "agent/handover.h"
@@ -63,7 +64,9 @@ static void usage(FILE *out)
 		"                   file, else /dev/null)\n"
 		"  --timeout SEC    limit for each step that waits on QEMU (default 60)\n"
 		"  --json           print the report as JSON\n"
-		"  --verbose        say when each phase ends\n");
+		"  --verbose        say when each phase ends\n"
+		"  --metrics-dir DIR  write Prometheus textfile-collector metrics there\n"
+		"                   (cpr-agent.prom) after recording the restore in the history\n");
 }
 
 static int parse_options(struct restore *r, int argc, char **argv, bool *help)
@@ -73,6 +76,7 @@ static int parse_options(struct restore *r, int argc, char **argv, bool *help)
 		{ "libcpr", required_argument, NULL, 'l' },  { "new-log", required_argument, NULL, 'g' },
 		{ "timeout", required_argument, NULL, 't' }, { "json", no_argument, NULL, 'j' },
 		{ "verbose", no_argument, NULL, 'v' },       { "help", no_argument, NULL, 'h' },
+		{ "metrics-dir", required_argument, NULL, 'M' },
 		{ 0 },
 	};
 	const char *dir = NULL;
@@ -90,6 +94,7 @@ static int parse_options(struct restore *r, int argc, char **argv, bool *help)
 			break;
 		case 'j': r->t.json = 1; break;
 		case 'v': r->t.verbose = 1; break;
+		case 'M': r->t.metrics_dir = optarg; break;
 		case 'h': usage(stdout); *help = true; return EXIT_DONE;
 		default: usage(stderr); return EXIT_USAGE;
 		}
@@ -522,6 +527,19 @@ static int report(struct restore *r, int rc, int64_t total_ns)
 
 	for (size_t i = 0; i < r->m.nram; i++)
 		ram += r->m.ram[i].rec.size;
+	{
+		int ver = rc == EXIT_DONE && t->newq ? qmp_qemu_version(t->newq) : 0;
+		char new_version[16] = "";
+		struct audit a = { .command = "restore", .vm = qemu_argv_name(r->m.argv, r->dir),
+				   .new_pid = t->new_pid, .old_version = r->m.version,
+				   .new_version = new_version, .pause_ms = rc == EXIT_DONE ? pause_ms : -1,
+				   .total_ms = (double)total_ns / 1e6, .result = r->result,
+				   .reason = rc == EXIT_DONE ? "" : t->err };
+
+		if (ver)
+			snprintf(new_version, sizeof(new_version), "%d.%d", ver / 100, ver % 100);
+		audit_record(&a, t->metrics_dir);
+	}
 	if (t->json) {
 		json_t *j = json_pack("{s:s,s:s,s:s,s:i,s:I,s:i,s:f,s:f}", "result", r->result, "guest",
 				      r->guest, "dir", r->dir, "new-pid", (int)t->new_pid,

@@ -20,11 +20,13 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "agent/audit.h"
 #include "agent/commands.h"
 #include "agent/control.h"
 #include "agent/journal.h"
 #include "agent/launch-context.h"
 #include "agent/preflight.h"
+#include "agent/qemu-argv.h"
 #include "agent/qmp.h"
 #include "agent/ram-name.h"
 #include "agent/save-manifest.h"
@@ -62,7 +64,9 @@ static void usage(FILE *out)
 		"  --qga PATH     the guest agent's UNIX socket (with --suspend)\n"
 		"  --timeout SEC  limit for each step that waits on QEMU (default 60)\n"
 		"  --json         print the report as JSON\n"
-		"  --verbose      say when each phase ends\n");
+		"  --verbose      say when each phase ends\n"
+		"  --metrics-dir DIR  write Prometheus textfile-collector metrics there\n"
+		"                 (cpr-agent.prom) after recording the save in the history\n");
 }
 
 static int parse_options(struct save *s, int argc, char **argv, bool *help)
@@ -72,6 +76,7 @@ static int parse_options(struct save *s, int argc, char **argv, bool *help)
 		{ "dir", required_argument, NULL, 'd' },   { "suspend", no_argument, NULL, 's' },
 		{ "qga", required_argument, NULL, 'g' },   { "timeout", required_argument, NULL, 't' },
 		{ "json", no_argument, NULL, 'j' },        { "verbose", no_argument, NULL, 'v' },
+		{ "metrics-dir", required_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' },        { 0 },
 	};
 	const char *dir = NULL;
@@ -97,6 +102,7 @@ static int parse_options(struct save *s, int argc, char **argv, bool *help)
 			break;
 		case 'j': s->t.json = 1; break;
 		case 'v': s->t.verbose = 1; break;
+		case 'M': s->t.metrics_dir = optarg; break;
 		case 'h': usage(stdout); *help = true; return EXIT_DONE;
 		default: usage(stderr); return EXIT_USAGE;
 		}
@@ -446,7 +452,12 @@ static void report(struct save *s, const char *result, const char *guest, int64_
 {
 	struct transfer *t = &s->t;
 	uint64_t ram = 0;
+	struct audit a = { .command = "save", .vm = qemu_argv_name(s->m.argv, s->dir),
+			   .old_pid = t->old_pid, .old_version = s->m.version, .pause_ms = -1,
+			   .total_ms = (double)(transfer_now_ns() - t->t0_ns) / 1e6,
+			   .result = result, .reason = strcmp(result, "saved") ? t->err : "" };
 
+	audit_record(&a, t->metrics_dir);
 	for (size_t i = 0; i < s->m.nram; i++)
 		ram += s->m.ram[i].rec.size;
 	if (t->json) {

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/audit.h"
 #include "agent/commands.h"
 #include "agent/control.h"
 #include "agent/handover.h"
@@ -112,7 +113,9 @@ static void usage(FILE *out)
 		"  --precopy MODE   share tier only: 'live' (default) lets QEMU send device state\n"
 		"                   and small RAM while the guest runs and stop it at the end;\n"
 		"                   'stopped' stops the guest first (see cpr-agent(1))\n"
-		"  --verbose        say when each phase ends\n");
+		"  --verbose        say when each phase ends\n"
+		"  --metrics-dir DIR  write Prometheus textfile-collector metrics there\n"
+		"                   (cpr-agent.prom) after recording the transfer in the history\n");
 }
 
 /* ---- the old QEMU -------------------------------------------------------------------- */
@@ -340,6 +343,7 @@ static int parse_options(struct transfer *t, int argc, char **argv, bool *help)
 		{ "qemu", required_argument, NULL, 'Q' },
 		{ "check", no_argument, NULL, 'c' },
 		{ "libvirt", required_argument, NULL, 'L' },
+		{ "metrics-dir", required_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -381,6 +385,7 @@ static int parse_options(struct transfer *t, int argc, char **argv, bool *help)
 		case 'Q': t->qemu_opt = optarg; break;
 		case 'c': t->check_only = 1; break;
 		case 'L': t->libvirt_domain = optarg; break;
+		case 'M': t->metrics_dir = optarg; break;
 		case 'h': usage(stdout); *help = true; return EXIT_DONE;
 		default: usage(stderr); return EXIT_USAGE;
 		}
@@ -572,18 +577,43 @@ int cmd_transfer(int argc, char **argv)
 	return t.libvirt_domain ? libvirt_transfer(&t) : transfer_run(&t);
 }
 
+/* The transfer's line in the audit trail (audit.h). */
+static void record(struct transfer *t, int rc, const char *vm, const struct preflight *plan)
+{
+	static const char *const results[] = { [EXIT_DONE] = "transferred",
+					       [EXIT_REFUSED] = "refused",
+					       [EXIT_USAGE] = "refused",
+					       [EXIT_ROLLED_BACK] = "rolled-back",
+					       [EXIT_STUCK] = "stuck" };
+	struct audit a = {
+		.command = "transfer", .vm = vm, .old_pid = t->old_pid, .new_pid = t->new_pid,
+		.old_version = plan->old_version, .new_version = plan->new_version,
+		.tier = rc == EXIT_DONE ? (t->tier.share ? "share" : "copy") : "",
+		.pause_ms = rc == EXIT_DONE && t->stop_usec && t->resume_usec ?
+				    (double)(t->resume_usec - t->stop_usec) / 1000.0 : -1,
+		.total_ms = (double)(transfer_now_ns() - t->t0_ns) / 1e6,
+		.result = rc >= 0 && rc <= EXIT_STUCK ? results[rc] : "stuck",
+		.reason = rc == EXIT_DONE ? "" : t->err,
+	};
+
+	audit_record(&a, t->metrics_dir);
+}
+
 int transfer_run(struct transfer *t)
 {
 	struct memdev devs[MAX_PRESERVED];
 	struct qemu_argv new_args = { 0 };
 	struct preflight plan = { 0 };
-	char libcpr[4096], err[512];
+	char libcpr[4096], err[512], vm[128];
 	int rc;
 	size_t ndevs = 0;
 
 	t->t0_ns = transfer_now_ns();
-	if (transfer_check_old(t, devs, &ndevs) < 0 ||
-	    (!t->receive_path && preflight(t, devs, ndevs, &plan) < 0)) {
+	rc = transfer_check_old(t, devs, &ndevs);
+	snprintf(vm, sizeof(vm), "%s", t->old_pid > 0 ? old_name(t) : "-");
+	if (!strcmp(vm, "-") && t->old_qmp_path) /* no -name: the socket names the VM */
+		snprintf(vm, sizeof(vm), "%s", t->old_qmp_path);
+	if (rc < 0 || (!t->receive_path && preflight(t, devs, ndevs, &plan) < 0)) {
 		if (t->check_only && t->old_pid > 0) {
 			preflight_report(t, &plan, false, old_name(t));
 			rc = EXIT_REFUSED;
@@ -645,6 +675,8 @@ fail:
 	fprintf(stderr, "cpr-agent: transfer failed: %s\n", t->err);
 	rc = settle_transfer(t);
 out:
+	if (!t->check_only)
+		record(t, rc, vm, &plan);
 	if (rc != EXIT_DONE || !t->keep_journal) {
 		journal_finish(t->journal); /* refused or rolled back: nothing left to recover */
 		t->journal = NULL;

@@ -13,6 +13,7 @@ int cmd_transfer(int argc, char **argv);
 int cmd_recover(int argc, char **argv);
 int cmd_save(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
+int cmd_history(int argc, char **argv);
 
 /* recover for one VM, named by its old QEMU's pid: what it does as text on out, with json
  * the report on stdout. An exit status. */

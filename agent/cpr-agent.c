@@ -30,6 +30,8 @@ static void usage(FILE *out)
 		"         stop the guest, keep its RAM and device state in DIR, end QEMU\n"
 		"  restore --dir DIR [options] [-- NEW_QEMU_COMMAND...]\n"
 		"         start the guest saved in DIR in a new QEMU, RAM mapped in place\n"
+		"  history [--last N] [--json]\n"
+		"         what transfer, save and restore did on this host (the audit trail)\n"
 		"  help [COMMAND]\n"
 		"         this text, or a command's options (as COMMAND --help)\n"
 		"\n"
@@ -42,6 +44,7 @@ static const struct {
 } commands[] = {
 	{ "status", cmd_status },   { "transfer", cmd_transfer }, { "upgrade", cmd_upgrade },
 	{ "recover", cmd_recover }, { "save", cmd_save },         { "restore", cmd_restore },
+	{ "history", cmd_history },
 };
 
 static int (*command(const char *name))(int, char **)

@@ -205,3 +205,16 @@ int qemu_argv_of_pid(int pid, struct qemu_argv *out, char *err, size_t errlen)
 	qemu_cmdline_free(&c);
 	return r;
 }
+
+const char *qemu_argv_name(char *const *argv, const char *fallback)
+{
+	static struct qemu_argv a;
+	char err[128];
+	int argc = 0;
+
+	while (argv && argv[argc])
+		argc++;
+	if (!argc || qemu_argv_parse(argc, argv, &a, err, sizeof(err)) < 0 || !a.name[0])
+		return fallback;
+	return a.name;
+}

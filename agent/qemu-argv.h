@@ -28,6 +28,10 @@ struct qemu_argv {
 int qemu_argv_parse(int argc, char *const *argv, struct qemu_argv *out, char *err,
 		    size_t errlen);
 
+/* The -name of a NULL-terminated argv, or fallback when it has none (or cannot be read).
+ * The name lives in a static buffer until the next call. */
+const char *qemu_argv_name(char *const *argv, const char *fallback);
+
 #define QEMU_CMDLINE_MAX_ARGS 4096
 
 /* A running process's argv as it was started (/proc/PID/cmdline). */

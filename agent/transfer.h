@@ -41,6 +41,7 @@ struct transfer {
 	const char *qemu_opt;
 	const char *libvirt_domain; /* --libvirt: a domain of this host's libvirt (cmd-libvirt.c) */
 	bool keep_journal;          /* done: t->journal is left to the caller to end */
+	const char *metrics_dir;    /* --metrics-dir: Prometheus textfile metrics (audit.h) */
 	char same_qmp[108];
 	struct qemu_cmdline same_cmd;
 	struct launch_context *same_ctx;

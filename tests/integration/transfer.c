@@ -3,7 +3,7 @@
  * the guest keeps running where it was.
  * usage: transfer copy|promoted|share-memfd|share-ram|chain|receive|receive-autostart|recover-busy|fail-start|kill-new|claim-kill-new|wrong-mem|
  *                 same-qmp|paused|no-libcpr|postcopy|hugetlb|hugetlb-memfd|promoted-numa|
- *                 load-fails
+ *                 load-fails|history
  * hugetlb: -mem-path and -mem-prealloc on a hugetlbfs the test mounts (root): promoted to a
  * hugetlb memfd, moved in share tier, still on 2 MiB pages in the new QEMU, which did not
  * preallocate the RAM it inherited (preload/prealloc.h). hugetlb-memfd: the same for a
@@ -416,6 +416,69 @@ static void end_agent_qemu(struct testenv *env, struct vm *vm)
 	free(vm);
 }
 
+/* The audit trail: a refused transfer, then a transfer by pid, each with --metrics-dir;
+ * `history` gives both records in order, and the metrics count them. */
+static void audit_trail(struct testenv *env, struct vm *old)
+{
+	char state[160], metrics[160], qmp[160], pid[16], prom[200], line[256];
+	const char *refused[] = { "transfer", "--qmp", qmp, "--metrics-dir", metrics, "--",
+				  "/nonexistent/qemu-system-x86_64", NULL };
+	const char *by_pid[] = { "transfer", "--pid", pid, "--metrics-dir", metrics, NULL };
+	const char *history[] = { "history", NULL };
+	bool moved = false, failed = false, last = false, count = false;
+	json_t *report, *h, *r0, *r1;
+	int rc;
+	FILE *f;
+
+	snprintf(state, sizeof(state), "%s/state", env->dir);
+	snprintf(metrics, sizeof(metrics), "%s/metrics", env->dir);
+	snprintf(qmp, sizeof(qmp), "%s/old-agent.qmp", env->dir);
+	snprintf(pid, sizeof(pid), "%d", (int)old->pid);
+	if (!CHECK_OK(mkdir(metrics, 0755) == 0, "mkdir %s", metrics))
+		return;
+	setenv("CPR_STATE_DIR", state, 1);
+	rc = agent_run(env, "refused", refused);
+	CHECK(rc == 1, "the transfer to a missing QEMU exited %d, want 1", rc);
+	rc = agent_run(env, "by-pid", by_pid);
+	CHECK(rc == 0, "the transfer by pid exited %d, want 0", rc);
+	CHECK(vm_wait_exit(old, 10000) >= 0, "the old QEMU did not exit");
+	rc = agent_run(env, "history", history);
+	CHECK(rc == 0, "history exited %d", rc);
+	report = agent_run_report(env, "history");
+	h = json_object_get(report, "records");
+	CHECK(json_array_size(h) == 2, "history has %zu records, want 2", json_array_size(h));
+	r0 = json_array_get(h, 0);
+	r1 = json_array_get(h, 1);
+	CHECK(r0 && !strcmp(json_string_value(json_object_get(r0, "result")) ?: "", "refused") &&
+	      strstr(json_string_value(json_object_get(r0, "reason")) ?: "", "/nonexistent"),
+	      "the first record is no refusal naming the missing QEMU");
+	CHECK(r1 && !strcmp(json_string_value(json_object_get(r1, "result")) ?: "", "transferred") &&
+	      !strcmp(json_string_value(json_object_get(r1, "command")) ?: "", "transfer") &&
+	      !strcmp(json_string_value(json_object_get(r1, "vm")) ?: "", "old") &&
+	      !strcmp(json_string_value(json_object_get(r1, "tier")) ?: "", "share") &&
+	      json_integer_value(json_object_get(r1, "old-pid")) == atoi(pid) &&
+	      json_integer_value(json_object_get(r1, "new-pid")) > 0 &&
+	      json_number_value(json_object_get(r1, "pause-ms")) > 0,
+	      "the second record is not the transfer of 'old' in share tier with its pids and pause");
+	snprintf(prom, sizeof(prom), "%s/cpr-agent.prom", metrics);
+	f = fopen(prom, "re");
+	CHECK(f != NULL, "no %s", prom);
+	while (f && fgets(line, sizeof(line), f)) {
+		moved |= !strcmp(line, "cpr_agent_operations_total{command=\"transfer\",result=\"transferred\"} 1\n");
+		failed |= !strcmp(line, "cpr_agent_operations_total{command=\"transfer\",result=\"refused\"} 1\n");
+		last |= !strncmp(line, "cpr_agent_last_pause_seconds{vm=\"old\"} 0.", 37);
+		count |= !strcmp(line, "cpr_agent_pause_seconds_count 1\n");
+	}
+	if (f)
+		fclose(f);
+	CHECK(moved && failed && last && count, "the metrics lack a count, the last pause or the "
+	      "histogram (moved %d, refused %d, last %d, count %d)", moved, failed, last, count);
+	if (r1 && json_integer_value(json_object_get(r1, "new-pid")) > 0)
+		kill((pid_t)json_integer_value(json_object_get(r1, "new-pid")), SIGKILL);
+	json_decref(report);
+	unsetenv("CPR_STATE_DIR");
+}
+
 /* A memory backend's prealloc property: 1, 0, or -1 when QMP does not say. */
 static int backend_prealloc(struct vm *vm, const char *path)
 {
@@ -603,6 +666,8 @@ int main(int argc, char **argv)
 		rc = agent_transfer(&env, "old", "new", &ncfg);
 		CHECK(rc == 1, "agent exited %d, want 1 (refused before the stop)", rc);
 		check_still_old(&env, old, "new");
+	} else if (!strcmp(mode, "history")) {
+		audit_trail(&env, old);
 	} else if (!strcmp(mode, "same-qmp")) {
 		/* the new QEMU listens where the old one does: it inherits the socket, and the
 		 * path leads to it afterwards (it used to be refused) */
