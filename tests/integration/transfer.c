@@ -473,8 +473,11 @@ static void audit_trail(struct testenv *env, struct vm *old)
 		fclose(f);
 	CHECK(moved && failed && last && count, "the metrics lack a count, the last pause or the "
 	      "histogram (moved %d, refused %d, last %d, count %d)", moved, failed, last, count);
-	if (r1 && json_integer_value(json_object_get(r1, "new-pid")) > 0)
-		kill((pid_t)json_integer_value(json_object_get(r1, "new-pid")), SIGKILL);
+	json_decref(report);
+	/* the new QEMU is not the test's child: end it by the transfer's own report */
+	report = agent_run_report(env, "by-pid");
+	if (json_integer_value(json_object_get(report, "new-pid")) > 0)
+		kill((pid_t)json_integer_value(json_object_get(report, "new-pid")), SIGKILL);
 	json_decref(report);
 	unsetenv("CPR_STATE_DIR");
 }
