@@ -71,14 +71,6 @@ static int legacy_chardev(struct qemu_argv *a, const char *spec, bool qmp, char 
 	return 0;
 }
 
-/* The option name without its leading dashes, or NULL if arg is not an option. */
-static const char *option(const char *arg)
-{
-	if (arg[0] != '-')
-		return NULL;
-	return arg[1] == '-' ? arg + 2 : arg + 1;
-}
-
 int qemu_argv_parse(int argc, char *const *argv, struct qemu_argv *a, char *err, size_t errlen)
 {
 	/* QMP may be a -chardev socket named by a later -mon chardev=ID,mode=control */
@@ -88,7 +80,7 @@ int qemu_argv_parse(int argc, char *const *argv, struct qemu_argv *a, char *err,
 
 	memset(a, 0, sizeof(*a));
 	for (int i = 1; i < argc; i++) {
-		const char *o = option(argv[i]), *v = i + 1 < argc ? argv[i + 1] : NULL;
+		const char *o = qemu_arg_option(argv[i]), *v = i + 1 < argc ? argv[i + 1] : NULL;
 		char mode[32], id[64];
 
 		if (!o || !v)
@@ -99,7 +91,7 @@ int qemu_argv_parse(int argc, char *const *argv, struct qemu_argv *a, char *err,
 			snprintf(qmp_ids[nqmp_ids++], sizeof(qmp_ids[0]), "%s", id);
 	}
 	for (int i = 1; i < argc; i++) {
-		const char *o = option(argv[i]), *v = i + 1 < argc ? argv[i + 1] : NULL;
+		const char *o = qemu_arg_option(argv[i]), *v = i + 1 < argc ? argv[i + 1] : NULL;
 		char path[300], id[64], head[32];
 
 		if (!o)

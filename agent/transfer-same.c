@@ -17,12 +17,13 @@
 #include "agent/qmp.h"
 #include "agent/target.h"
 #include "agent/transfer.h"
+#include "common/qemu-opts.h"
 
 /* An option the agent adds to every new QEMU: the old command line's own is dropped (with
  * its value: *skip). */
 static bool added_by_agent(const char *arg, int *skip)
 {
-	const char *o = arg[0] == '-' ? arg + 1 + (arg[1] == '-') : NULL;
+	const char *o = qemu_arg_option(arg);
 
 	if (!o)
 		return false;

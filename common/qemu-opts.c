@@ -30,6 +30,22 @@ static const char *element(const char *s, char *out, size_t outlen, bool *fits)
 	return s;
 }
 
+const char *qemu_arg_option(const char *arg)
+{
+	if (arg[0] != '-' || !arg[1])
+		return NULL;
+	return arg[1] == '-' ? arg + 2 : arg + 1;
+}
+
+size_t qemu_opt_element_len(const char *s)
+{
+	size_t n = 0;
+
+	while (s[n] && (s[n] != ',' || s[n + 1] == ','))
+		n += s[n] == ',' ? 2 : 1;
+	return n;
+}
+
 static const char *json_ws(const char *s)
 {
 	while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')

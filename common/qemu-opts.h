@@ -13,6 +13,13 @@
  * form, the object cannot be read). */
 int qemu_opt_get(const char *opts, const char *key, char *out, size_t outlen);
 
+/* The option name of a command-line word without its one or two leading dashes
+ * ("-object", "--object" -> "object"), or NULL when the word is no option. */
+const char *qemu_arg_option(const char *arg);
+
+/* Length of the element at s, up to its first unescaped comma (",," is part of it). */
+size_t qemu_opt_element_len(const char *s);
+
 /* The part before the first unescaped comma ("unix:/p" of "unix:/p,server=on"); empty
  * in JSON form. */
 int qemu_opt_head(const char *opts, char *out, size_t outlen);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/qemu-opts.h"
 #include "log.h"
 #include "mainram.h"
 
@@ -35,11 +36,10 @@ int cpr_mainram_count(int argc, char *const *argv)
 	int n = 0;
 
 	for (int i = 1; i < argc; i++) {
-		const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : "";
+		const char *o = qemu_arg_option(argv[i]), *v = i + 1 < argc ? argv[i + 1] : "";
 
-		if (o[0] != '-')
+		if (!o)
 			continue;
-		o += o[1] == '-' ? 2 : 1;
 		if (!strcmp(o, "readconfig"))
 			return -1;
 		if (!strcmp(o, "object")) {

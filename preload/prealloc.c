@@ -8,16 +8,6 @@
 #include "common/qemu-opts.h"
 #include "prealloc.h"
 
-/* Length of the key=value element at s (",," belongs to the element). */
-static size_t element_len(const char *s)
-{
-	size_t n = 0;
-
-	while (s[n] && (s[n] != ',' || s[n + 1] == ','))
-		n += s[n] == ',' ? 2 : 1;
-	return n;
-}
-
 static bool is_memory_backend(const char *v)
 {
 	char type[64] = "";
@@ -48,7 +38,7 @@ static char *off_keyval(const char *v, bool *oom)
 		return NULL;
 	}
 	for (const char *s = v; *s;) {
-		size_t el = element_len(s);
+		size_t el = qemu_opt_element_len(s);
 
 		if (s != v && (el == 8 || (el > 8 && s[8] == '=')) && !strncmp(s, "prealloc", 8)) {
 			n += !(el > 8 && is_off(s + 9, el - 9));
@@ -100,8 +90,7 @@ int cpr_prealloc_off(int *argc, char **argv)
 	bool oom = false;
 
 	for (int i = 0; i < *argc; i++) {
-		const char *a = argv[i];
-		const char *o = a[0] == '-' ? a + 1 + (a[1] == '-') : NULL;
+		const char *o = qemu_arg_option(argv[i]);
 
 		if (o && !strcmp(o, "mem-prealloc")) {
 			n++;

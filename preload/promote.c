@@ -33,14 +33,6 @@ static int refuse(struct cpr_promotion *p, const char *fmt, ...)
 	return -1;
 }
 
-/* The option name without its dashes, or NULL. */
-static const char *option(const char *arg)
-{
-	if (arg[0] != '-' || !arg[1])
-		return NULL;
-	return arg[1] == '-' ? arg + 2 : arg + 1;
-}
-
 /* Whether binary is a QEMU whose machines libcpr knows (x86: pc, q35, isapc, microvm). */
 static bool x86_binary(const char *binary)
 {
@@ -59,22 +51,6 @@ static const char *default_ram_id(const char *binary, const char *type)
 	return NULL;
 }
 
-/* Length of the element starting at s (",," is part of an element). */
-static size_t element_len(const char *s)
-{
-	size_t n = 0;
-
-	while (s[n]) {
-		if (s[n] == ',') {
-			if (s[n + 1] != ',')
-				break;
-			n++;
-		}
-		n++;
-	}
-	return n;
-}
-
 /* The size QEMU 7.2 gives the implicit RAM (vl.c parse_memory_options, machine.c
  * machine_set_mem): every -m merged, the last size= wins; a size that reads as 0 bytes is
  * the default (128 MiB on x86); a size ending in a digit is MiB; rounded up to 8 KiB.
@@ -86,7 +62,7 @@ static int ram_size(const char *const *m, int nm, uint64_t *size, struct cpr_pro
 
 	for (int i = 0; i < nm; i++) {
 		for (const char *s = m[i]; *s;) {
-			size_t n = element_len(s);
+			size_t n = qemu_opt_element_len(s);
 			const char *eq = memchr(s, '=', n);
 
 			if (n >= sizeof(el) || memchr(s, ',', n))
@@ -167,7 +143,7 @@ static char *rewrite_object(const char *v, const char *id, uint64_t hugepage)
 		return NULL;
 	used = (size_t)snprintf(out, cap, "memory-backend-file");
 	for (const char *s = v; *s;) {
-		size_t n = element_len(s);
+		size_t n = qemu_opt_element_len(s);
 
 		if (n && !drop_element(s, n, first)) {
 			out[used++] = ',';
@@ -299,7 +275,7 @@ int cpr_promote_argv(const char *binary, int argc, char *const *argv, struct cpr
 	if (x86_binary(binary))
 		snprintf(type, sizeof(type), "pc"); /* QEMU's default machine there */
 	for (int i = 1; i < argc; i++) {
-		const char *o = option(argv[i]), *v = i + 1 < argc ? argv[i + 1] : "";
+		const char *o = qemu_arg_option(argv[i]), *v = i + 1 < argc ? argv[i + 1] : "";
 
 		if (!o)
 			continue;
@@ -360,7 +336,7 @@ int cpr_promote_argv(const char *binary, int argc, char *const *argv, struct cpr
 			return refuse(p, "machine type %s of %s: its main RAM's name is not known",
 				      type, binary);
 		for (int i = 1; i + 1 < argc; i++)
-			if (option(argv[i]) && !strcmp(option(argv[i]), "object") &&
+			if (qemu_arg_option(argv[i]) && !strcmp(qemu_arg_option(argv[i]), "object") &&
 			    qemu_opt_get(argv[i + 1], "id", id, sizeof(id)) == 1 && !strcmp(id, implicit))
 				taken = true;
 		if (taken)
@@ -380,7 +356,7 @@ int cpr_promote_argv(const char *binary, int argc, char *const *argv, struct cpr
 	if (!p->argv)
 		return refuse(p, "out of memory");
 	for (int i = 0; i < argc; i++) {
-		const char *o = option(argv[i]);
+		const char *o = qemu_arg_option(argv[i]);
 
 		/* the promoted backend takes over what these said */
 		if (o && implicit && (!strcmp(o, "mem-path") || !strcmp(o, "mem-prealloc"))) {
