@@ -39,6 +39,7 @@ struct restore {
 	struct manifest m;
 	char **argv;
 	const char *result, *guest; /* for the report */
+	int new_ver;                /* the new QEMU's, once asked (major * 100 + minor), else 0 */
 };
 
 /* DIR/restore: the new QEMU of a restore, and whether it may have run the guest. */
@@ -327,7 +328,7 @@ static int check_command(struct restore *r, struct qemu_argv *a)
 static int check_version(struct restore *r)
 {
 	struct transfer *t = &r->t;
-	int ver = qmp_qemu_version(t->newq);
+	int ver = r->new_ver = qmp_qemu_version(t->newq);
 
 	if (ver < r->m.ver)
 		return transfer_why(t, "the new QEMU %s (%d.%d) is older than the saved one (%s): "
@@ -528,7 +529,6 @@ static int report(struct restore *r, int rc, int64_t total_ns)
 	for (size_t i = 0; i < r->m.nram; i++)
 		ram += r->m.ram[i].rec.size;
 	{
-		int ver = rc == EXIT_DONE && t->newq ? qmp_qemu_version(t->newq) : 0;
 		char new_version[16] = "";
 		struct audit a = { .command = "restore", .vm = qemu_argv_name(r->m.argv, r->dir),
 				   .new_pid = t->new_pid, .old_version = r->m.version,
@@ -536,8 +536,9 @@ static int report(struct restore *r, int rc, int64_t total_ns)
 				   .total_ms = (double)total_ns / 1e6, .result = r->result,
 				   .reason = rc == EXIT_DONE ? "" : t->err };
 
-		if (ver)
-			snprintf(new_version, sizeof(new_version), "%d.%d", ver / 100, ver % 100);
+		if (rc == EXIT_DONE && r->new_ver)
+			snprintf(new_version, sizeof(new_version), "%d.%d", r->new_ver / 100,
+				 r->new_ver % 100);
 		audit_record(&a, t->metrics_dir);
 	}
 	if (t->json) {
