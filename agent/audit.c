@@ -110,6 +110,33 @@ void audit_record(const struct audit *a, const char *metrics_dir)
 			strerror(errno));
 }
 
+json_t *audit_load(const char *path, size_t *bad)
+{
+	FILE *f = fopen(path, "re");
+	json_t *all;
+	char *buf = NULL;
+	size_t cap = 0;
+
+	*bad = 0;
+	if (!f && errno != ENOENT)
+		return NULL;
+	all = json_array();
+	while (f && getline(&buf, &cap, f) > 0) {
+		json_t *r = json_loads(buf, 0, NULL);
+
+		if (json_is_object(r)) {
+			json_array_append_new(all, r);
+		} else {
+			json_decref(r);
+			(*bad)++;
+		}
+	}
+	free(buf);
+	if (f)
+		fclose(f);
+	return all;
+}
+
 /* A Prometheus label value: backslash, quote and newline escaped. */
 static void label(FILE *f, const char *v)
 {
@@ -126,18 +153,16 @@ static void label(FILE *f, const char *v)
 static const double buckets_ms[] = { 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000 };
 #define NBUCKETS (sizeof(buckets_ms) / sizeof(buckets_ms[0]))
 
-static int write_metrics(FILE *in, FILE *out)
+static int write_metrics(json_t *records, FILE *out)
 {
 	json_t *counts = json_object(), *last = json_object();
 	unsigned long long hist[NBUCKETS] = { 0 }, n = 0;
 	double sum = 0;
-	char *buf = NULL;
-	size_t cap = 0;
 	const char *key;
-	json_t *v;
+	json_t *v, *r;
+	size_t at;
 
-	while (getline(&buf, &cap, in) > 0) {
-		json_t *r = json_loads(buf, 0, NULL);
+	json_array_foreach(records, at, r) {
 		const char *cmd = json_string_value(json_object_get(r, "command"));
 		const char *res = json_string_value(json_object_get(r, "result"));
 		const char *vm = json_string_value(json_object_get(r, "vm"));
@@ -160,9 +185,7 @@ static int write_metrics(FILE *in, FILE *out)
 			if (vm)
 				json_object_set_new(last, vm, json_real(ms / 1000.0));
 		}
-		json_decref(r);
 	}
-	free(buf);
 	fputs("# HELP cpr_agent_operations_total cpr-agent transfers, saves and restores, by result.\n"
 	      "# TYPE cpr_agent_operations_total counter\n", out);
 	json_object_foreach(counts, key, v) {
@@ -194,10 +217,12 @@ static int write_metrics(FILE *in, FILE *out)
 int audit_metrics(const char *path, const char *metrics_dir)
 {
 	char tmp[4200], dst[4200];
-	FILE *in = fopen(path, "re"), *out;
+	size_t bad;
+	json_t *records = audit_load(path, &bad);
+	FILE *out;
 	int fd, r;
 
-	if (!in)
+	if (!records)
 		return -1;
 	snprintf(dst, sizeof(dst), "%s/cpr-agent.prom", metrics_dir);
 	snprintf(tmp, sizeof(tmp), "%s/.cpr-agent.prom.XXXXXX", metrics_dir);
@@ -207,11 +232,11 @@ int audit_metrics(const char *path, const char *metrics_dir)
 	if (!out) {
 		if (fd >= 0)
 			close(fd);
-		fclose(in);
+		json_decref(records);
 		return -1;
 	}
-	r = write_metrics(in, out);
-	fclose(in);
+	r = write_metrics(records, out);
+	json_decref(records);
 	if (fchmod(fileno(out), 0644) < 0)
 		r = -1;
 	if (fclose(out) != 0)

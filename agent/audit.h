@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include <jansson.h>
+
 struct audit {
 	const char *command;                  /* transfer, save, restore */
 	const char *vm;                       /* QEMU's -name, else its QMP path or DIR */
@@ -21,6 +23,11 @@ struct audit {
 /* The history file: $CPR_STATE_DIR/history.jsonl, else /var/lib/cpr/ for root, else
  * $XDG_STATE_HOME/cpr/ or ~/.local/state/cpr/. Its folder is made (0700) when missing. */
 int audit_path(char *buf, size_t len, int make_dir);
+
+/* The records of the history file at path, oldest first (an empty array when there is no
+ * file); *bad counts the lines that could not be read (cut short by a full disk). NULL
+ * with errno when the file cannot be read. */
+json_t *audit_load(const char *path, size_t *bad);
 
 /* Append a's line to the history and to syslog; then, with metrics_dir, rewrite
  * metrics_dir/cpr-agent.prom from the whole history. Best effort: a failure is said on

@@ -63,12 +63,11 @@ int cmd_history(int argc, char **argv)
 		{ "last", required_argument, NULL, 'n' }, { "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },       { 0 },
 	};
-	json_t *all = json_array();
-	char path[4200], *buf = NULL, *end;
-	size_t cap = 0, bad = 0;
+	json_t *all;
+	char path[4200], *end;
+	size_t bad;
 	long last = -1;
 	int c, json = 0;
-	FILE *f;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
@@ -92,24 +91,11 @@ int cmd_history(int argc, char **argv)
 		fprintf(stderr, "cpr-agent: no history file: %s (set CPR_STATE_DIR)\n", strerror(errno));
 		return EXIT_REFUSED;
 	}
-	f = fopen(path, "re");
-	if (!f && errno != ENOENT) {
+	all = audit_load(path, &bad);
+	if (!all) {
 		fprintf(stderr, "cpr-agent: %s: %s\n", path, strerror(errno));
 		return EXIT_REFUSED;
 	}
-	while (f && getline(&buf, &cap, f) > 0) {
-		json_t *r = json_loads(buf, 0, NULL);
-
-		if (json_is_object(r))
-			json_array_append_new(all, r);
-		else {
-			json_decref(r);
-			bad++; /* a line cut short (a full disk): the others still count */
-		}
-	}
-	free(buf);
-	if (f)
-		fclose(f);
 	while (last >= 0 && json_array_size(all) > (size_t)last)
 		json_array_remove(all, 0);
 	if (bad)
