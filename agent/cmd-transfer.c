@@ -605,17 +605,18 @@ int transfer_run(struct transfer *t)
 	struct qemu_argv new_args = { 0 };
 	struct preflight plan = { 0 };
 	char libcpr[4096], err[512], vm[128];
+	const char *name; /* old_name's: its buffer lives on */
 	int rc;
 	size_t ndevs = 0;
 
 	t->t0_ns = transfer_now_ns();
 	rc = transfer_check_old(t, devs, &ndevs);
-	snprintf(vm, sizeof(vm), "%s", t->old_pid > 0 ? old_name(t) : "-");
-	if (!strcmp(vm, "-") && t->old_qmp_path) /* no -name: the socket names the VM */
-		snprintf(vm, sizeof(vm), "%s", t->old_qmp_path);
+	name = t->old_pid > 0 ? old_name(t) : "-";
+	/* without -name the socket names the VM in the history */
+	snprintf(vm, sizeof(vm), "%s", strcmp(name, "-") || !t->old_qmp_path ? name : t->old_qmp_path);
 	if (rc < 0 || (!t->receive_path && preflight(t, devs, ndevs, &plan) < 0)) {
 		if (t->check_only && t->old_pid > 0) {
-			preflight_report(t, &plan, false, old_name(t));
+			preflight_report(t, &plan, false, name);
 			rc = EXIT_REFUSED;
 			goto out;
 		}
@@ -625,7 +626,7 @@ int transfer_run(struct transfer *t)
 	}
 	transfer_phase(t, "pre-flight passed");
 	if (t->check_only) {
-		preflight_report(t, &plan, true, old_name(t));
+		preflight_report(t, &plan, true, name);
 		rc = EXIT_DONE;
 		goto out;
 	}
