@@ -32,6 +32,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agent/qemu-probe.h"
 #include "agent/qmp.h"
 #include "tests/harness/agentrun.h"
 #include "tests/harness/check.h"
@@ -106,40 +107,31 @@ static void machine_of(struct qmp *q, char *buf, size_t len)
  * from its --version. */
 static void version_of(const char *bin, char *ver, size_t len, char *build, size_t blen)
 {
-	char cmd[400], line[256], *open, *close;
-	int a, b, m;
-	FILE *p;
+	char text[160], err[256], *open;
+	int v;
 
 	snprintf(ver, len, "?");
 	build[0] = 0;
-	snprintf(cmd, sizeof(cmd), "env -u LD_PRELOAD '%s' --version 2>/dev/null", bin);
-	p = popen(cmd, "r");
-	if (p && fgets(line, sizeof(line), p) &&
-	    sscanf(line, "QEMU emulator version %d.%d.%d", &a, &b, &m) == 3) {
-		snprintf(ver, len, "%d.%d.%d", a, b, m);
-		open = strchr(line, '(');
-		close = open ? strrchr(open, ')') : NULL;
-		if (close)
-			snprintf(build, blen, "%.*s", (int)(close - open - 1), open + 1);
-	}
-	if (p)
-		pclose(p);
+	/* "7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)": the version, then the build */
+	if (qemu_probe_version(bin, NULL, &v, text, sizeof(text), err, sizeof(err)) < 0)
+		return;
+	open = strstr(text, " (");
+	snprintf(ver, len, "%.*s", open ? (int)(open - text) : (int)strlen(text), text);
+	if (open && open[strlen(open) - 1] == ')')
+		snprintf(build, blen, "%.*s", (int)strlen(open) - 3, open + 2);
 }
 
 /* Whether bin lists machine type in -machine help. */
 static bool knows_machine(const char *bin, const char *type)
 {
-	char cmd[400], line[256];
-	size_t n = strlen(type);
-	bool found = false;
-	FILE *p;
+	struct qemu_probe machines;
+	char err[256];
+	bool found;
 
-	snprintf(cmd, sizeof(cmd), "env -u LD_PRELOAD '%s' -machine help 2>/dev/null", bin);
-	p = popen(cmd, "r");
-	while (p && fgets(line, sizeof(line), p))
-		found |= !strncmp(line, type, n) && (line[n] == ' ' || line[n] == '\n');
-	if (p)
-		pclose(p);
+	if (qemu_probe_run(bin, "-machine", "help", NULL, &machines, err, sizeof(err)) < 0)
+		return false;
+	found = qemu_probe_has_machine(&machines, type);
+	qemu_probe_free(&machines);
 	return found;
 }
 
