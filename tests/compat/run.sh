@@ -24,16 +24,19 @@ logs=$CPR_BUILDDIR/compat-logs
 rm -rf "$logs"
 mkdir -p "$logs"
 
-# add LABEL FROM CMD...: the QEMU that CMD prints last (a script's output), if it runs
+# add LABEL FROM CMD...: the QEMU that CMD prints last (a script's output), if it runs; its
+# version ("7.2.22") asked once
 labels=""
 add() {
 	_label=$1 _from=$2
 	shift 2
 	if _bin=$("$@" 2>"$logs/get-$_label.log" | tail -n 1) && [ -x "$_bin" ] &&
-		env -u LD_PRELOAD "$_bin" --version >/dev/null 2>&1; then
+		_ver=$(env -u LD_PRELOAD "$_bin" --version 2>/dev/null |
+			sed -n '1s/.*version \([0-9.]*\).*/\1/p') && [ -n "$_ver" ]; then
 		printf '%s\t%s\t%s\n' "$_label" "$_bin" "$_from" >>"$hosts"
 		labels="$labels $_label"
 		eval "bin_$(echo "$_label" | tr -c 'a-z0-9\n' _)=\$_bin"
+		eval "ver_$(echo "$_label" | tr -c 'a-z0-9\n' _)=\$_ver"
 	else
 		echo "compat: no QEMU $_label ($_from): $(tail -n 1 "$logs/get-$_label.log")" >&2
 		printf '%s\t-\t%s: not available here (%s)\n' "$_label" "$_from" \
@@ -41,7 +44,7 @@ add() {
 	fi
 }
 bin_of() { eval "echo \"\$bin_$(echo "$1" | tr -c 'a-z0-9\n' _)\""; }
-ver_of() { env -u LD_PRELOAD "$(bin_of "$1")" --version | sed -n '1s/.*version \([0-9.]*\).*/\1/p'; }
+ver_of() { eval "echo \"\$ver_$(echo "$1" | tr -c 'a-z0-9\n' _)\""; }
 # whether version $1 <= $2
 not_newer() { [ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | head -n 1)" = "$1" ]; }
 
