@@ -18,6 +18,30 @@
 #include "tests/harness/check.h"
 #include "tests/harness/vm.h"
 
+/* cpr-agent: $CPR_BUILDDIR/cpr-agent, else the build tree's or the installed one (main) */
+static char agent[4096] = "./cpr-agent";
+
+/* Installed (make install, the cpr-agent package), the demo takes cpr-agent, libcpr.so and
+ * the test guest from where they were installed; run anywhere else (./cpr-demo in the build
+ * tree), the harness's defaults: the build tree. CPR_TEST_* and CPR_BUILDDIR win over both. */
+static void installed_defaults(void)
+{
+#ifdef DEMO_INSTALLED
+	char self[4096];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	if (n <= 0)
+		return;
+	self[n] = 0;
+	if (strcmp(self, DEMO_INSTALLED) != 0)
+		return;
+	setenv("CPR_TEST_LIBCPR", DEMO_LIBCPR, 0);
+	setenv("CPR_TEST_GUEST", DEMO_GUEST, 0);
+	if (!getenv("CPR_BUILDDIR"))
+		snprintf(agent, sizeof(agent), "%s", DEMO_AGENT);
+#endif
+}
+
 static int filled(const struct guest_summary *s, void *arg)
 {
 	return s->status_lines > 0 && s->last.gen > 0;
@@ -28,15 +52,13 @@ static int filled(const struct guest_summary *s, void *arg)
 static int transfer(struct testenv *env, const struct vm_config *cfg)
 {
 	const char *qargv[VM_MAX_ARGS], *argv[VM_MAX_ARGS + 16];
-	const char *builddir = getenv("CPR_BUILDDIR");
-	char buf[2048], qmp[160], agent[256];
+	char buf[2048], qmp[160];
 	int n = 0, status;
 	pid_t pid;
 
 	if (vm_argv(env, "new", cfg, qargv, buf, sizeof(buf)) < 0)
 		return -1;
 	snprintf(qmp, sizeof(qmp), "%s/old-agent.qmp", env->dir);
-	snprintf(agent, sizeof(agent), "%s/cpr-agent", builddir ? builddir : ".");
 	argv[n++] = agent;
 	argv[n++] = "transfer";
 	argv[n++] = "--qmp";
@@ -79,10 +101,16 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	if (getenv("CPR_BUILDDIR"))
+		snprintf(agent, sizeof(agent), "%s/cpr-agent", getenv("CPR_BUILDDIR"));
+	installed_defaults();
 	setenv("CPR_BUILDDIR", ".", 0);
 	if (copy)
 		setenv("CPR_PROMOTE", "off", 1); /* both QEMUs: the agent passes it on */
 	testenv_init(&env, "demo");
+	/* the demo's transfer is no operation on the host's VMs: its audit record (cpr-agent
+	 * history) goes to the scratch folder, not to the host's /var/lib/cpr */
+	setenv("CPR_STATE_DIR", env.dir, 0);
 	struct vm_config cfg = { .name = "old", .mem = mem, .append = "fill=90 tick=20 wr=64",
 				 .preload = true };
 
