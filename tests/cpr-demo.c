@@ -19,7 +19,8 @@
 #include "tests/harness/vm.h"
 
 /* cpr-agent: $CPR_BUILDDIR/cpr-agent, else the build tree's or the installed one (main) */
-static char agent[4096] = "./cpr-agent";
+static const char *agent = "./cpr-agent";
+static char agent_buf[4096];
 
 /* Installed (make install, the cpr-agent package), the demo takes cpr-agent, libcpr.so and
  * the test guest from where they were installed; run anywhere else (./cpr-demo in the build
@@ -38,7 +39,7 @@ static void installed_defaults(void)
 	setenv("CPR_TEST_LIBCPR", DEMO_LIBCPR, 0);
 	setenv("CPR_TEST_GUEST", DEMO_GUEST, 0);
 	if (!getenv("CPR_BUILDDIR"))
-		snprintf(agent, sizeof(agent), "%s", DEMO_AGENT);
+		agent = DEMO_AGENT;
 #endif
 }
 
@@ -101,8 +102,10 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (getenv("CPR_BUILDDIR"))
-		snprintf(agent, sizeof(agent), "%s/cpr-agent", getenv("CPR_BUILDDIR"));
+	if (getenv("CPR_BUILDDIR")) {
+		snprintf(agent_buf, sizeof(agent_buf), "%s/cpr-agent", getenv("CPR_BUILDDIR"));
+		agent = agent_buf;
+	}
 	installed_defaults();
 	setenv("CPR_BUILDDIR", ".", 0);
 	if (copy)
