@@ -15,9 +15,12 @@ cd "$(dirname "$0")/.."
 # own kernel, busybox and qemu-guest-agent are downloaded and unpacked by
 # tests/linux-guest/build.sh, not installed. For the suite only, libvirt's daemon and virsh:
 # the libvirt tests start their own libvirtd in a network namespace (tests/harness/libvirt.sh).
+# And the Debian packaging tools: tests/package/deb.test builds the packages from the
+# tracked files (git) and checks them with lintian.
 PACKAGES="build-essential autoconf automake libtool pkg-config libcmocka-dev libjansson-dev
           qemu-system-x86 cpio python3 qemu-utils"
-[ "$1" = demo ] || PACKAGES="$PACKAGES libvirt-daemon-system libvirt-clients"
+[ "$1" = demo ] || PACKAGES="$PACKAGES libvirt-daemon-system libvirt-clients
+          git dpkg-dev debhelper lintian"
 missing=""
 for p in $PACKAGES; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
