@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "common/thp.h"
 #include "convert.h"
 #include "fdtrack.h"
 #include "highfd.h"
@@ -22,13 +23,12 @@
 static atomic_uint serial;
 static atomic_flag thp_checked = ATOMIC_FLAG_INIT;
 
-/* The selected word of a sysfs THP setting ("always [madvise] never" -> "madvise"). */
+/* A sysfs THP setting's selected word ("always [madvise] never" -> "madvise"). */
 static int thp_setting(const char *path, char *out, size_t outlen)
 {
 	char buf[128];
 	int fd = cpr_real()->open(path, O_RDONLY | O_CLOEXEC);
 	ssize_t n;
-	char *a, *b;
 
 	if (fd < 0)
 		return -errno;
@@ -37,13 +37,7 @@ static int thp_setting(const char *path, char *out, size_t outlen)
 	if (n <= 0)
 		return -EIO;
 	buf[n] = '\0';
-	a = strchr(buf, '[');
-	b = a ? strchr(a, ']') : NULL;
-	if (!a || !b || (size_t)(b - a) >= outlen)
-		return -EINVAL;
-	memcpy(out, a + 1, (size_t)(b - a - 1));
-	out[b - a - 1] = '\0';
-	return 0;
+	return cpr_thp_selected(buf, out, outlen) < 0 ? -EINVAL : 0;
 }
 
 /* Anonymous RAM gets huge pages from the anon THP setting, shmem from another one. */
@@ -53,16 +47,13 @@ static void thp_check_once(void)
 
 	if (atomic_flag_test_and_set(&thp_checked))
 		return;
-	if (thp_setting("/sys/kernel/mm/transparent_hugepage/enabled", anon, sizeof(anon)) < 0 ||
-	    thp_setting("/sys/kernel/mm/transparent_hugepage/shmem_enabled", shmem,
-			sizeof(shmem)) < 0)
+	if (thp_setting(CPR_THP_ANON, anon, sizeof(anon)) < 0 ||
+	    thp_setting(CPR_THP_SHMEM, shmem, sizeof(shmem)) < 0)
 		return;
-	if ((strcmp(anon, "always") == 0 || strcmp(anon, "madvise") == 0) &&
-	    (strcmp(shmem, "never") == 0 || strcmp(shmem, "deny") == 0))
+	if (cpr_thp_shmem_loses(anon, shmem))
 		cpr_warn("converted guest RAM is shmem, and this host's shmem THP is '%s' while "
-			 "anonymous THP is '%s': guest RAM loses huge pages (echo advise > "
-			 "/sys/kernel/mm/transparent_hugepage/shmem_enabled, or CPR_CONVERT=0)",
-			 shmem, anon);
+			 "anonymous THP is '%s': guest RAM loses huge pages (" CPR_THP_FIX
+			 ", or CPR_CONVERT=0)", shmem, anon);
 }
 
 /* The memfd, sized; -errno. Sealed against resizing so no holder can make it shorter
