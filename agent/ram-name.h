@@ -19,4 +19,10 @@ bool ram_dir_of_pid(int pid, char *buf, size_t len);
  * guest cannot be saved again; a warning says so. */
 void ram_keep_live(const char *path, const char *ram_dir, const char *block);
 
+/* The live names in ram_dir that no process maps or holds open: what a QEMU killed by
+ * SIGKILL leaves (its libcpr could not remove the name), memory only rm gives back. seen is
+ * called for each with its size in bytes. Returns how many, or -errno (ram_dir unreadable). */
+int ram_live_orphans(const char *ram_dir, void (*seen)(const char *path, long long bytes,
+							 void *ctx), void *ctx);
+
 #endif

@@ -24,6 +24,27 @@ static bool ignores_shared(int version, const struct memdev *m)
 	return strcmp(m->type, "memory-backend-ram") == 0 && version >= 601;
 }
 
+void tier_skip_rule(int version, char *buf, size_t len)
+{
+	static const char *const kinds[] = { "file", "memfd", "ram" };
+	struct memdev m = { .share = true };
+	const char *sep = "";
+	size_t n = (size_t)snprintf(buf, len, "x-ignore-shared skips a shared memory-backend-");
+
+	for (size_t i = 0; i < 3 && n < len; i++) {
+		snprintf(m.type, sizeof(m.type), "memory-backend-%s", kinds[i]);
+		if (ignores_shared(version, &m)) {
+			n += (size_t)snprintf(buf + n, len - n, "%s%s", sep, kinds[i]);
+			sep = ", -";
+		}
+	}
+	snprintf(m.type, sizeof(m.type), "memory-backend-memfd");
+	if (n < len)
+		snprintf(buf + n, len - n, ": RAM libcpr promoted moves in share tier, %s",
+			 ignores_shared(version, &m) ? "memfd backends too" :
+						       "memfd backends in copy tier");
+}
+
 void tier_decide(int old_ver, int new_ver, const struct memdev *devs, size_t ndevs,
 		 bool served, const char *precopy, struct tier *out)
 {

@@ -21,4 +21,8 @@ struct tier {
 void tier_decide(int old_ver, int new_ver, const struct memdev *devs, size_t ndevs,
 		 bool served, const char *precopy, struct tier *out);
 
+/* What a QEMU of this version (major * 100 + minor) leaves out of the stream under
+ * x-ignore-shared, in words, from the same table the decision uses; for cpr-agent doctor. */
+void tier_skip_rule(int version, char *buf, size_t len);
+
 #endif

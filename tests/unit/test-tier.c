@@ -131,6 +131,24 @@ static void why_names_versions(void **state)
 	assert_string_equal(t.why, "every memory backend is shared; QEMU 7.2 -> 10.2");
 }
 
+/* doctor's words follow the decision's table, version by version */
+static void skip_rule_follows_the_table(void **state)
+{
+	char rule[256];
+
+	tier_skip_rule(502, rule, sizeof(rule));
+	assert_string_equal(rule, "x-ignore-shared skips a shared memory-backend-file, -memfd: "
+				  "RAM libcpr promoted moves in share tier, memfd backends too");
+	tier_skip_rule(702, rule, sizeof(rule));
+	assert_non_null(strstr(rule, "memory-backend-file, -memfd, -ram:"));
+	tier_skip_rule(801, rule, sizeof(rule));
+	assert_string_equal(rule, "x-ignore-shared skips a shared memory-backend-file: RAM "
+				  "libcpr promoted moves in share tier, memfd backends in copy tier");
+	/* cut short, still a string */
+	tier_skip_rule(801, rule, 20);
+	assert_int_equal(strlen(rule), 19);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -141,6 +159,7 @@ int main(void)
 		cmocka_unit_test(one_unshared_backend_copies_all),
 		cmocka_unit_test(precopy),
 		cmocka_unit_test(why_names_versions),
+		cmocka_unit_test(skip_rule_follows_the_table),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
