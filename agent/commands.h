@@ -14,6 +14,7 @@ int cmd_recover(int argc, char **argv);
 int cmd_save(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
 int cmd_history(int argc, char **argv);
+int cmd_doctor(int argc, char **argv);
 
 /* recover for one VM, named by its old QEMU's pid: what it does as text on out, with json
  * the report on stdout. An exit status. */

@@ -32,6 +32,8 @@ static void usage(FILE *out)
 		"         start the guest saved in DIR in a new QEMU, RAM mapped in place\n"
 		"  history [--last N] [--json]\n"
 		"         what transfer, save and restore did on this host (the audit trail)\n"
+		"  doctor [--ram-dir DIR ...] [--json]\n"
+		"         check this host and say what to fix before a transfer (changes nothing)\n"
 		"  help [COMMAND]\n"
 		"         this text, or a command's options (as COMMAND --help)\n"
 		"\n"
@@ -44,7 +46,7 @@ static const struct {
 } commands[] = {
 	{ "status", cmd_status },   { "transfer", cmd_transfer }, { "upgrade", cmd_upgrade },
 	{ "recover", cmd_recover }, { "save", cmd_save },         { "restore", cmd_restore },
-	{ "history", cmd_history },
+	{ "history", cmd_history }, { "doctor", cmd_doctor },
 };
 
 static int (*command(const char *name))(int, char **)
@@ -93,7 +95,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "cpr-agent: %s: unknown command (see cpr-agent --help)\n", argv[1]);
 		return 2;
 	}
-	/* what dead QEMUs left in the runtime directory would only mislead what follows */
-	stale_sweep();
+	/* what dead QEMUs left in the runtime directory would only mislead what follows (doctor
+	 * changes nothing: it reports them) */
+	if (strcmp(argv[1], "doctor"))
+		stale_sweep();
 	return command(argv[1])(argc - 1, argv + 1);
 }
