@@ -91,6 +91,15 @@ sh tests/linux-guest/build.sh >/dev/null ||
 
 status=0
 make -j"$jobs" check || status=$?
+# What a failing test printed last, where a CI that keeps only the output's tail sees it.
+if [ "$status" -ne 0 ]; then
+	for log in $(find tests fuzz -name '*.log'); do
+		if grep -q '^:test-result: \(FAIL\|ERROR\)' "${log%.log}.trs" 2>/dev/null; then
+			echo "=== the end of $log"
+			tail -n 25 "$log"
+		fi
+	done
+fi
 # One closing line any CI can read, whatever the test driver printed above.
 if [ -f test-suite.log ]; then
 	count() { sed -n "s/^# $1: *//p" test-suite.log | head -n 1; }
