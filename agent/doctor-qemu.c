@@ -78,7 +78,8 @@ static void arm_fix(const struct fleet_vm *vm, const struct manager *m, char *fi
 			 "(doc/libvirt.md), then virsh shutdown %s and virsh start %s", m->name,
 			 LIBCPR_PATH, m->name, m->name);
 	else if (m->kind)
-		snprintf(fix, len, "arm the node once (doc/proxmox.md), then qm reboot %s", m->name);
+		snprintf(fix, len, "cpr-arm-proxmox enable (once per node), then qm reboot %s",
+			 m->name);
 	else
 		snprintf(fix, len, "restart QEMU %d with LD_PRELOAD=%s", (int)vm->pid, LIBCPR_PATH);
 }
@@ -179,7 +180,7 @@ static void check_binaries(struct doctor *d, const struct fleet_vm *vms, size_t 
 			   "running");
 }
 
-/* Whether path is a regular file whose text names needle. */
+/* Whether path is (or links to) a regular file whose text names needle. */
 static bool file_mentions(const char *path, const char *needle)
 {
 	char line[512];
@@ -187,7 +188,7 @@ static bool file_mentions(const char *path, const char *needle)
 	bool found = false;
 	FILE *f;
 
-	if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode) || !(f = fopen(path, "re")))
+	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) || !(f = fopen(path, "re")))
 		return false;
 	while (!found && fgets(line, sizeof(line), f))
 		found = strstr(line, needle) != NULL;
@@ -247,7 +248,7 @@ static void check_proxmox(struct doctor *d, const struct fleet_vm *vms, size_t n
 		return;
 	count_managed(vms, n, "proxmox", &armed, &all);
 	doctor_add(d, "proxmox", wrapper && diverted ? DOCTOR_OK : DOCTOR_WARN,
-		   wrapper && diverted ? NULL : "arm the node: doc/proxmox.md, Arming a node",
+		   wrapper && diverted ? NULL : "cpr-arm-proxmox enable",
 		   "Proxmox VE: %d running VMs, %d of them under libcpr; /usr/bin/kvm %s", all,
 		   armed, wrapper && diverted ? "is libcpr's wrapper (VMs started now are armed)" :
 		   wrapper ? "is libcpr's wrapper but not diverted: a pve-qemu-kvm upgrade "
