@@ -22,7 +22,7 @@
 /* Where distributions put QEMU, beside the binaries running QEMUs were started from. */
 static const char *const known_binaries[] = {
 	"/usr/bin/qemu-system-x86_64", "/usr/bin/kvm", "/usr/libexec/qemu-kvm",
-	"/usr/bin/qemu-kvm", "/usr/local/bin/qemu-system-x86_64",
+	"/usr/bin/qemu-kvm",
 };
 
 /* Who manages a QEMU: the libvirt domain or Proxmox VM whose pid file names it. */
@@ -240,8 +240,9 @@ static void check_libvirt(struct doctor *d, const struct fleet_vm *vms, size_t n
 
 static void check_proxmox(struct doctor *d, const struct fleet_vm *vms, size_t n)
 {
+	/* diverted with --rename (cpr-arm-proxmox): Proxmox's kvm is at kvm.distrib */
 	bool wrapper = file_mentions("/usr/bin/kvm", "libcpr"),
-	     diverted = file_mentions("/var/lib/dpkg/diversions", "/usr/bin/kvm.distrib");
+	     diverted = access("/usr/bin/kvm.distrib", F_OK) == 0;
 	int armed, all;
 
 	if (access("/usr/sbin/qm", X_OK) && access("/etc/pve", F_OK))
