@@ -2,6 +2,11 @@
 # libvirt daemon, started by the test inside its network namespace, and one domain of the
 # Linux test guest armed with libcpr through <qemu:env>, as doc/libvirt.md says.
 #
+#   lv_hook=yes          before lv_setup: the package's libvirt hook
+#                        (contrib/libvirt/libvirt-qemu-hook) linked into
+#                        /etc/libvirt/hooks/qemu.d before the daemon starts, as
+#                        doc/packaging.md enables it; lv_armed KEY prints KEY of its record
+#                        of the domain; the link and the record go at cleanup
 #   lv_setup NAME        lg_setup NAME, then libvirt's programs (skip without them), no
 #                        libvirt daemon already running (the test starts its own; fail
 #                        under CI=true), one libvirt test at a time on the host; $dir made
@@ -62,6 +67,10 @@ lv_vcpus_placed() {
 	[ $_n -eq 2 ] || { echo "the status file records $_n vCPU threads, not 2"; return 1; }
 }
 
+lv_hook=${lv_hook:-}
+lv_hooks=/etc/libvirt/hooks/qemu.d
+lv_armed() { sed -n "s/^$1=//p" "/var/lib/cpr/libvirt-armed/$dom" 2>/dev/null; }
+
 lv_setup() {
 	lg_setup "$1"
 	for _b in "$libvirtd" "$virtlogd"; do
@@ -85,6 +94,10 @@ lv_setup() {
 	chmod 644 "$dir/vmlinuz" "$dir/initrd.img" "$dir/libcpr.so" "$dir/disk.img"
 	# the log directory: so the domain's log is the test's alone
 	rm -f "/var/log/libvirt/qemu/$dom.log"
+	if [ -n "$lv_hook" ]; then # libvirt reads its hooks as it starts
+		mkdir -p "$lv_hooks" && ln -sf "$top/contrib/libvirt/libvirt-qemu-hook" "$lv_hooks/$dom" ||
+			fail "cannot link the hook into $lv_hooks"
+	fi
 	nsenter --net="/run/netns/$ns" "$virtlogd" -d || fail "virtlogd did not start"
 	nsenter --net="/run/netns/$ns" "$libvirtd" -d || fail "libvirtd did not start"
 	until_ok 30 "libvirtd answers" virsh version >/dev/null 2>&1
@@ -96,6 +109,8 @@ lv_cleanup() {
 		virsh undefine "$dom" >/dev/null 2>&1
 		rm -f "/run/libvirt/qemu/$dom.xml" "/run/libvirt/qemu/$dom.pid" \
 			"/var/log/libvirt/qemu/$dom.log"
+		rm -f "$lv_hooks/$dom" "/var/lib/cpr/libvirt-armed/$dom"
+		rmdir "$lv_hooks" /var/lib/cpr/libvirt-armed 2>/dev/null
 	fi
 	lg_cleanup
 }
