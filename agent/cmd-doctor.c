@@ -46,8 +46,9 @@ static void print_text(const struct doctor *d)
 		if (fix)
 			printf("%-19s fix: %s\n", "", fix);
 	}
-	printf("\n%d ok, %d info, %d warnings, %d blocking: %s\n", d->count[DOCTOR_OK],
-	       d->count[DOCTOR_INFO], d->count[DOCTOR_WARN], d->count[DOCTOR_BLOCK],
+	printf("\n%d ok, %d info, %d warning%s, %d blocking: %s\n", d->count[DOCTOR_OK],
+	       d->count[DOCTOR_INFO], d->count[DOCTOR_WARN], d->count[DOCTOR_WARN] == 1 ? "" : "s",
+	       d->count[DOCTOR_BLOCK],
 	       d->count[DOCTOR_BLOCK] ? "fix what blocks before a transfer" :
 					"nothing blocks a transfer");
 }

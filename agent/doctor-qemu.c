@@ -116,9 +116,10 @@ static void check_vm(struct doctor *d, const struct fleet_vm *vm)
 	json_object_set_new(f, "tier", json_string(vm->tier));
 	if (vm->replaced) {
 		snprintf(fix, sizeof(fix), "cpr-agent upgrade --pid %d", (int)vm->pid);
-		doctor_add(d, "vm", DOCTOR_INFO, vm->libcpr ? fix : NULL, "%s runs a binary that "
-			   "was replaced: %s is now %s", what, vm->binary,
-			   vm->path_version[0] ? vm->path_version : "unknown");
+		f = doctor_add(d, "vm", DOCTOR_INFO, vm->libcpr ? fix : NULL, "%s runs a binary "
+			       "that was replaced: %s is now %s", what, vm->binary,
+			       vm->path_version[0] ? vm->path_version : "unknown");
+		json_object_set_new(f, "pid", json_integer(vm->pid));
 	}
 }
 

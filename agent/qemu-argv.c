@@ -98,8 +98,11 @@ int qemu_argv_parse(int argc, char *const *argv, struct qemu_argv *a, char *err,
 			continue;
 		if (strcmp(o, "S") == 0)
 			a->held = true;
-		if (strcmp(o, "name") == 0 && v && qemu_opt_get(v, "guest", a->name, sizeof(a->name)) != 1 &&
-		    (qemu_opt_head(v, a->name, sizeof(a->name)) < 0 || strchr(a->name, '=')))
+		/* QEMU's implied key: a first element without '=' is the name, whatever it says
+		 * ("-name guest" names the guest "guest"); else guest=NAME */
+		if (strcmp(o, "name") == 0 && v &&
+		    (qemu_opt_head(v, a->name, sizeof(a->name)) < 0 || strchr(a->name, '=')) &&
+		    qemu_opt_get(v, "guest", a->name, sizeof(a->name)) != 1)
 			a->name[0] = 0;
 		if (strcmp(o, "incoming") == 0) {
 			if (!v) {

@@ -136,6 +136,11 @@ static void vm_name(void **state)
 	assert_string_equal(a.name, "plain");
 	assert_int_equal(PARSE(&a, "-name", "debug-threads=on"), 0);
 	assert_string_equal(a.name, "");
+	/* the implied key's value, not the boolean "guest=on" */
+	assert_int_equal(PARSE(&a, "-name", "guest"), 0);
+	assert_string_equal(a.name, "guest");
+	assert_int_equal(PARSE(&a, "-name", "guest,debug-threads=on"), 0);
+	assert_string_equal(a.name, "guest");
 	assert_int_equal(PARSE(&a, "-m", "1G"), 0);
 	assert_string_equal(a.name, "");
 }
