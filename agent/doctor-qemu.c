@@ -12,7 +12,8 @@
 #include "agent/doctor.h"
 #include "agent/fleet-rules.h"
 #include "agent/fleet.h"
-#include "agent/proc.h"
+#include "agent/libvirt-status.h"
+#include "agent/preflight.h"
 #include "agent/qemu-probe.h"
 #include "agent/target.h"
 #include "agent/tier.h"
@@ -25,13 +26,14 @@ static const char *const known_binaries[] = {
 	"/usr/bin/qemu-kvm",
 };
 
-/* Who manages a QEMU: the libvirt domain or Proxmox VM whose pid file names it. */
+/* Who manages a QEMU: the libvirt domain whose status file names it (as transfer and
+ * upgrade find it), or the Proxmox VM whose pid file does. */
 struct manager {
 	const char *kind; /* "libvirt", "proxmox" or NULL */
 	char name[256];   /* the domain's name, the VM's id */
 };
 
-/* The name (file name less .pid) of the pid file in dir that holds pid, into buf. */
+/* The name (file name less .pid) of qemu-server's pid file in dir that holds pid. */
 static bool pidfile_of(const char *dir, pid_t pid, char *buf, size_t len)
 {
 	char path[512], line[32];
@@ -63,7 +65,7 @@ static struct manager manager_of(pid_t pid)
 {
 	struct manager m = { 0 };
 
-	if (pidfile_of("/run/libvirt/qemu", pid, m.name, sizeof(m.name)))
+	if (libvirt_domain_of(LIBVIRT_STATE_DIR, pid, NULL, m.name, sizeof(m.name)))
 		m.kind = "libvirt";
 	else if (pidfile_of("/run/qemu-server", pid, m.name, sizeof(m.name)))
 		m.kind = "proxmox";
@@ -84,23 +86,24 @@ static void arm_fix(const struct fleet_vm *vm, const struct manager *m, char *fi
 		snprintf(fix, len, "restart QEMU %d with LD_PRELOAD=%s", (int)vm->pid, LIBCPR_PATH);
 }
 
-static void check_vm(struct doctor *d, const struct fleet_vm *vm)
+static void check_vm(struct doctor *d, const struct fleet_vm *vm, const struct manager *m)
 {
-	struct manager m = manager_of(vm->pid);
 	enum doctor_status st;
 	char fix[1024], v[64], what[400];
 	json_t *f;
 
 	fleet_short_version(vm->version, v, sizeof(v));
-	snprintf(what, sizeof(what), "QEMU %d (%s%s%s, %s)", (int)vm->pid, m.kind ? m.kind : "",
-		 m.kind ? " " : "", m.kind ? m.name : vm->name, v);
+	snprintf(what, sizeof(what), "QEMU %d (%s%s%s, %s)", (int)vm->pid, m->kind ? m->kind : "",
+		 m->kind ? " " : "", m->kind ? m->name : vm->name, v);
 	if (!vm->libcpr) {
-		if (target_has_libcpr(vm->pid))
+		bool loaded = target_has_libcpr(vm->pid);
+
+		if (loaded)
 			snprintf(fix, sizeof(fix), "%s", vm->tier_reason);
 		else
-			arm_fix(vm, &m, fix, sizeof(fix));
+			arm_fix(vm, m, fix, sizeof(fix));
 		f = doctor_add(d, "vm", DOCTOR_BLOCK, fix, "%s: %s: it cannot be moved; one restart "
-			       "under libcpr arms it", what, target_has_libcpr(vm->pid) ?
+			       "under libcpr arms it", what, loaded ?
 			       "libcpr is loaded but its control socket cannot be used" :
 			       "started without libcpr");
 	} else {
@@ -110,8 +113,8 @@ static void check_vm(struct doctor *d, const struct fleet_vm *vm)
 			       what, (int)strcspn(vm->tier, "?"), vm->tier, vm->tier_reason);
 	}
 	json_object_set_new(f, "pid", json_integer(vm->pid));
-	json_object_set_new(f, "vm", json_string(m.kind ? m.name : vm->name));
-	json_object_set_new(f, "manager", m.kind ? json_string(m.kind) : json_null());
+	json_object_set_new(f, "vm", json_string(m->kind ? m->name : vm->name));
+	json_object_set_new(f, "manager", m->kind ? json_string(m->kind) : json_null());
 	json_object_set_new(f, "libcpr", json_boolean(vm->libcpr));
 	json_object_set_new(f, "tier", json_string(vm->tier));
 	if (vm->replaced) {
@@ -198,21 +201,20 @@ static bool file_mentions(const char *path, const char *needle)
 }
 
 /* How many of the QEMUs a manager of this kind runs have libcpr, of how many. */
-static void count_managed(const struct fleet_vm *vms, size_t n, const char *kind, int *armed,
-			  int *all)
+static void count_managed(const struct fleet_vm *vms, const struct manager *mgr, size_t n,
+			  const char *kind, int *armed, int *all)
 {
 	*armed = *all = 0;
 	for (size_t i = 0; i < n; i++) {
-		struct manager m = manager_of(vms[i].pid);
-
-		if (m.kind && !strcmp(m.kind, kind)) {
+		if (mgr[i].kind && !strcmp(mgr[i].kind, kind)) {
 			(*all)++;
 			*armed += vms[i].libcpr;
 		}
 	}
 }
 
-static void check_libvirt(struct doctor *d, const struct fleet_vm *vms, size_t n)
+static void check_libvirt(struct doctor *d, const struct fleet_vm *vms,
+			  const struct manager *mgr, size_t n)
 {
 	int armed, all;
 	bool hook = false;
@@ -221,9 +223,9 @@ static void check_libvirt(struct doctor *d, const struct fleet_vm *vms, size_t n
 	DIR *hooks;
 
 	if (access("/usr/sbin/libvirtd", X_OK) && access("/usr/sbin/virtqemud", X_OK) &&
-	    access("/run/libvirt/qemu", F_OK))
+	    access(LIBVIRT_STATE_DIR, F_OK))
 		return;
-	count_managed(vms, n, "libvirt", &armed, &all);
+	count_managed(vms, mgr, n, "libvirt", &armed, &all);
 	hooks = opendir("/etc/libvirt/hooks/qemu.d");
 	while (hooks && (e = readdir(hooks))) {
 		snprintf(path, sizeof(path), "/etc/libvirt/hooks/qemu.d/%s", e->d_name);
@@ -239,7 +241,8 @@ static void check_libvirt(struct doctor *d, const struct fleet_vm *vms, size_t n
 			  "no hook records which domains are armed (optional)");
 }
 
-static void check_proxmox(struct doctor *d, const struct fleet_vm *vms, size_t n)
+static void check_proxmox(struct doctor *d, const struct fleet_vm *vms,
+			  const struct manager *mgr, size_t n)
 {
 	/* diverted with --rename (cpr-arm-proxmox): Proxmox's kvm is at kvm.distrib */
 	bool wrapper = file_mentions("/usr/bin/kvm", "libcpr"),
@@ -248,7 +251,7 @@ static void check_proxmox(struct doctor *d, const struct fleet_vm *vms, size_t n
 
 	if (access("/usr/sbin/qm", X_OK) && access("/etc/pve", F_OK))
 		return;
-	count_managed(vms, n, "proxmox", &armed, &all);
+	count_managed(vms, mgr, n, "proxmox", &armed, &all);
 	doctor_add(d, "proxmox", wrapper && diverted ? DOCTOR_OK : DOCTOR_WARN,
 		   wrapper && diverted ? NULL : "cpr-arm-proxmox enable",
 		   "Proxmox VE: %d running VMs, %d of them under libcpr; /usr/bin/kvm %s", all,
@@ -257,46 +260,35 @@ static void check_proxmox(struct doctor *d, const struct fleet_vm *vms, size_t n
 			     "replaces it" : "starts VMs without libcpr");
 }
 
-/* A number of kB from "Key:   123 kB" in a /proc status or meminfo text; -1 if absent. */
-static long long kb_field(const char *text, const char *key)
-{
-	const char *v = text ? proc_status_field(text, key) : NULL;
-
-	return v ? atoll(v) : -1;
-}
-
-/* A transfer runs a second QEMU process beside the first until the switch: guest RAM is
- * shared, but the new process's own memory (about the old one's anonymous memory) must fit. */
+/* A transfer runs a second QEMU process beside the first until the switch: the pre-flight's
+ * rule, for the armed QEMU whose new process would need the most. */
 static void check_memory(struct doctor *d, const struct fleet_vm *vms, size_t n)
 {
-	long long avail, need = 0;
+	long long avail = -1, need = 0;
 	pid_t biggest = 0;
-	size_t len;
-	char line[128];
-	FILE *f = fopen("/proc/meminfo", "re");
+	bool fits = true;
 
-	for (avail = -1; f && fgets(line, sizeof(line), f);)
-		if (sscanf(line, "MemAvailable: %lld", &avail) == 1)
-			break;
-	if (f)
-		fclose(f);
 	for (size_t i = 0; i < n; i++) {
-		char *status = vms[i].libcpr ? proc_read(vms[i].pid, "status", &len) : NULL;
-		long long anon = kb_field(status, "RssAnon");
+		long long vm_need, vm_avail;
+		bool vm_fits;
 
-		free(status);
-		if (anon > need) {
-			need = anon;
+		if (!vms[i].libcpr)
+			continue;
+		vm_fits = preflight_memory_fits(vms[i].pid, &vm_need, &vm_avail);
+		avail = vm_avail;
+		if (vm_need > need) {
+			need = vm_need;
 			biggest = vms[i].pid;
+			fits = vm_fits;
 		}
 	}
 	if (!biggest || avail < 0) {
-		doctor_add(d, "memory", DOCTOR_INFO, NULL, "%s", avail < 0 ? "MemAvailable unknown" :
+		doctor_add(d, "memory", DOCTOR_INFO, NULL, "%s", biggest ? "MemAvailable unknown" :
 			   "no QEMU with libcpr runs: nothing to estimate");
 		return;
 	}
-	doctor_add(d, "memory", avail >= need ? DOCTOR_OK : DOCTOR_BLOCK,
-		   avail >= need ? NULL : "free memory (or stop a VM) before the transfer",
+	doctor_add(d, "memory", fits ? DOCTOR_OK : DOCTOR_BLOCK,
+		   fits ? NULL : "free memory (or stop a VM) before the transfer",
 		   "%lld MiB available; the largest new QEMU process would need about %lld MiB "
 		   "(QEMU %d's own memory; guest RAM is not copied)", avail >> 10, need >> 10,
 		   (int)biggest);
@@ -312,13 +304,23 @@ void doctor_qemus(struct doctor *d)
 			   "found");
 		return;
 	}
-	for (size_t i = 0; i < n; i++)
-		check_vm(d, &vms[i]);
+	struct manager *mgr = calloc(n ? n : 1, sizeof(*mgr));
+
+	if (!mgr) {
+		doctor_add(d, "vm", DOCTOR_BLOCK, NULL, "out of memory");
+		free(vms);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		mgr[i] = manager_of(vms[i].pid);
+		check_vm(d, &vms[i], &mgr[i]);
+	}
 	if (!n)
 		doctor_add(d, "vm", DOCTOR_INFO, NULL, "no QEMU runs on this host");
 	check_binaries(d, vms, n);
-	check_libvirt(d, vms, n);
-	check_proxmox(d, vms, n);
+	check_libvirt(d, vms, mgr, n);
+	check_proxmox(d, vms, mgr, n);
 	check_memory(d, vms, n);
+	free(mgr);
 	free(vms);
 }

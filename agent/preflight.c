@@ -133,10 +133,22 @@ static long long proc_kib(const char *path, const char *key)
 	return v;
 }
 
+bool preflight_memory_fits(pid_t old_pid, long long *need_kib, long long *avail_kib)
+{
+	char status[64];
+
+	/* the new process needs what the old one holds privately; RAM is shared (in copy tier
+	 * too: the stream rewrites the same pages) */
+	snprintf(status, sizeof(status), "/proc/%d/status", (int)old_pid);
+	*need_kib = proc_kib(status, "RssAnon");
+	*avail_kib = proc_kib("/proc/meminfo", "MemAvailable");
+	return !(*need_kib > 0 && *avail_kib >= 0 && *need_kib > *avail_kib);
+}
+
 int preflight(struct transfer *t, const struct memdev *devs, size_t ndevs, struct preflight *p)
 {
 	struct qemu_probe machines;
-	char err[512], status[64];
+	char err[512];
 	const char *bin = t->new_argv[0];
 
 	memset(p, 0, sizeof(*p));
@@ -163,12 +175,7 @@ int preflight(struct transfer *t, const struct memdev *devs, size_t ndevs, struc
 	if (check_devices(t, bin, p) < 0)
 		return -1;
 	tier_decide(p->old_ver, p->new_ver, devs, ndevs, false, t->precopy, &t->tier);
-	/* the new process needs what the old one holds privately; RAM is shared (in copy tier
-	 * too: the stream rewrites the same pages) */
-	snprintf(status, sizeof(status), "/proc/%d/status", (int)t->old_pid);
-	p->need_kib = proc_kib(status, "RssAnon");
-	p->avail_kib = proc_kib("/proc/meminfo", "MemAvailable");
-	if (p->need_kib > 0 && p->avail_kib >= 0 && p->need_kib > p->avail_kib)
+	if (!preflight_memory_fits(t->old_pid, &p->need_kib, &p->avail_kib))
 		return transfer_why(t, "the host has %lld MiB available, the new QEMU process needs "
 				    "about %lld MiB beside the old one (its private memory): free "
 				    "memory first", p->avail_kib >> 10, p->need_kib >> 10);

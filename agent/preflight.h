@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "agent/memdev.h"
 
@@ -18,6 +19,12 @@ struct preflight {
 	size_t ndevices;                /* -device options checked */
 	long long need_kib, avail_kib;  /* the new process's private memory; MemAvailable */
 };
+
+/* Whether the host has memory for a new QEMU process beside QEMU old_pid: about what the
+ * old one holds privately (RssAnon) against MemAvailable, both in KiB into *need_kib and
+ * *avail_kib (-1: unknown, which does not refuse). The pre-flight refuses, doctor blocks,
+ * when it does not fit. */
+bool preflight_memory_fits(pid_t old_pid, long long *need_kib, long long *avail_kib);
 
 /* Check the new binary (t->new_argv[0]) against the running guest and decide the tier
  * (t->tier). 0, or -1 with t->err saying why the transfer cannot go. */
