@@ -3,7 +3,6 @@
 
 #include <getopt.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "agent/commands.h"
@@ -59,8 +58,8 @@ int cmd_doctor(int argc, char **argv)
 		{ "ram-dir", required_argument, NULL, 'r' }, { "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },          { 0 },
 	};
-	struct doctor d = { .checks = json_array() };
-	char **ram_dirs = calloc((size_t)argc, sizeof(*ram_dirs));
+	struct doctor d = { 0 };
+	char *ram_dirs[argc]; /* --ram-dir's, at most one per argument */
 	size_t nram = 0;
 	int c, json = 0;
 
@@ -74,22 +73,17 @@ int cmd_doctor(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
-			free(ram_dirs);
-			json_decref(d.checks);
 			return 0;
 		default:
 			usage(stderr);
-			free(ram_dirs);
-			json_decref(d.checks);
 			return EXIT_USAGE;
 		}
 	}
 	if (optind < argc) {
 		fprintf(stderr, "cpr-agent: doctor: %s: unexpected argument\n", argv[optind]);
-		free(ram_dirs);
-		json_decref(d.checks);
 		return EXIT_USAGE;
 	}
+	d.checks = json_array();
 	doctor_host(&d, ram_dirs, nram);
 	doctor_qemus(&d);
 	if (json) {
@@ -104,6 +98,5 @@ int cmd_doctor(int argc, char **argv)
 		print_text(&d);
 	}
 	json_decref(d.checks);
-	free(ram_dirs);
 	return d.count[DOCTOR_BLOCK] ? 1 : 0;
 }

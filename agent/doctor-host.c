@@ -65,14 +65,13 @@ static void check_rundir(struct doctor *d)
 			   "HOME", (unsigned)uid);
 		return;
 	}
-	if (lstat(dir, &st) < 0 && errno == ENOENT) {
-		doctor_add(d, "runtime-dir", DOCTOR_OK, NULL, "%s is not there yet: libcpr makes it, "
-			   "mode 0700, as the first QEMU under libcpr starts", dir);
-		return;
-	}
 	if (lstat(dir, &st) < 0) {
-		doctor_add(d, "runtime-dir", DOCTOR_BLOCK, "check the directories above it", "%s: %s",
-			   dir, strerror(errno));
+		if (errno == ENOENT)
+			doctor_add(d, "runtime-dir", DOCTOR_OK, NULL, "%s is not there yet: libcpr "
+				   "makes it, mode 0700, as the first QEMU under libcpr starts", dir);
+		else
+			doctor_add(d, "runtime-dir", DOCTOR_BLOCK, "check the directories above it",
+				   "%s: %s", dir, strerror(errno));
 		return;
 	}
 	if (cpr_rundir_private(dir, uid) == 0) {

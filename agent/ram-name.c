@@ -118,10 +118,10 @@ int ram_live_orphans(const char *ram_dir, void (*seen)(const char *path, long lo
 		}
 		snprintf(live[n].path, sizeof(live[n].path), "%s/%s", ram_dir, e->d_name);
 		if (lstat(live[n].path, &st) == 0 && S_ISREG(st.st_mode)) {
-			live[n] = (struct live_file){ .dev = st.st_dev, .ino = st.st_ino,
-						      .bytes = (long long)st.st_blocks * 512 };
-			snprintf(live[n].path, sizeof(live[n].path), "%s/%s", ram_dir, e->d_name);
-			n++;
+			live[n].dev = st.st_dev;
+			live[n].ino = st.st_ino;
+			live[n].bytes = (long long)st.st_blocks * 512;
+			live[n++].used = false;
 		}
 	}
 	closedir(d);

@@ -91,10 +91,12 @@ static void report(struct walk *w, const char *path, enum stale_kind kind, pid_t
 /* A leftover: removed in a sweep, reported in a look. */
 static void leftover(struct walk *w, const char *path, pid_t pid)
 {
-	if (w->remove ? unlink(path) == 0 : true)
-		w->found++;
-	if (!w->remove)
-		report(w, path, STALE_LEFTOVER, pid);
+	if (w->remove) {
+		w->found += unlink(path) == 0;
+		return;
+	}
+	w->found++;
+	report(w, path, STALE_LEFTOVER, pid);
 }
 
 /* A transfer's journal and lock, once both of its QEMUs are gone and no agent holds it. A

@@ -34,11 +34,6 @@ static int filled(const struct guest_summary *s, void *arg)
 	return s->status_lines > 0 && s->last.passes > 0;
 }
 
-static const char *text(json_t *e, const char *key)
-{
-	return json_string_value(json_object_get(e, key)) ?: "";
-}
-
 /* Run doctor (--json and more args), check that its exit status says whether a finding
  * blocks; its report (json_decref it), or NULL. */
 static json_t *doctor(struct testenv *env, const char *log, const char *ramdir)
@@ -62,7 +57,7 @@ static json_t *finding(json_t *r, const char *check, const char *s, pid_t pid)
 	json_t *f;
 
 	json_array_foreach(json_object_get(r, "checks"), i, f)
-		if (!strcmp(text(f, "check"), check) && (!s || strstr(text(f, "what"), s)) &&
+		if (!strcmp(report_str(f, "check"), check) && (!s || strstr(report_str(f, "what"), s)) &&
 		    (!pid || json_integer_value(json_object_get(f, "pid")) == pid))
 			return f;
 	return NULL;
@@ -70,7 +65,7 @@ static json_t *finding(json_t *r, const char *check, const char *s, pid_t pid)
 
 static bool is(json_t *f, const char *status)
 {
-	return f && !strcmp(text(f, "status"), status);
+	return f && !strcmp(report_str(f, "status"), status);
 }
 
 /* A transfer from vm whose agent is killed once the guest stopped (the journal stays). */
@@ -138,20 +133,20 @@ int main(int argc, char **argv)
 
 	r = doctor(&env, "doctor-1", ramdir);
 	f = finding(r, "vm", NULL, lib->pid);
-	CHECK(f && json_is_true(json_object_get(f, "libcpr")) && strchr(text(f, "tier"), '?') &&
-	      !is(f, "block"), "the libcpr QEMU: %s", f ? text(f, "what") : "not listed");
+	CHECK(f && json_is_true(json_object_get(f, "libcpr")) && strchr(report_str(f, "tier"), '?') &&
+	      !is(f, "block"), "the libcpr QEMU: %s", f ? report_str(f, "what") : "not listed");
 	f = finding(r, "vm", NULL, plain->pid);
-	CHECK(is(f, "block") && strstr(text(f, "fix"), "LD_PRELOAD="),
-	      "the QEMU without libcpr: %s (fix: %s)", f ? text(f, "what") : "not listed",
-	      f ? text(f, "fix") : "");
+	CHECK(is(f, "block") && strstr(report_str(f, "fix"), "LD_PRELOAD="),
+	      "the QEMU without libcpr: %s (fix: %s)", f ? report_str(f, "what") : "not listed",
+	      f ? report_str(f, "fix") : "");
 	f = finding(r, "leftovers", NULL, 0);
-	CHECK(is(f, "warn") && strstr(text(f, "what"), dead), "the dead pid's socket: %s",
-	      f ? text(f, "what") : "not reported");
+	CHECK(is(f, "warn") && strstr(report_str(f, "what"), dead), "the dead pid's socket: %s",
+	      f ? report_str(f, "what") : "not reported");
 	CHECK(access(dead, F_OK) == 0, "doctor removed %s", dead);
 	f = finding(r, "ram-names", orphan, 0);
-	CHECK(is(f, "warn") && strstr(text(f, "fix"), "rm ") &&
+	CHECK(is(f, "warn") && strstr(report_str(f, "fix"), "rm ") &&
 	      json_integer_value(json_object_get(f, "bytes")) > 0,
-	      "the unmapped RAM name: %s", f ? text(f, "what") : "not reported");
+	      "the unmapped RAM name: %s", f ? report_str(f, "what") : "not reported");
 	CHECK(!finding(r, "ram-names", mapped, 0), "a mapped RAM name is reported as left over");
 	CHECK(access(orphan, F_OK) == 0, "doctor removed %s", orphan);
 	CHECK(is(finding(r, "runtime-dir", rundir, 0), "ok"), "the runtime directory is not ok");
@@ -170,8 +165,8 @@ int main(int argc, char **argv)
 	r = doctor(&env, "doctor-2", ramdir);
 	snprintf(fix, sizeof(fix), "cpr-agent recover --pid %d", (int)lib->pid);
 	f = finding(r, "journal", NULL, lib->pid);
-	CHECK(is(f, "block") && !strcmp(text(f, "fix"), fix), "the unfinished transfer: %s (fix: "
-	      "%s)", f ? text(f, "what") : "not reported", f ? text(f, "fix") : "");
+	CHECK(is(f, "block") && !strcmp(report_str(f, "fix"), fix), "the unfinished transfer: %s (fix: "
+	      "%s)", f ? report_str(f, "what") : "not reported", f ? report_str(f, "fix") : "");
 	json_decref(r);
 	const char *recover[] = { "recover", "--pid", fix + 23, NULL };
 	rc = agent_run(&env, "recover", recover);
@@ -185,9 +180,9 @@ int main(int argc, char **argv)
 	REQUIRE(chmod(rundir, 0755) == 0, "chmod");
 	r = doctor(&env, "doctor-4", ramdir);
 	f = finding(r, "runtime-dir", rundir, 0);
-	CHECK(is(f, "block") && strstr(text(f, "fix"), "chmod 0700"), "the open runtime "
-	      "directory: %s (fix: %s)", f ? text(f, "what") : "not reported",
-	      f ? text(f, "fix") : "");
+	CHECK(is(f, "block") && strstr(report_str(f, "fix"), "chmod 0700"), "the open runtime "
+	      "directory: %s (fix: %s)", f ? report_str(f, "what") : "not reported",
+	      f ? report_str(f, "fix") : "");
 	json_decref(r);
 	chmod(rundir, 0700);
 
